@@ -227,32 +227,39 @@ def block_inverse(M: np.ndarray) -> tuple[np.ndarray, float]:
     ``log det M_j`` is log |Lθ|².  Closed forms (adjugates) for q ≤ 3 (the
     seeds' models) avoid per-block LAPACK calls.
     """
-    q = M.shape[1]
+    inv, logdet = block_inverse_batch(M)
+    return inv, float(np.sum(logdet))
+
+
+def block_inverse_batch(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``block_inverse`` over any leading dimensions: returns the inverses and
+    the log-determinant of each block (shape ``M.shape[:-2]``)."""
+    q = M.shape[-1]
     if q == 1:
-        d = M[:, 0, 0]
-        return (1.0 / d)[:, None, None], float(np.sum(np.log(d)))
+        d = M[..., 0, 0]
+        return (1.0 / d)[..., None, None], np.log(d)
     if q == 2:
-        a, b, c = M[:, 0, 0], M[:, 0, 1], M[:, 1, 1]
+        a, b, c = M[..., 0, 0], M[..., 0, 1], M[..., 1, 1]
         det = a * c - b * b
         inv = np.empty_like(M)
-        inv[:, 0, 0] = c / det
-        inv[:, 1, 1] = a / det
-        inv[:, 0, 1] = inv[:, 1, 0] = -b / det
-        return inv, float(np.sum(np.log(det)))
+        inv[..., 0, 0] = c / det
+        inv[..., 1, 1] = a / det
+        inv[..., 0, 1] = inv[..., 1, 0] = -b / det
+        return inv, np.log(det)
     if q == 3:
-        a, b, c = M[:, 0, 0], M[:, 0, 1], M[:, 0, 2]
-        d, e, f = M[:, 1, 1], M[:, 1, 2], M[:, 2, 2]
+        a, b, c = M[..., 0, 0], M[..., 0, 1], M[..., 0, 2]
+        d, e, f = M[..., 1, 1], M[..., 1, 2], M[..., 2, 2]
         c00, c01, c02 = d * f - e * e, c * e - b * f, b * e - c * d
         det = a * c00 + b * c01 + c * c02
         inv = np.empty_like(M)
-        inv[:, 0, 0], inv[:, 1, 1], inv[:, 2, 2] = c00, a * f - c * c, a * d - b * b
-        inv[:, 0, 1] = inv[:, 1, 0] = c01
-        inv[:, 0, 2] = inv[:, 2, 0] = c02
-        inv[:, 1, 2] = inv[:, 2, 1] = b * c - a * e
-        return inv / det[:, None, None], float(np.sum(np.log(det)))
+        inv[..., 0, 0], inv[..., 1, 1], inv[..., 2, 2] = c00, a * f - c * c, a * d - b * b
+        inv[..., 0, 1] = inv[..., 1, 0] = c01
+        inv[..., 0, 2] = inv[..., 2, 0] = c02
+        inv[..., 1, 2] = inv[..., 2, 1] = b * c - a * e
+        return inv / det[..., None, None], np.log(det)
     L = np.linalg.cholesky(M)
     Linv = np.linalg.inv(L)
-    return np.swapaxes(Linv, 1, 2) @ Linv, 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
+    return np.swapaxes(Linv, -1, -2) @ Linv, 2.0 * np.sum(np.log(np.diagonal(L, axis1=-2, axis2=-1)), axis=-1)
 
 
 @dataclass
@@ -386,7 +393,8 @@ def _lbfgsb_minimize(fun, x0, lower) -> OptimizerRun:
                         count[0], "success" if res.success else str(res.message))
 
 
-def optimize_theta(xp: CrossProducts, reml: bool, start: np.ndarray | None = None) -> list[OptimizerRun]:
+def optimize_theta(xp: CrossProducts, reml: bool, start: np.ndarray | None = None,
+                   check: bool = True) -> list[OptimizerRun]:
     """Minimize the profiled criterion over θ (§3.6) with two optimizers and restarts.
 
     1. BOBYQA from lme4's start (Λθ = I), as lme4's default ``nloptwrap`` does;
@@ -397,6 +405,8 @@ def optimize_theta(xp: CrossProducts, reml: bool, start: np.ndarray | None = Non
        false boundary, and a restart shows whether the boundary is real;
     4. a final BOBYQA polish when the best point did not come from run 1.
 
+    ``check=False`` skips step 2 (used by bootstrap refits, which start at
+    the estimate); the boundary restart is always done.
     Returns every run; the caller keeps the one with the smallest criterion.
     """
     q = xp.q
@@ -406,7 +416,9 @@ def optimize_theta(xp: CrossProducts, reml: bool, start: np.ndarray | None = Non
     def fun(th):
         return profiled_deviance(th, xp, reml)
 
-    runs = [_nlopt_minimize(fun, x0, lower, nlopt.LN_BOBYQA, "bobyqa"), _lbfgsb_minimize(fun, x0, lower)]
+    runs = [_nlopt_minimize(fun, x0, lower, nlopt.LN_BOBYQA, "bobyqa")]
+    if check:
+        runs.append(_lbfgsb_minimize(fun, x0, lower))
     best = min(runs, key=lambda r: r.criterion)
     diag = lower == 0
     on_bound = diag & (best.theta < SINGULAR_TOL)
@@ -624,7 +636,7 @@ class LmerFit:
     def optimizer_spread(self) -> float:
         """Largest criterion difference between the two independent optimizers
         started from lme4's start (BOBYQA vs L-BFGS-B)."""
-        crit = [r.criterion for r in self.runs[:2]]
+        crit = [r.criterion for r in self.runs if r.name in ("bobyqa", "lbfgsb")]
         return float(max(crit) - min(crit))
 
     @property

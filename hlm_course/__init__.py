@@ -1,0 +1,23 @@
+"""hlm_course: the helper package of the hlm-course book.
+
+The chapters import this package for every computation and every figure
+recipe used more than once.  Its vocabulary is lme4's: ``lmer``, ``fixef``,
+``ranef``, ``coef``, ``anova``.
+
+Modules: ``data`` (loaders), ``lmer`` (the engine), ``multilevel`` (cvar,
+dvar, up), ``methods`` (seed 001's six approaches, Wald tests), ``inference``
+(anova, parametric bootstrap), ``shrinkage`` (Bryk–Raudenbush shrinkage,
+reliability, HLM statistics), ``simulate`` (two-level simulation), ``plots``
+(figure recipes shared by chapters).
+"""
+
+from .data import *  # noqa: F401,F403
+from .lmer import LmerFit, MixedModelError, lmer  # noqa: F401
+from .multilevel import *  # noqa: F401,F403
+from .methods import *  # noqa: F401,F403
+from .inference import *  # noqa: F401,F403
+from .shrinkage import *  # noqa: F401,F403
+from .simulate import *  # noqa: F401,F403
+from . import plots  # noqa: F401
+
+__version__ = "0.1.0"

