@@ -72,7 +72,9 @@ specs <- list(
   exam_hlm_reml = spec("normexam ~ standLRT + (standLRT | school)", "exam", TRUE),
   exam_hlm_ml   = spec("normexam ~ standLRT + (standLRT | school)", "exam", FALSE),
   hs40_null_reml = spec("mathach ~ 1 + (1 | school)", "hs40", TRUE),
-  hs40_rc_reml   = spec("mathach ~ ses * Sector + (1 + ses | school)", "hs40", TRUE)
+  hs40_rc_reml   = spec("mathach ~ ses * Sector + (1 + ses | school)", "hs40", TRUE),
+  # lme4 1.1-31 default stops with a convergence warning (max|grad| 0.0027) on this model; bobyqa converges
+  hs40_rc_reml_bobyqa = spec("mathach ~ ses * Sector + (1 + ses | school)", "hs40", TRUE, ctrl_bobyqa)
 )
 
 fit_one <- function(s) {

@@ -99,6 +99,17 @@ res$two_stage <- list(
     list(pillai = a["Sector", "Pillai"], approx_F = a["Sector", "approx F"], p = a["Sector", "Pr(>F)"])
   })
 
+# the four MANOVA statistics when they differ (3 groups, 2 responses: s = 2),
+# on a small deterministic data set the Python test rebuilds
+i <- 1:30
+g <- factor(rep(c("a", "b", "c"), each = 10))
+Y <- cbind(sin(i) + c(0, 0.5, 0)[g], cos(0.7 * i) + c(0, 0, 0.8)[g])
+res$manova_three_groups <- lapply(c(Pillai = "Pillai", Wilks = "Wilks", `Hotelling-Lawley` = "Hotelling-Lawley",
+                                    Roy = "Roy"), function(test) {
+  a <- summary(manova(Y ~ g), test = test)$stats
+  list(statistic = a["g", 2], approx_F = a["g", 3], num_df = a["g", 4], den_df = a["g", 5], p = a["g", 6])
+})
+
 # ---- 4. between schools (ecological) ---------------------------------------
 means <- aggregate(cbind(mathach, ses) ~ school, hs, mean)
 means$Sector <- sch$Sector[match(means$school, sch$school)]
