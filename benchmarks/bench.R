@@ -1,0 +1,41 @@
+# Times lme4 / pbkrtest on the seed models, on this machine; writes benchmarks/r_timings.json.
+# Run from the repository root: Rscript benchmarks/bench.R [--quick]
+suppressMessages({library(lme4); library(pbkrtest)})
+args <- commandArgs(trailingOnly = TRUE)
+quick <- "--quick" %in% args
+nsim <- if (quick) 100 else 1000
+hsb <- read.csv("data/hsb.csv")
+hsb$sector <- factor(hsb$sector, levels = c("Public", "Catholic"))
+hsb$minority <- factor(hsb$minority, levels = c("No", "Yes"))
+hsb$mean_ses <- ave(hsb$ses, hsb$school); hsb$cses <- hsb$ses - hsb$mean_ses
+hsb$school <- factor(hsb$school)
+exam <- read.csv("data/exam.csv"); exam$school <- factor(exam$school)
+models <- list(
+  hsb_rc = list("mathach ~ cses + (cses | school)", hsb),
+  hsb_isa = list("mathach ~ cses * mean_ses + cses * sector + (cses | school)", hsb),
+  hsb_minority = list("mathach ~ cses + minority + (cses + minority | school)", hsb),
+  hsb_null = list("mathach ~ 1 + (1 | school)", hsb),
+  exam_vi = list("normexam ~ standLRT + (1 | school)", exam),
+  exam_hlm = list("normexam ~ standLRT + (standLRT | school)", exam)
+)
+reps <- if (quick) 3 else 10
+el <- function(expr) unname(system.time(expr)["elapsed"])
+out <- list()
+for (nm in names(models)) {
+  f <- as.formula(models[[nm]][[1]]); d <- models[[nm]][[2]]
+  t <- sapply(seq_len(reps), function(i) el(suppressMessages(suppressWarnings(lmer(f, d)))))
+  out[[paste0("fit_", nm)]] <- median(t)
+}
+small <- lmer(mathach ~ cses + (1 | school), hsb, REML = FALSE)
+large <- lmer(mathach ~ cses + minority + (1 | school), hsb, REML = FALSE)
+set.seed(1)
+out$pb_test <- el(suppressWarnings(PBmodcomp(large, small, nsim = nsim)))
+rc <- lmer(mathach ~ cses + (cses | school), hsb)
+set.seed(1)
+out$bootstrap_ci <- el(suppressWarnings(suppressMessages(confint(rc, method = "boot", nsim = nsim))))
+out$nsim <- nsim
+out$R <- R.version.string; out$lme4 <- as.character(packageVersion("lme4"))
+json <- paste0("{", paste(sprintf('"%s": %s', names(out), sapply(out, function(v)
+  if (is.character(v)) sprintf('"%s"', v) else sprintf("%.4f", v))), collapse = ", "), "}")
+writeLines(json, "benchmarks/r_timings.json")
+cat(json, "\n")

@@ -1,0 +1,80 @@
+"""Student editions of the chapters: the solutions are the source, students get them stripped.
+
+As in the scikit-learn MOOC, each exercise is written once, with its
+solution, in the chapter.  The student edition removes
+
+* code cells tagged ``solution`` (replaced by an empty cell to work in), and
+* ``:::{solution}`` … ``:::`` blocks in markdown cells (sphinx-exercise).
+
+Usage, from the repository root::
+
+    python -m hlm_course.student            # writes student/*.ipynb
+    python -m hlm_course.student --format md
+
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import jupytext
+import nbformat
+
+__all__ = ["strip_solutions", "make_student_edition"]
+
+_SOLUTION_BLOCK = re.compile(r"^(:{3,})\{solution\}.*?^\1\s*$\n?", re.MULTILINE | re.DOTALL)
+PLACEHOLDER = "# Your code here\n"
+
+
+def strip_solutions(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, int]:
+    """Return a copy of ``nb`` without solutions, and the number of items removed."""
+    out = nbformat.from_dict(nb)
+    removed = 0
+    cells = []
+    for cell in out.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if cell.cell_type == "code" and "solution" in tags:
+            removed += 1
+            cells.append(nbformat.v4.new_code_cell(PLACEHOLDER))
+            continue
+        if cell.cell_type == "markdown":
+            new, k = _SOLUTION_BLOCK.subn("", cell.source)
+            removed += k
+            if k and not new.strip():
+                continue
+            cell.source = new
+        cells.append(cell)
+    out.cells = cells
+    return out, removed
+
+
+def make_student_edition(chapters: Path, dest: Path, fmt: str = "ipynb") -> dict[str, int]:
+    """Write the student edition of every chapter in ``chapters`` to ``dest``."""
+    if fmt not in ("ipynb", "md"):
+        raise ValueError(f"format must be 'ipynb' or 'md', got {fmt!r}")
+    dest.mkdir(parents=True, exist_ok=True)
+    report = {}
+    for path in sorted(Path(chapters).glob("*.md")):
+        nb = jupytext.read(path)
+        stripped, removed = strip_solutions(nb)
+        target = dest / (path.stem + (".ipynb" if fmt == "ipynb" else ".md"))
+        jupytext.write(stripped, target, fmt="ipynb" if fmt == "ipynb" else "md:myst")
+        report[path.name] = removed
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--chapters", default="chapters", type=Path)
+    parser.add_argument("--dest", default="student", type=Path)
+    parser.add_argument("--format", default="ipynb", choices=["ipynb", "md"])
+    args = parser.parse_args(argv)
+    report = make_student_edition(args.chapters, args.dest, args.format)
+    for name, removed in report.items():
+        print(f"{name}: {removed} solution item(s) removed")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""The student edition strips solutions and keeps everything else."""
+
+import jupytext
+import pytest
+
+from hlm_course.student import PLACEHOLDER, make_student_edition, strip_solutions
+
+CHAPTER = '''---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# A chapter
+
+```{code-cell} ipython3
+x = 1
+```
+
+:::{exercise}
+:label: ex-one
+
+Compute the answer.
+:::
+
+:::{solution} ex-one
+The answer is two, because one plus one.
+:::
+
+```{code-cell} ipython3
+:tags: [solution]
+
+answer = x + 1
+```
+'''
+
+
+def test_strip_solutions(tmp_path):
+    src = tmp_path / "chapters"
+    src.mkdir()
+    (src / "ch.md").write_text(CHAPTER)
+    report = make_student_edition(src, tmp_path / "student", fmt="md")
+    assert report == {"ch.md": 2}
+    text = (tmp_path / "student" / "ch.md").read_text()
+    assert "answer = x + 1" not in text and "one plus one" not in text
+    assert "Compute the answer." in text and "x = 1" in text and PLACEHOLDER.strip() in text
+
+
+def test_strip_solutions_counts_nothing_without_solutions():
+    nb = jupytext.reads("# Title\n\n```{code-cell} ipython3\n1 + 1\n```\n", fmt="md:myst")
+    out, removed = strip_solutions(nb)
+    assert removed == 0 and len(out.cells) == len(nb.cells)
+
+
+def test_bad_format(tmp_path):
+    with pytest.raises(ValueError, match="format must be"):
+        make_student_edition(tmp_path, tmp_path / "s", fmt="pdf")
