@@ -5,6 +5,22 @@ A point in beta space is one regression line in data space.  An ellipse
 estimated covariance of an estimator (r² = χ²₂ quantile, or 2·F for
 F-based regions), and a dispersion ellipse of a population when V is its
 covariance (r = 1 gives the "standard" ellipse).
+
+Recipes:
+
+* geometry — :func:`ellipse_radius`, :func:`ellipse_points`,
+  :func:`draw_ellipse`, :func:`dispersion_ellipse` (data ellipse of a cloud of
+  points), :func:`draw_shadows` (an ellipse's ±1 SD shadows on the axes);
+* one school, step by step (seed 001, Figs 8–17) — :func:`school_data_space`,
+  :func:`school_beta_space` and :func:`school_steps_figure`: the population
+  mean line γ and its dispersion T, a school's true line β_j, its data, its
+  least-squares line β̂_j with ``σ²(X_j'X_j)⁻¹``, and ``V_j = T + σ²(X_j'X_j)⁻¹``;
+* shrinkage in the one-way model (seed 001, "Fitting the models") —
+  :func:`weighted_means_figure` (GLS mean vs overall mean vs mean of means),
+  :func:`shrinkage_by_group_plot`, :func:`shrinkage_by_n_plot` (arrows from
+  BLUE to BLUP against n);
+* BLUEs and BLUPs in beta space (seed 001, Figs 18–19) —
+  :func:`blue_blup_plot`, :func:`blue_blup_figure` (one panel per sector).
 """
 
 from __future__ import annotations
@@ -211,7 +227,7 @@ def _beta_limits(gamma, T, beta, sampling_cov, beta_hat, pad=0.12):
 
 
 def school_steps_figure(space: str, stages, *, gamma, T=None, sigma2=None, x=None, y=None, beta=None,
-                        beta_hat=None, titles=None, ncols: int | None = None, width: float = 9.0,
+                        beta_hat=None, titles=None, ncols: int | None = None, width: float = 6.8,
                         xlim=(-3.0, 3.0)):
     """A row (or grid) of panels adding elements step by step, on common axes.
 
@@ -230,7 +246,7 @@ def school_steps_figure(space: str, stages, *, gamma, T=None, sigma2=None, x=Non
         raise ValueError("stages must list at least one panel")
     ncols = ncols or len(stages)
     nrows = int(np.ceil(len(stages) / ncols))
-    fig, axes = new_figure(nrows, ncols, width=width, height=3.4 * nrows, sharex=True, sharey=True,
+    fig, axes = new_figure(nrows, ncols, width=width, height=2.9 * nrows + 0.5, sharex=True, sharey=True,
                            squeeze=False)
     sampling = None
     if space == "beta" and x is not None:
@@ -291,7 +307,7 @@ def weighted_means_figure(position, y, lines: dict, *, zoom: float | None = 0.35
         raise ValueError("lines must give at least one labelled value")
     colors = colors or dict(zip(lines, ["#009E73", "#000000", "#D55E00", "#0072B2", "#CC79A7"]))
     ncols = 2 if zoom else 1
-    fig, axes = new_figure(1, ncols, width=9.0 if zoom else 6.4, height=3.8, squeeze=False)
+    fig, axes = new_figure(1, ncols, width=7.2 if zoom else 6.4, height=4.0, squeeze=False)
     vals = np.array(list(lines.values()), dtype=float)
     for k, ax in enumerate(axes.flat):
         ax.plot(position, y, "o", ms=2.5, color="#000000", alpha=0.25, label="students")
@@ -303,9 +319,8 @@ def weighted_means_figure(position, y, lines: dict, *, zoom: float | None = 0.35
             mid = (vals.min() + vals.max()) / 2
             half = max(zoom, 0.6 * (vals.max() - vals.min()))
             ax.set_ylim(mid - half, mid + half)
-            ax.set_title("close up on the three estimates")
-    axes.flat[-1].legend(loc="lower left", fontsize=8)
-    fig.tight_layout()
+            ax.set_title("close up")
+    _figure_legend(fig, axes.flat)
     return fig
 
 
@@ -352,7 +367,8 @@ def shrinkage_by_n_plot(n, blue, blup, gamma0: float, *, ax=None, min_arrow: flo
     ax.plot([], [], color="#000000", lw=0.9, label="shrinkage")
     ax.set_xlabel("sample size n_j")
     ax.set_ylabel("mathach")
-    ax.legend(loc="upper left", fontsize=8, ncol=2)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, ncol=4)
+    fig.tight_layout()
     return fig
 
 
@@ -397,7 +413,7 @@ def blue_blup_plot(blue, blup, *, center=None, T=None, ax=None, arrows: bool = T
     return fig
 
 
-def blue_blup_figure(blue, blup, panel, *, centers=None, T=None, show_blue: bool = True, width: float = 9.5):
+def blue_blup_figure(blue, blup, panel, *, centers=None, T=None, show_blue: bool = True, width: float = 7.2):
     """One :func:`blue_blup_plot` panel per level of ``panel`` (e.g. sector),
     on common axes.  ``blue``, ``blup``: DataFrames (groups × 2); ``panel``:
     Series mapping each group to its panel; ``centers``: panel → population line."""
@@ -411,7 +427,7 @@ def blue_blup_figure(blue, blup, panel, *, centers=None, T=None, show_blue: bool
     levels = list(pd.unique(panel.loc[blue.index]))
     if isinstance(panel.dtype, pd.CategoricalDtype):
         levels = [lv for lv in panel.cat.categories if lv in levels]
-    fig, axes = new_figure(1, len(levels), width=width, height=4.6, sharex=True, sharey=True, squeeze=False)
+    fig, axes = new_figure(1, len(levels), width=width, height=4.4, sharex=True, sharey=True, squeeze=False)
     for ax, lv in zip(axes.flat, levels):
         idx = panel.loc[blue.index] == lv
         blue_blup_plot(blue[idx.to_numpy()], blup.loc[blue.index][idx.to_numpy()],

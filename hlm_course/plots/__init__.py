@@ -1,0 +1,17 @@
+"""Figure recipes shared by the chapters (matplotlib only).
+
+Every recipe returns the matplotlib Figure (or draws on a given Axes) and
+uses the colour-blind-safe Okabe–Ito palette on an opaque white background,
+so figures stay readable in the book's dark mode.
+
+Submodules: ``style`` (palette, figure defaults), ``data_space`` (trellis
+plots and fitted lines), ``beta_space`` (confidence/dispersion ellipses and
+coefficient plots), ``intervals`` (per-group interval plots), ``diagnostics``
+(residual and QQ plots).
+"""
+
+from .style import *  # noqa: F401,F403
+from .data_space import *  # noqa: F401,F403
+from .beta_space import *  # noqa: F401,F403
+from .intervals import *  # noqa: F401,F403
+from .diagnostics import *  # noqa: F401,F403
