@@ -40,19 +40,25 @@ school_blocks <- function(m, data, grp = "school") {
 }
 
 # W_j for each school: rows = random terms, columns = fixed effects, read
-# off the fixed-effects matrix as X[, k] = Z[, q] * w_j.
+# off the fixed-effects matrix as X[, k] = Z[, q] * w_j, with w_j constant
+# within every school (decided over all schools at once: a school with one
+# student would make any column look "constant").
 level2_design <- function(m, data, grp = "school") {
   X <- getME(m, "X"); Z <- getME(m, "mmList")[[1]]
   g <- data[[grp]]; schools <- sort(unique(g))
-  lapply(schools, function(s) {
-    i <- which(g == s)
-    W <- matrix(0, ncol(Z), ncol(X), dimnames = list(colnames(Z), colnames(X)))
-    for (k in seq_len(ncol(X))) for (q in seq_len(ncol(Z))) {
-      r <- X[i, k] / Z[i, q]
-      if (all(is.finite(r)) && diff(range(r)) < 1e-9) { W[q, k] <- r[1]; break }
+  W <- lapply(schools, function(s) matrix(0, ncol(Z), ncol(X), dimnames = list(colnames(Z), colnames(X))))
+  for (k in seq_len(ncol(X))) for (q in seq_len(ncol(Z))) {
+    nz <- Z[, q] != 0                        # rows where x_q = 0 say nothing about w_j
+    if (any(X[!nz, k] != 0)) next
+    r <- X[nz, k] / Z[nz, q]
+    spread <- tapply(r, g[nz], function(v) diff(range(v)))
+    if (all(spread < 1e-9)) {
+      w <- tapply(r, g[nz], function(v) v[1])
+      for (j in seq_along(schools)) W[[j]][q, k] <- w[as.character(schools[j])]
+      break
     }
-    W
-  })
+  }
+  W
 }
 
 shrinkage_reference <- function(m, data, level = 0.95) {

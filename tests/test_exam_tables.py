@@ -1,0 +1,178 @@
+"""Seed 002's printed numbers (Kaplan 2010, London Exam data), chapters 1, 2 and 4.
+
+Every table of the seed is asserted here to its printed precision, except
+where the chapters (05_exam_models, 07_exam_comparison) explain a
+difference; those tests use the tolerance the explanation justifies:
+
+* the seed's lme4 (2010) stopped its optimizer a little earlier than today's
+  lme4: fixed effects differ by ≤ 2e-6 and the REML intercept variance of
+  the HLM by 1.4e-6 (0.0921184 vs 0.092117);
+* its conditional modes (ranef/coef) differ from today's by up to 8.8e-5;
+  lme4 1.1-31 on the same data agrees with us to 1e-7, and the seed's own
+  Table 3.1 (computed from OLS fits, T and σ²) agrees with our coef to
+  3e-6 (tests/test_shrinkage.py), so the difference is in the 2010 ranef;
+* its intercept SE of the variable-intercept model is 0.040349, ours 0.040354.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import statsmodels.formula.api as smf
+
+import hlm_course as hc
+
+NINE = [28, 53, 59, 23, 7, 16, 2, 10, 37]
+FORMULAS = {"vi": "normexam ~ standLRT + (1 | school)",
+            "vs": "normexam ~ standLRT + (standLRT - 1 | school)",
+            "hlm": "normexam ~ standLRT + (standLRT | school)"}
+#: Tables 2.1, 2.5, 2.9: AIC, BIC, logLik, deviance, REMLdev as printed (integers).
+CRITERIA = {"vi": (9377, 9402, -4684, 9357, 9369), "vs": (9709, 9734, -4850, 9688, 9701),
+            "hlm": (9340, 9377, -4664, 9317, 9328)}
+#: variances (6 decimals) and SDs (5 decimals), residual last.
+VARIANCES = {"vi": ([0.093839, 0.565865], [0.30633, 0.75224]),
+             "vs": ([0.025902, 0.625091], [0.16094, 0.79063]),
+             "hlm": ([0.092117, 0.014967, 0.553641], [0.30351, 0.12234, 0.74407])}
+#: fixed effects: estimate, SE, t, as printed.
+FIXED = {"vi": [(0.002324, 0.040349, 0.06), (0.563308, 0.012468, 45.18)],
+         "vs": [(-0.01462, 0.01284, -1.139), (0.58782, 0.02423, 24.259)],
+         "hlm": [(-0.01165, 0.04011, -0.29), (0.55654, 0.02011, 27.67)]}
+#: Tables 2.3, 2.7, 2.11: fixef to 8-9 significant digits.
+FIXEF = {"vi": (0.002323916, 0.563307940), "vs": (-0.01462441, 0.58782063), "hlm": (-0.01164735, 0.55653515)}
+#: Tables 2.4, 2.8, 2.12: ranef for the nine schools.
+RANEF = {
+    "vi": [[-0.6111046], [0.7245383], [-0.6597868], [-0.4908383], [0.3795565], [-0.4104365], [0.5030942],
+           [-0.3376540], [-0.1898233]],
+    "vs": [[-0.0074895], [0.5356804], [0.1125639], [-0.0329484], [-0.2656343], [-0.2469550], [0.2386888],
+           [-0.2160217], [-0.0904634]],
+    "hlm": [[-0.6691444, -0.1874853], [0.6453891, 0.3510208], [-0.7183029, -0.1405719], [-0.5094876, -0.1160188],
+            [0.3650904, -0.1519202], [-0.3639388, -0.1201726], [0.4706778, 0.1657405], [-0.3139303, -0.1375143],
+            [-0.2933836, -0.1388519]],
+}
+#: Tables 2.2/4.1 (vi, 7 digits in Table 4.1), 2.6/4.1 (vs), 2.10 (hlm): coef for the nine schools.
+COEF = {
+    "vi": [[-0.6087807, 0.5633079], [0.7268622, 0.5633079], [-0.6574629, 0.5633079], [-0.4885144, 0.5633079],
+           [0.3818804, 0.5633079], [-0.4081126, 0.5633079], [0.5054181, 0.5633079], [-0.3353301, 0.5633079],
+           [-0.1874994, 0.5633079]],
+    "vs": [[-0.01462441, s] for s in (0.58033109, 1.12350108, 0.70038461, 0.55487218, 0.32218627, 0.34086559,
+                                      0.82650953, 0.37179892, 0.49735720)],
+    "hlm": [[-0.6807917, 0.3690499], [0.6337418, 0.9075559], [-0.7299502, 0.4159633], [-0.5211349, 0.4405163],
+            [0.3534431, 0.4046149], [-0.3755861, 0.4363625], [0.4590305, 0.7222757], [-0.3255777, 0.4190209],
+            [-0.3050309, 0.4176832]],
+}
+#: Table 2.2 prints the vi intercepts to 4 decimals.
+TABLE_2_2 = [-0.6088, 0.7269, -0.6575, -0.4885, 0.3819, -0.4081, 0.5054, -0.3353, -0.1875]
+#: Table 4.2: "St. Dev of Residuals" OLS, VI, VS, HLM.
+TABLE_4_2 = (0.80534, 0.75224, 0.79063, 0.74407)
+
+
+@pytest.fixture(scope="module")
+def exam():
+    return hc.load_exam()
+
+
+@pytest.fixture(scope="module")
+def fits(exam):
+    return {k: hc.lmer(f, exam) for k, f in FORMULAS.items()}
+
+
+@pytest.fixture(scope="module")
+def ols(exam):
+    return smf.ols("normexam ~ standLRT", exam).fit()
+
+
+def test_data_sizes(exam):
+    assert exam.shape[0] == 4059 and exam.school.nunique() == 65
+    assert exam[exam.school.isin(NINE)].shape[0] == 505  # "505 students in 9 schools"
+    assert exam.school.value_counts().loc[48] == 2
+
+
+def test_table_1_1_ols(ols):
+    np.testing.assert_allclose(ols.params.round(3), [-0.001, 0.595], atol=1e-12)
+    np.testing.assert_allclose(ols.bse.round(3), [0.013, 0.013], atol=1e-12)
+    # Table 4.1 prints them with 6 decimals, truncated (0.5950568 -> 0.595056)
+    np.testing.assert_allclose(np.trunc(ols.params * 1e6) / 1e6, [-0.001191, 0.595056], atol=1e-12)
+
+
+@pytest.mark.parametrize("model", ["vi", "vs", "hlm"])
+def test_fit_criteria(fits, model):
+    f = fits[model]
+    aic, bic, loglik, dev, remldev = CRITERIA[model]
+    # old lme4 printed AIC/BIC/logLik from the REML criterion, "deviance" =
+    # the ML deviance at the REML estimates (our fit.deviance), REMLdev =
+    # the REML criterion
+    assert round(f.aic) == aic and round(f.bic) == bic
+    assert round(f.loglik) == loglik
+    assert round(f.deviance) == dev and round(f.reml_criterion) == remldev
+    # it is not the deviance of an ML refit
+    assert f.refit(reml=False).deviance < f.deviance
+
+
+@pytest.mark.parametrize("model", ["vi", "vs", "hlm"])
+def test_variance_components(fits, model):
+    f = fits[model]
+    var, sd = VARIANCES[model]
+    ours_var = list(np.diag(f.tau)) + [f.sigma2]
+    ours_sd = list(np.sqrt(np.diag(f.tau))) + [f.sigma]
+    np.testing.assert_allclose(np.round(ours_sd, 5), sd, atol=1e-12)
+    # 6-decimal variances: all to the printed digit except the HLM intercept
+    # variance, 0.0921184 here (lme4 1.1-31: 0.0921180) vs 0.092117
+    np.testing.assert_allclose(ours_var, var, atol=1.5e-6 if model == "hlm" else 5e-7)
+
+
+@pytest.mark.parametrize("model", ["vi", "vs", "hlm"])
+def test_fixed_effects(fits, model):
+    f = fits[model]
+    seed = np.array(FIXED[model])
+    decimals = [len(f"{abs(v):.10g}".split(".")[1]) for v in seed[:, 0]]
+    tab = f.coef_table.to_numpy()
+    for k in range(2):
+        # printed estimate: to the digit, up to the 2010 optimizer's 1e-6
+        assert tab[k, 0] == pytest.approx(seed[k, 0], abs=0.5 * 10 ** -decimals[k] + 2e-6)
+    np.testing.assert_allclose(tab[:, 1], seed[:, 1], atol=6e-6)  # vi intercept SE: 0.040354 vs 0.040349
+    # t values to the printed digit, except vs's slope: 24.256 here, 24.259 in the seed
+    # (lme4 1.1-31 gives 24.256 too)
+    t_tol = {"vi": (0.005, 0.005), "vs": (5e-4, 4e-3), "hlm": (0.005, 0.005)}[model]
+    for k in range(2):
+        assert tab[k, 2] == pytest.approx(seed[k, 2], abs=t_tol[k])
+    np.testing.assert_allclose(f.fixef.to_numpy(), FIXEF[model], atol=2e-6)
+
+
+@pytest.mark.parametrize("model", ["vi", "vs", "hlm"])
+def test_ranef_and_coef_nine_schools(fits, model):
+    f = fits[model]
+    np.testing.assert_allclose(f.ranef.loc[NINE].to_numpy(), RANEF[model], atol=1e-4)
+    np.testing.assert_allclose(f.coef.loc[NINE, ["(Intercept)", "standLRT"]].to_numpy(), COEF[model], atol=1e-4)
+    # coef = fixef + ranef, as the seed checks by hand for school 28
+    c = f.coef.loc[NINE]
+    for name in f.random_names:
+        np.testing.assert_allclose(c[name], f.fixef[name] + f.ranef.loc[NINE, name], atol=1e-14)
+
+
+def test_table_2_2_four_decimals(fits):
+    got = fits["vi"].coef.loc[NINE, "(Intercept)"].to_numpy()
+    np.testing.assert_allclose(got, TABLE_2_2, atol=1.5e-4)
+
+
+def test_variable_slope_lines_share_intercept(fits):
+    c = fits["vs"].coef
+    assert c["(Intercept)"].nunique() == 1
+
+
+def test_table_4_2_residual_sds(fits, ols):
+    """The seed's OLS entry is sd(resid) (n − 1); the three others are σ̂."""
+    assert round(float(np.std(ols.resid, ddof=1)), 5) == TABLE_4_2[0]
+    assert round(float(np.sqrt(ols.scale)), 5) != TABLE_4_2[0]  # σ̂ of lm is 0.80544
+    sig = [round(fits[m].sigma, 5) for m in ("vi", "vs", "hlm")]
+    assert tuple(sig) == TABLE_4_2[1:]
+    sd_resid = [float(np.std(fits[m].resid, ddof=1)) for m in ("vi", "vs", "hlm")]
+    assert all(abs(a - b) > 0.003 for a, b in zip(sd_resid, TABLE_4_2[1:]))
+
+
+def test_likelihood_ratio_tests(fits):
+    tab = hc.anova(fits["vi"], fits["hlm"], names=["vi", "hlm"])
+    assert tab.loc["hlm", "Df"] == 2
+    assert tab.loc["hlm", "Chisq"] == pytest.approx(2 * (fits["hlm"].refit(reml=False).loglik
+                                                         - fits["vi"].refit(reml=False).loglik), rel=1e-10)
+    assert tab.loc["hlm", "Pr(>Chisq)"] < 1e-6
+    assert tab.loc["hlm", "Pr(mixture)"] < tab.loc["hlm", "Pr(>Chisq)"]
