@@ -1,0 +1,351 @@
+"""Data space: scatterplots of y against x with regression lines.
+
+A regression line is a point (β0, β1) in *beta space* (see ``beta_space``);
+here it is drawn as a line in *data space*, over the data it summarizes.
+Seed 001 ("Looking at hierarchical data", Figs 2--3) looks at multilevel
+data with *trellis* plots: one small panel per school, with the school's
+least-squares line.  The recipes:
+
+* :func:`trellis` -- one panel per group, points and LS line, optionally
+  coloured by a variable, with extra lines per panel from a table of
+  (group, intercept, slope, label) -- e.g. several models' lines per school;
+* :func:`group_lines` -- many lines (one per group) on one axes, coloured
+  by a level-2 variable;
+* :func:`sector_panels` -- one panel per level of a level-2 variable
+  (sector), points and LS lines per level of a second variable (sex).
+
+Every recipe returns the matplotlib Figure (or the Axes it drew on) and uses
+the Okabe--Ito palette on an opaque white background.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+
+from .style import OKABE_ITO, SECTOR_COLORS, use_book_style
+
+__all__ = ["trellis", "group_lines", "sector_panels", "palette_for", "ls_line"]
+
+#: Colour of points when nothing else colours them (neutral, colour-blind safe).
+POINT_GREY = "#8c8c8c"
+#: Colours of extra lines, in order (Okabe--Ito, black first).
+LINE_COLOURS = ["#000000", "#009E73", "#CC79A7", "#D55E00", "#0072B2", "#E69F00", "#56B4E9"]
+#: Line styles used, with colours, to tell extra lines apart.
+LINESTYLES = ["-", "--", "-.", ":"]
+
+
+def _check(data: pd.DataFrame, cols: Sequence) -> None:
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    missing = [c for c in cols if c is not None and c not in data.columns]
+    if missing:
+        raise KeyError(f"column(s) {missing} not found in data; available columns: {list(data.columns)}")
+
+
+def _levels(s: pd.Series) -> list:
+    """Levels in their natural order: category order, else sorted."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return [c for c in s.cat.categories if (s == c).any()]
+    return sorted(s.dropna().unique().tolist())
+
+
+def palette_for(levels: Sequence, palette: Mapping | Sequence | None = None) -> dict:
+    """A colour for every level: from ``palette`` (a dict or a list), the
+    book's sector colours when the levels are sector names, else the
+    Okabe--Ito colours in order (black last)."""
+    levels = list(levels)
+    if isinstance(palette, Mapping):
+        missing = [lev for lev in levels if lev not in palette]
+        if missing:
+            raise KeyError(f"palette has no colour for {missing}")
+        return {lev: palette[lev] for lev in levels}
+    if palette is None and levels and all(lev in SECTOR_COLORS for lev in levels):
+        return {lev: SECTOR_COLORS[lev] for lev in levels}
+    colours = list(palette) if palette is not None else OKABE_ITO[1:] + OKABE_ITO[:1]
+    return {lev: colours[k % len(colours)] for k, lev in enumerate(levels)}
+
+
+def ls_line(x, y) -> tuple[float, float]:
+    """Least-squares (intercept, slope) of y on x; NaNs if x is constant or
+    there are fewer than two points."""
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    if len(x) < 2:
+        return np.nan, np.nan
+    sxx = np.sum((x - x.mean()) ** 2)
+    if sxx <= 0:
+        return np.nan, np.nan
+    b1 = np.sum((x - x.mean()) * (y - y.mean())) / sxx
+    return float(y.mean() - b1 * x.mean()), float(b1)
+
+
+def _draw_line(ax, b0, b1, lo, hi, **kw):
+    if np.isfinite(b0) and np.isfinite(b1):
+        xs = np.array([lo, hi])
+        ax.plot(xs, b0 + b1 * xs, **kw)
+
+
+def trellis(data: pd.DataFrame, x: str, y: str, group: str, order: Sequence | None = None, ncols: int = 8,
+            line: str | None = "ols", color_by: str | None = None, lines: pd.DataFrame | None = None,
+            *, labels: Mapping | pd.Series | None = None, palette: Mapping | Sequence | None = None,
+            lines_palette: Mapping | Sequence | None = None, panel_width: float = 1.25,
+            panel_height: float = 1.15, point_size: float = 6, sharex: bool = True, sharey: bool = True,
+            xlabel: str | None = None, ylabel: str | None = None, title: str | None = None,
+            legend: bool = True):
+    """One small panel per group: the group's points and least-squares line.
+
+    Parameters
+    ----------
+    data
+        Long-format data (one row per level-1 unit).
+    x, y, group
+        Column names: predictor, response, grouping variable (one panel each).
+    order
+        The groups to show, in panel order (default: category order of a
+        categorical ``group``, else sorted).  A subset selects panels.
+    ncols
+        Panels per row.
+    line
+        ``"ols"``: each panel's least-squares line (one per colour level
+        when ``color_by`` varies within groups); ``None``: no line.
+    color_by
+        Optional column colouring the points.  A level-2 column (e.g.
+        ``Sector``) colours whole panels, points and line; a level-1 column
+        (e.g. ``Sex``) colours points, with one LS line per level.
+    lines
+        Extra lines per panel: a DataFrame with columns ``group``,
+        ``intercept``, ``slope`` and ``label`` (``group`` values as in
+        ``data[group]``); every label gets its own colour and line style and
+        a legend entry -- e.g. the OLS, complete-pooling and partial-pooling
+        lines of each school.  Drawn over the panel's range of ``x``.
+    labels
+        Panel titles per group (dict or Series; default the group value).
+    palette
+        Colours for ``color_by`` levels (dict or list); ``lines_palette``
+        the same for the labels of ``lines``.
+    panel_width, panel_height
+        Size of one panel in inches.
+    point_size
+        Marker area of the points.
+    sharex, sharey
+        Common axes across panels (default), as in lattice.
+    xlabel, ylabel, title
+        Axis labels (default the column names) and a figure title.
+    legend
+        Draw a figure legend when colours or extra lines need one.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _check(data, [x, y, group, color_by])
+    if line not in ("ols", None):
+        raise ValueError(f"line must be 'ols' or None, got {line!r}")
+    groups = list(order) if order is not None else _levels(data[group])
+    present = set(data[group].unique())
+    absent = [g for g in groups if g not in present]
+    if absent:
+        raise KeyError(f"groups {absent[:5]} in order are not values of {group!r}")
+    if not groups:
+        raise ValueError("no groups to plot")
+    if ncols < 1:
+        raise ValueError(f"ncols must be positive, got {ncols}")
+    if lines is not None:
+        _check(lines, ["group", "intercept", "slope", "label"])
+
+    use_book_style()
+    ncols = min(ncols, len(groups))
+    nrows = int(np.ceil(len(groups) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_width * ncols + 0.6, panel_height * nrows + 0.9),
+                             sharex=sharex, sharey=sharey, squeeze=False, layout="constrained")
+    colour_levels = _levels(data[color_by]) if color_by else []
+    colours = palette_for(colour_levels, palette) if color_by else {}
+    within = bool(color_by) and data.groupby(group, observed=True)[color_by].nunique().max() > 1
+    line_labels = _levels(lines["label"]) if lines is not None else []
+    if lines_palette is None:  # keep clear of the colours already used for points
+        lines_palette = [c for c in LINE_COLOURS if c not in colours.values()]
+    line_colours = palette_for(line_labels, lines_palette)
+    styles = {lab: LINESTYLES[k % len(LINESTYLES)] for k, lab in enumerate(line_labels)}
+    by_group = dict(tuple(data.groupby(group, observed=True, sort=False)))
+
+    for k, g in enumerate(groups):
+        ax = axes.flat[k]
+        d = by_group[g]
+        lo, hi = d[x].min(), d[x].max()
+        if color_by:
+            for lev, dd in d.groupby(color_by, observed=True, sort=False):
+                ax.scatter(dd[x], dd[y], s=point_size, color=colours[lev], alpha=0.6, linewidths=0)
+                if line == "ols" and within:
+                    _draw_line(ax, *ls_line(dd[x], dd[y]), dd[x].min(), dd[x].max(), color=colours[lev], lw=1.4)
+            if line == "ols" and not within:
+                _draw_line(ax, *ls_line(d[x], d[y]), lo, hi, color=colours[d[color_by].iloc[0]], lw=1.5)
+        else:
+            ax.scatter(d[x], d[y], s=point_size, color=POINT_GREY, alpha=0.7, linewidths=0)
+            if line == "ols":
+                _draw_line(ax, *ls_line(d[x], d[y]), lo, hi, color="black", lw=1.4)
+        if lines is not None:
+            for _, row in lines[lines["group"] == g].iterrows():
+                _draw_line(ax, row["intercept"], row["slope"], lo, hi, color=line_colours[row["label"]],
+                           ls=styles[row["label"]], lw=1.4)
+        name = labels[g] if labels is not None and g in labels else g
+        ax.set_title(str(name), fontsize=8, pad=2)
+        ax.tick_params(labelsize=7)
+    for ax in axes.flat[len(groups):]:
+        ax.set_visible(False)
+    fig.supxlabel(xlabel if xlabel is not None else x, fontsize=10)
+    fig.supylabel(ylabel if ylabel is not None else y, fontsize=10)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    handles = []
+    if legend and color_by:
+        handles += [Line2D([], [], color=colours[lev], marker="o", ls="-" if line else "none", label=str(lev))
+                    for lev in colour_levels]
+    if legend and lines is not None:
+        handles += [Line2D([], [], color=line_colours[lab], ls=styles[lab], lw=1.6, label=str(lab))
+                    for lab in line_labels]
+    if handles:
+        # above the panels, or to their right when a title takes the top
+        fig.legend(handles=handles, loc="outside right upper" if title else "outside upper center",
+                   ncols=1 if title else min(len(handles), 6), fontsize=8)
+    fig.get_layout_engine().set(h_pad=0.02, w_pad=0.02, hspace=0.02, wspace=0.02)
+    return fig
+
+
+def group_lines(ax, coefs: pd.DataFrame, xrange=None, *, intercept: str = "intercept", slope: str = "slope",
+                color_by: str | None = None, palette: Mapping | Sequence | None = None,
+                legend: bool = True, **line_kw):
+    """Draw one line per row of ``coefs`` (one per group) on ``ax``.
+
+    Parameters
+    ----------
+    ax
+        A matplotlib Axes.
+    coefs
+        One row per group with an ``intercept`` and a ``slope`` column (names
+        configurable), e.g. :func:`hlm_course.lm_list` or an ``LmerFit``'s
+        ``coef`` joined with level-2 variables.
+    xrange
+        Where each line is drawn: ``(lo, hi)`` for all lines; a DataFrame
+        with columns ``xmin``, ``xmax`` indexed like ``coefs`` for each group's
+        own range (e.g. ``data.groupby("school").ses.agg(xmin="min",
+        xmax="max")``); default: ``coefs[["xmin", "xmax"]]`` if present,
+        else the current x limits of ``ax``.
+    color_by
+        A column of ``coefs`` (typically level-2, e.g. ``Sector``) giving each
+        line's colour; ``palette`` as in :func:`palette_for`.
+    legend
+        Add one legend entry per colour level.
+    **line_kw
+        Passed to ``ax.plot`` (default ``lw=1``, ``alpha=0.8``).
+
+    Returns
+    -------
+    The Axes.
+    """
+    _check(coefs, [intercept, slope, color_by])
+    if xrange is None:
+        xrange = coefs[["xmin", "xmax"]] if {"xmin", "xmax"} <= set(coefs.columns) else ax.get_xlim()
+    if isinstance(xrange, pd.DataFrame):
+        _check(xrange, ["xmin", "xmax"])
+        missing = coefs.index.difference(xrange.index)
+        if len(missing):
+            raise KeyError(f"xrange has no row for groups {list(missing[:5])}")
+    elif len(xrange) != 2:
+        raise ValueError("xrange must be (lo, hi) or a DataFrame with xmin and xmax columns")
+    line_kw.setdefault("lw", 1.0)
+    line_kw.setdefault("alpha", 0.8)
+    colour_levels = _levels(coefs[color_by]) if color_by else []
+    colours = palette_for(colour_levels, palette) if color_by else {}
+    default_colour = line_kw.pop("color", "black")
+    for key, row in coefs.iterrows():
+        lo, hi = (xrange.loc[key, "xmin"], xrange.loc[key, "xmax"]) if isinstance(xrange, pd.DataFrame) else xrange
+        colour = colours[row[color_by]] if color_by else default_colour
+        _draw_line(ax, row[intercept], row[slope], lo, hi, color=colour, **line_kw)
+    if legend and color_by:
+        ax.legend(handles=[Line2D([], [], color=colours[lev], lw=1.5, label=str(lev)) for lev in colour_levels],
+                  title=color_by, fontsize=8, title_fontsize=8)
+    return ax
+
+
+def sector_panels(data: pd.DataFrame, x: str, y: str, panel: str = "Sector", hue: str | None = None,
+                  line: str | None = "ols", *, coefs: pd.DataFrame | None = None, group: str | None = None,
+                  palette: Mapping | Sequence | None = None, width: float = 8.0, height: float = 3.6,
+                  point_size: float = 5, xlabel: str | None = None, ylabel: str | None = None):
+    """One panel per level of ``panel`` (a level-2 variable such as sector).
+
+    Parameters
+    ----------
+    data
+        Long-format data.
+    x, y
+        Predictor and response columns.
+    panel
+        Column giving the panels (default ``"Sector"``).
+    hue
+        Optional column (e.g. ``"Sex"``) colouring the points, with one LS
+        line per level in each panel (lattice's ``groups =``).  Without it,
+        points are grey and the panel's LS line is drawn in the panel's colour.
+    line
+        ``"ols"`` for least-squares lines, ``None`` for none.
+    coefs
+        Optional per-group lines (``intercept``, ``slope`` columns, indexed by
+        group, with a ``panel`` column) drawn thinly in their panel over each
+        group's own x range; needs ``group``, the grouping column of ``data``.
+    palette
+        Colours for the levels of ``hue`` (or of ``panel`` when no hue).
+    width, height
+        Figure size in inches.
+    point_size
+        Marker area.
+    xlabel, ylabel
+        Axis labels (default the column names).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _check(data, [x, y, panel, hue, group])
+    if line not in ("ols", None):
+        raise ValueError(f"line must be 'ols' or None, got {line!r}")
+    if coefs is not None and group is None:
+        raise ValueError("coefs needs group= (the grouping column of data) to find each group's x range")
+    panels = _levels(data[panel])
+    use_book_style()
+    fig, axes = plt.subplots(1, len(panels), figsize=(width, height), sharex=True, sharey=True, squeeze=False)
+    hue_levels = _levels(data[hue]) if hue else []
+    colours = palette_for(hue_levels if hue else panels, palette)
+    for ax, p in zip(axes.flat, panels):
+        d = data[data[panel] == p]
+        if coefs is not None:
+            _check(coefs, ["intercept", "slope", panel])
+            rng = d.groupby(group, observed=True)[x].agg(xmin="min", xmax="max")
+            mine = coefs[coefs[panel] == p]
+            group_lines(ax, mine, rng.loc[rng.index.intersection(mine.index)].reindex(mine.index),
+                        color="0.55", lw=0.8, alpha=0.7, legend=False)
+        if hue:
+            for lev in hue_levels:
+                dd = d[d[hue] == lev]
+                if dd.empty:
+                    continue
+                ax.scatter(dd[x], dd[y], s=point_size, color=colours[lev], alpha=0.45, linewidths=0,
+                           label=str(lev))
+                if line == "ols":
+                    _draw_line(ax, *ls_line(dd[x], dd[y]), dd[x].min(), dd[x].max(), color=colours[lev], lw=2.2)
+        else:
+            ax.scatter(d[x], d[y], s=point_size, color=POINT_GREY, alpha=0.5, linewidths=0)
+            if line == "ols":
+                _draw_line(ax, *ls_line(d[x], d[y]), d[x].min(), d[x].max(), color=colours[p], lw=2.2)
+        ax.set_title(f"{panel}: {p}")
+        ax.set_xlabel(xlabel if xlabel is not None else x)
+    axes.flat[0].set_ylabel(ylabel if ylabel is not None else y)
+    if hue:
+        handles = [Line2D([], [], color=colours[lev], marker="o", ls="-" if line else "none", label=str(lev))
+                   for lev in hue_levels]
+        axes.flat[-1].legend(handles=handles, title=hue, fontsize=8, title_fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig

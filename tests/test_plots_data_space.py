@@ -1,0 +1,137 @@
+"""Smoke and shape tests of hlm_course.plots.data_space (trellis, group_lines, sector_panels)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+import hlm_course as hc  # noqa: E402
+from hlm_course.plots import OKABE_ITO, SECTOR_COLORS  # noqa: E402
+from hlm_course.plots.data_space import group_lines, ls_line, palette_for, sector_panels, trellis  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def hs():
+    return hc.load_hs40()
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def visible_axes(fig):
+    return [ax for ax in fig.axes if ax.get_visible()]
+
+
+def test_trellis_one_panel_per_school_with_ls_line(hs):
+    fig = trellis(hs, "ses", "mathach", "school", ncols=8)
+    axes = visible_axes(fig)
+    assert len(axes) == 40
+    assert axes[0].get_title() == "1317"
+    # the LS line of the first panel is the school's OLS line
+    line = axes[0].get_lines()[0]
+    xs, ys = line.get_data()
+    b0, b1 = ls_line(hs.loc[hs.school == 1317, "ses"], hs.loc[hs.school == 1317, "mathach"])
+    np.testing.assert_allclose(ys, b0 + b1 * np.asarray(xs))
+    assert xs[0] == pytest.approx(hs.loc[hs.school == 1317, "ses"].min())
+    assert fig.get_facecolor()[:3] == (1.0, 1.0, 1.0)
+
+
+def test_trellis_order_labels_and_hidden_panels(hs):
+    order = [9586, 1317, 2208]
+    fig = trellis(hs, "ses", "mathach", "school", order=order, ncols=2, labels={9586: "C9586G"})
+    assert len(fig.axes) == 4
+    axes = visible_axes(fig)
+    assert [ax.get_title() for ax in axes] == ["C9586G", "1317", "2208"]
+
+
+def test_trellis_colour_by_level1_draws_a_line_per_level(hs):
+    fig = trellis(hs, "ses", "mathach", "school", order=[1906], color_by="Sex")
+    ax = visible_axes(fig)[0]
+    assert len(ax.get_lines()) == 2  # Female and Male lines in a coed school
+    assert len(fig.legends) == 1
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["Female", "Male"]
+
+
+def test_trellis_colour_by_level2_uses_sector_colours(hs):
+    fig = trellis(hs, "ses", "mathach", "school", order=[1317, 2626], color_by="Sector")
+    lines = [visible_axes(fig)[k].get_lines()[0] for k in range(2)]
+    assert matplotlib.colors.to_hex(lines[0].get_color()) == SECTOR_COLORS["Catholic"].lower()
+    assert matplotlib.colors.to_hex(lines[1].get_color()) == SECTOR_COLORS["Public"].lower()
+
+
+def test_trellis_extra_lines_per_panel(hs):
+    c = hc.lm_list(hs)
+    lines = pd.concat([
+        pd.DataFrame({"group": c.index, "intercept": c["intercept"], "slope": c["slope"], "label": "OLS"}),
+        pd.DataFrame({"group": c.index, "intercept": 12.0, "slope": 2.0, "label": "pooled"})])
+    fig = trellis(hs, "ses", "mathach", "school", order=[1317, 1906], line=None, lines=lines)
+    ax = visible_axes(fig)[0]
+    assert len(ax.get_lines()) == 2
+    styles = sorted(ln.get_linestyle() for ln in ax.get_lines())
+    assert styles == ["-", "--"]
+    _, ys = ax.get_lines()[1].get_data()
+    xs = ax.get_lines()[1].get_xdata()
+    np.testing.assert_allclose(ys, 12.0 + 2.0 * np.asarray(xs))
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["OLS", "pooled"]
+
+
+def test_trellis_errors(hs):
+    with pytest.raises(KeyError, match="not found"):
+        trellis(hs, "ses", "math", "school")
+    with pytest.raises(KeyError, match="not values of 'school'"):
+        trellis(hs, "ses", "mathach", "school", order=[1])
+    with pytest.raises(ValueError, match="line must be"):
+        trellis(hs, "ses", "mathach", "school", line="loess")
+    with pytest.raises(KeyError, match="label"):
+        trellis(hs, "ses", "mathach", "school", lines=pd.DataFrame({"group": [1317], "intercept": [1],
+                                                                     "slope": [1]}))
+
+
+def test_group_lines_colours_by_level2(hs):
+    c = hc.lm_list(hs)
+    fig, ax = plt.subplots()
+    group_lines(ax, c, (-2, 2), color_by="Sector")
+    assert len(ax.get_lines()) == 40
+    colours = {matplotlib.colors.to_hex(ln.get_color()) for ln in ax.get_lines()}
+    assert colours == {SECTOR_COLORS["Catholic"].lower(), SECTOR_COLORS["Public"].lower()}
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Catholic", "Public"]
+
+
+def test_group_lines_own_ranges(hs):
+    c = hc.lm_list(hs)
+    rng = hs.groupby("school")["ses"].agg(xmin="min", xmax="max")
+    fig, ax = plt.subplots()
+    group_lines(ax, c, rng)
+    xs = ax.get_lines()[0].get_xdata()
+    assert (xs[0], xs[1]) == (rng.iloc[0]["xmin"], rng.iloc[0]["xmax"])
+    with pytest.raises(KeyError, match="no row for groups"):
+        group_lines(ax, c, rng.iloc[:3])
+    with pytest.raises(ValueError, match="xrange must be"):
+        group_lines(ax, c, (1, 2, 3))
+
+
+def test_sector_panels(hs):
+    fig = sector_panels(hs, "ses", "mathach", hue="Sex")
+    assert len(fig.axes) == 2
+    assert [ax.get_title() for ax in fig.axes] == ["Sector: Catholic", "Sector: Public"]
+    assert len(fig.axes[0].get_lines()) == 2
+    fig = sector_panels(hs, "ses", "mathach", coefs=hc.lm_list(hs), group="school")
+    assert len(fig.axes[0].get_lines()) == 21 + 1  # 21 Catholic schools + the sector's LS line
+    with pytest.raises(ValueError, match="needs group="):
+        sector_panels(hs, "ses", "mathach", coefs=hc.lm_list(hs))
+
+
+def test_palette_for():
+    assert palette_for(["Catholic", "Public"]) == SECTOR_COLORS
+    assert palette_for(["a", "b"])["a"] == OKABE_ITO[1]
+    assert palette_for(["a"], {"a": "red"}) == {"a": "red"}
+    with pytest.raises(KeyError, match="no colour"):
+        palette_for(["a", "b"], {"a": "red"})
+    assert np.isnan(ls_line([1.0, 1.0], [1.0, 2.0])[0])
