@@ -245,9 +245,11 @@ def refit_many(fit: LmerFit, Y: np.ndarray, reml: bool | None = None, progress: 
 
     All refits run at once: vectorized projected Newton iterations on the
     profiled criterion (``batch_deviance``), started at the original θ̂.
-    Any refit that did not converge, or whose θ lies on the boundary (a
-    variance estimated as zero), is redone with ``optimize_theta`` (BOBYQA
-    with the off-boundary restart) and the better optimum kept.
+    Refits whose θ lies on the boundary (a variance estimated as zero) are
+    searched again, also vectorized, from a point moved off the boundary,
+    and the better optimum is kept (``optimize_theta``'s guard against
+    false boundaries).  Any refit where Newton did not converge is redone
+    with ``optimize_theta`` (BOBYQA).
     """
     reml = fit.reml if reml is None else reml
     Y = np.atleast_2d(np.asarray(Y, dtype=float))
@@ -273,8 +275,18 @@ def refit_many(fit: LmerFit, Y: np.ndarray, reml: bool | None = None, progress: 
         return np.where(np.isfinite(crit), crit, np.inf)
 
     theta, crit, done = _newton_batch(f, np.tile(fit.theta, (nsim, 1)), lower)
-    boundary = np.any(theta[:, lower == 0] < SINGULAR_TOL, axis=1)
-    redo = np.flatnonzero(~done | boundary)
+    # Refits that stopped with a variance at zero: search again from a point moved off the
+    # boundary (as optimize_theta does for a single fit) and keep the better optimum.
+    on_bound = (lower == 0) & (theta < SINGULAR_TOL)
+    b = np.flatnonzero(done & on_bound.any(axis=1))
+    redo = ~done
+    if b.size:
+        moved = np.where(on_bound[b], 0.3, theta[b])
+        th2, c2, d2 = _newton_batch(lambda th, idx: f(th, b[idx]), moved, lower)
+        better = d2 & (c2 < crit[b])
+        theta[b[better]], crit[b[better]] = th2[better], c2[better]
+        redo[b[~d2]] = True
+    redo = np.flatnonzero(redo)
     iterator = redo
     if progress and redo.size:
         from tqdm.auto import tqdm
