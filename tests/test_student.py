@@ -60,3 +60,19 @@ def test_strip_solutions_counts_nothing_without_solutions():
 def test_bad_format(tmp_path):
     with pytest.raises(ValueError, match="format must be"):
         make_student_edition(tmp_path, tmp_path / "s", fmt="pdf")
+
+
+def test_student_edition_of_the_book(tmp_path):
+    """Every chapter with exercises loses its solutions and keeps its exercises."""
+    from pathlib import Path
+
+    chapters = Path(__file__).resolve().parent.parent / "chapters"
+    report = make_student_edition(chapters, tmp_path, fmt="ipynb")
+    with_exercises = [p.name for p in chapters.glob("*.md") if "{exercise}" in p.read_text()]
+    assert with_exercises, "the book has no exercises"
+    for name in with_exercises:
+        assert report[name] >= 2, f"{name}: no solutions were stripped"
+        nb = jupytext.read(tmp_path / name.replace(".md", ".ipynb"))
+        assert not any("solution" in c.metadata.get("tags", []) for c in nb.cells)
+        assert not any("{solution}" in c.source for c in nb.cells if c.cell_type == "markdown")
+        assert any("{exercise}" in c.source for c in nb.cells if c.cell_type == "markdown")
