@@ -20,9 +20,19 @@ simple to the complex" that the book uses more than once:
   line, ``β̃_j = (T⁻¹ + Z_j'Z_j/σ²)⁻¹ (T⁻¹ m_j + Z_j'Z_j/σ² β̂_j)`` (seed 001,
   "EBLUPs" and "Why BLUPs are called 'shrinkage' estimators"; Bryk &
   Raudenbush 1992, eq. 3.56);
+* BLUEs against BLUPs by simulation (:func:`blue_blup_error_cov`,
+  :func:`simulate_blue_blup`, :func:`blue_blup_mse`): with the fitted
+  parameters taken as the truth, the BLUE's error variance ``σ²(X_j'X_j)⁻¹``
+  and the BLUP's prediction-error variance ``(T⁻¹ + X_j'X_j/σ²)⁻¹``, checked
+  by Monte Carlo (seed 001, "How can both BLUEs and BLUPs be best?");
 * the GLS form of the mixed model (:func:`group_matrices`,
-  :func:`gls_fixef`): ``γ̂ = (Σ X_j'V_j⁻¹X_j)⁻¹ Σ X_j'V_j⁻¹y_j`` with
-  ``V_j = Z_j T Z_j' + σ² I`` (seed 001, "The GLS fit"; Laird & Ware 1982).
+  :func:`gls_fixef`): ``γ̂ = (Σ X_j'Σ_j⁻¹X_j)⁻¹ Σ X_j'Σ_j⁻¹y_j`` with
+  ``Σ_j = Z_j T Z_j' + σ² I`` (seed 001, "The GLS fit"; Laird & Ware 1982).
+
+Notation (Bryk & Raudenbush): ``V_j = σ²(X_j'X_j)⁻¹`` is the sampling
+variance of a group's least-squares coefficients, ``Δ_j = T + V_j`` their
+variance over the population of groups, and ``Σ_j = Z_j T Z_j' + σ² I`` the
+n_j × n_j covariance of the group's responses.
 
 Every function takes an :class:`~hlm_course.lmer.LmerFit` (or pandas data)
 and returns pandas objects.
@@ -49,6 +59,9 @@ __all__ = [
     "group_population_coef",
     "blup_inverse_variance",
     "eblup_oneway",
+    "blue_blup_error_cov",
+    "simulate_blue_blup",
+    "blue_blup_mse",
     "group_matrices",
     "gls_fixef",
 ]
@@ -354,6 +367,19 @@ def group_population_coef(fit: LmerFit) -> pd.DataFrame:
     return pd.DataFrame(st.W @ gamma, index=st.groups, columns=st.names)
 
 
+def _all_random_structure(fit: LmerFit):
+    """:func:`~hlm_course.shrinkage.level1_structure` of a fit in which every
+    level-1 coefficient has a random effect (so T̂ is the full q × q matrix)."""
+    st = level1_structure(fit)
+    if not st.random.all():
+        fixed = [n for n, r in zip(st.names, st.random) if not r]
+        raise MixedModelError(
+            f"level-1 coefficient(s) {fixed} have no random effect, so T is singular and the population "
+            "line cannot be weighted by T⁻¹; the BLUP of such a coefficient is its population value "
+            "(see hlm_course.shrinkage.shrinkage_ci for the general case)")
+    return st
+
+
 def blup_inverse_variance(fit: LmerFit) -> pd.DataFrame:
     """BLUPs as an inverse-variance-weighted mean of the BLUE and the population line.
 
@@ -367,13 +393,7 @@ def blup_inverse_variance(fit: LmerFit) -> pd.DataFrame:
     """
     fit = _check_fit(fit)
     _check_boundary(fit, "blup_inverse_variance needs T invertible")
-    st = level1_structure(fit)
-    if not st.random.all():
-        fixed = [n for n, r in zip(st.names, st.random) if not r]
-        raise MixedModelError(
-            f"level-1 coefficient(s) {fixed} have no random effect, so T is singular and the population "
-            "line cannot be weighted by T⁻¹; the BLUP of such a coefficient is its population value "
-            "(see hlm_course.shrinkage.shrinkage_ci for the general case)")
+    st = _all_random_structure(fit)
     blue = _blues(fit).to_numpy()
     m = group_population_coef(fit).to_numpy()
     blup = shrink_toward(blue, st.A, m, st.T, fit.sigma2)
@@ -403,11 +423,105 @@ def eblup_oneway(fit: LmerFit) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------
+# BLUEs against BLUPs, with the parameters known (a simulation)
+# ---------------------------------------------------------------------------
+def _known_parameters(fit: LmerFit, what: str):
+    """Checks shared by the simulation functions; returns (st, T, σ², Z_j'Z_j)."""
+    fit = _check_fit(fit)
+    _check_boundary(fit, f"{what} needs T invertible")
+    st = _all_random_structure(fit)
+    if list(st.names) != list(fit.random_names):
+        raise MixedModelError(f"{what} needs the level-1 coefficients {list(st.names)} in the order of the "
+                              f"random terms {fit.random_names}")
+    ZtZ = np.asarray(fit.xp.ZtZ, dtype=float)
+    rank = np.linalg.matrix_rank(ZtZ)
+    bad = fit.groups[rank < ZtZ.shape[1]]
+    if len(bad):
+        raise MixedModelError(
+            f"{what}: X_j'X_j is singular in {len(bad)} group(s) of '{fit.group}' (e.g. {list(bad[:10])}), "
+            "so their least-squares coefficients (BLUEs) are not defined")
+    return st, fit.tau.to_numpy(dtype=float), float(fit.sigma2), ZtZ
+
+
+def blue_blup_error_cov(fit: LmerFit) -> tuple[np.ndarray, np.ndarray]:
+    """Error variances of each group's BLUE and BLUP, with known parameters.
+
+    Returns two (J, q, q) arrays: the BLUE's sampling variance
+    ``V_j = σ²(X_j'X_j)⁻¹`` and the BLUP's prediction-error variance
+    ``Var(β̃_j − β_j) = (T⁻¹ + X_j'X_j/σ²)⁻¹`` (lme4's conditional variance of
+    the random effects), with the fit's T̂ and σ̂² taken as the truth (seed 001,
+    "How can both BLUEs and BLUPs be best?"; Henderson 1975).  ``X_j`` is the
+    group's level-1 design, the columns of the random part.
+    """
+    _, T, s2, ZtZ = _known_parameters(fit, "blue_blup_error_cov")
+    blue = s2 * np.linalg.inv(ZtZ)
+    blup = np.linalg.inv(np.linalg.inv(T)[None] + ZtZ / s2)
+    return blue, blup
+
+
+def simulate_blue_blup(fit: LmerFit, nsim: int = 400, seed=None) -> dict:
+    """Simulate every group's true line, BLUE and BLUP from the fitted model.
+
+    The fit's γ̂, T̂ and σ̂² and each group's level-1 design ``X_j`` (the
+    columns of the random part) are taken as the truth.  Each replication
+    draws new true lines ``β_j = m_j + u_j``, ``u_j ~ N(0, T̂)``, with ``m_j``
+    the group's population line (:func:`group_population_coef`), and new
+    responses ``y_j = X_j β_j + r_j``, ``r_j ~ N(0, σ̂² I)``; then computes the
+    BLUE ``β̂_j = (X_j'X_j)⁻¹X_j'y_j`` and the BLUP with the known parameters
+    (:func:`shrink_toward`) — seed 001, "How can both BLUEs and BLUPs be
+    best?".  Returns a dict of (nsim, J, q) arrays ``true``, ``blue`` and
+    ``blup`` (groups in ``fit.groups`` order, coefficients in
+    ``fit.random_names`` order).
+    """
+    if int(nsim) != nsim or nsim < 2:
+        raise ValueError(f"nsim must be an integer of at least 2, got {nsim}")
+    nsim = int(nsim)
+    st, T, s2, ZtZ = _known_parameters(fit, "simulate_blue_blup")
+    m = group_population_coef(fit).to_numpy()
+    J, q = m.shape
+    rng = np.random.default_rng(seed)
+    B_true = m + rng.multivariate_normal(np.zeros(q), T, size=(nsim, J))
+    Z = np.asarray(fit.Z, dtype=float)
+    Y = (np.einsum("nq,snq->sn", Z, B_true[:, fit.codes, :])
+         + rng.normal(0.0, np.sqrt(s2), size=(nsim, fit.nobs)))
+    onehot = np.eye(J)[fit.codes]
+    Zty = np.einsum("sn,nq,nj->sjq", Y, Z, onehot)
+    B_blue = np.linalg.solve(ZtZ[None], Zty[..., None])[..., 0]
+    B_blup = shrink_toward(B_blue.reshape(-1, q), np.tile(ZtZ, (nsim, 1, 1)), np.tile(m, (nsim, 1)), T,
+                           s2).reshape(nsim, J, q)
+    return {"true": B_true, "blue": B_blue, "blup": B_blup}
+
+
+def blue_blup_mse(fit: LmerFit, nsim: int = 400, seed=None) -> pd.DataFrame:
+    """Mean squared errors of BLUEs and BLUPs: simulated, with Monte Carlo error, and by formula.
+
+    Runs :func:`simulate_blue_blup` and, for each level-1 coefficient,
+    averages the squared errors ``(β̂_j − β_j)²`` and ``(β̃_j − β_j)²`` over
+    groups and replications.  The Monte Carlo standard error is the SD over
+    replications of the per-replication average, divided by √nsim
+    (replications are independent).  The formula columns average the
+    diagonals of :func:`blue_blup_error_cov` over groups.  Rows: the random
+    terms; columns ``BLUE, simulated``, ``BLUE, MC SE``, ``BLUE, formula`` and
+    the same for the BLUP.
+    """
+    sim = simulate_blue_blup(fit, nsim, seed)
+    S, pev = blue_blup_error_cov(fit)
+    cols = {}
+    for name, est, formula in (("BLUE", sim["blue"], S), ("BLUP", sim["blup"], pev)):
+        per_rep = ((est - sim["true"]) ** 2).mean(axis=1)  # (nsim, q)
+        cols[f"{name}, simulated"] = per_rep.mean(axis=0)
+        cols[f"{name}, MC SE"] = per_rep.std(axis=0, ddof=1) / np.sqrt(per_rep.shape[0])
+        cols[f"{name}, formula"] = np.diagonal(formula, axis1=1, axis2=2).mean(axis=0)
+    return pd.DataFrame(cols, index=pd.Index(fit.random_names, name="coefficient"))
+
+
+# ---------------------------------------------------------------------------
 # the Laird–Ware matrices and the GLS fit
 # ---------------------------------------------------------------------------
 def group_matrices(fit: LmerFit, group) -> dict:
     """The Laird–Ware pieces of one group: ``X_j``, ``Z_j``, ``y_j`` and
-    ``V_j = Z_j T̂ Z_j' + σ̂² I`` (seed 001, "Matrix form"; Laird & Ware 1982).
+    ``Sigma`` = ``Σ_j = Z_j T̂ Z_j' + σ̂² I``, the covariance of ``y_j`` (seed 001,
+    "Matrix form", where it is written V_j; Laird & Ware 1982).
     Returns a dict of DataFrames/Series labelled with the fit's names."""
     fit = _check_fit(fit)
     if group not in fit.groups:
@@ -416,20 +530,21 @@ def group_matrices(fit: LmerFit, group) -> dict:
     rows = np.flatnonzero(fit.codes == k)
     idx = fit.data.index[rows]
     Z = fit.Z[rows]
-    V = Z @ fit.tau.to_numpy() @ Z.T + fit.sigma2 * np.eye(len(rows))
+    Sigma = Z @ fit.tau.to_numpy() @ Z.T + fit.sigma2 * np.eye(len(rows))
     return {"X": pd.DataFrame(fit.X[rows], index=idx, columns=fit.fixed_names),
             "Z": pd.DataFrame(Z, index=idx, columns=fit.random_names),
             "y": pd.Series(fit.y[rows], index=idx, name=fit.parsed.response),
-            "V": pd.DataFrame(V, index=idx, columns=idx)}
+            "Sigma": pd.DataFrame(Sigma, index=idx, columns=idx)}
 
 
 def gls_fixef(fit: LmerFit) -> tuple[pd.Series, pd.DataFrame]:
     """The fixed effects by explicit generalized least squares.
 
-    ``γ̂ = (Σ_j X_j'V_j⁻¹X_j)⁻¹ Σ_j X_j'V_j⁻¹y_j`` with ``V_j = Z_j T̂ Z_j' + σ̂² I``
-    built school by school (seed 001, "The GLS fit"), and its covariance
-    ``(Σ_j X_j'V_j⁻¹X_j)⁻¹``.  With the fit's T̂ and σ̂² this reproduces lme4's
-    ``fixef`` and ``vcov``, which lme4 computes without ever forming V.
+    ``γ̂ = (Σ_j X_j'Σ_j⁻¹X_j)⁻¹ Σ_j X_j'Σ_j⁻¹y_j`` with ``Σ_j = Z_j T̂ Z_j' + σ̂² I``
+    built school by school (seed 001, "The GLS fit", where Σ_j is written V_j),
+    and its covariance ``(Σ_j X_j'Σ_j⁻¹X_j)⁻¹``.  With the fit's T̂ and σ̂² this
+    reproduces lme4's ``fixef`` and ``vcov``, which lme4 computes without ever
+    forming Σ_j.
     """
     fit = _check_fit(fit)
     T = fit.tau.to_numpy()
@@ -441,8 +556,8 @@ def gls_fixef(fit: LmerFit) -> tuple[pd.Series, pd.DataFrame]:
     for k in range(fit.ngroups):
         rows = order[bounds[k]:bounds[k + 1]]
         Z, X, y = fit.Z[rows], fit.X[rows], fit.y[rows]
-        V = Z @ T @ Z.T + fit.sigma2 * np.eye(len(rows))
-        c = linalg.cho_factor(V)
+        Sigma = Z @ T @ Z.T + fit.sigma2 * np.eye(len(rows))
+        c = linalg.cho_factor(Sigma)
         A += X.T @ linalg.cho_solve(c, X)
         b += X.T @ linalg.cho_solve(c, y)
     cov = np.linalg.inv(A)

@@ -46,6 +46,11 @@ HLM-program statistics (Raudenbush & Bryk 2002, chs. 3–4; the HLM
 program's output): :func:`reliability` (λ_qj averaged over schools),
 :func:`variance_tests` (the χ² test of eq. 3.103) and :func:`robust_se`
 (cluster-robust "sandwich" standard errors of γ̂).
+
+Checks and comparisons: :func:`henderson_se` computes Var(β*_j − β_j) from
+Henderson's mixed-model equations instead (it equals eq. 3.16), and
+:func:`at_theta` evaluates a fitted model at other covariance parameters θ
+(e.g. another program's estimates) without refitting.
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ import pandas as pd
 import patsy
 from scipy import stats
 
-from .lmer import CrossProducts, LmerFit, MixedModelError
+from .lmer import CrossProducts, LmerFit, MixedModelError, pls_solve, theta_lower
 
 __all__ = [
     "GroupOLS",
@@ -71,6 +76,8 @@ __all__ = [
     "variance_tests",
     "robust_se",
     "coverage_study",
+    "at_theta",
+    "henderson_se",
 ]
 
 #: relative tolerance for "constant within every school"
@@ -619,6 +626,78 @@ def robust_se(model: LmerFit) -> pd.DataFrame:
     rse = np.sqrt(np.diag(Vr))
     return pd.DataFrame({"Estimate": gamma, "Std. Error": model.se.to_numpy(), "Robust SE": rse,
                          "t (robust)": gamma / rse}, index=model.fixed_names)
+
+
+# ---------------------------------------------------------------------------
+# 4b. The model at another θ, and Henderson's prediction-error variances
+# ---------------------------------------------------------------------------
+def at_theta(model: LmerFit, theta) -> LmerFit:
+    """The same model and data evaluated at covariance parameters θ, not refitted.
+
+    θ are lme4's parameters (the lower triangle of the relative covariance
+    factor Λθ, column by column; ``model.theta`` has the fitted ones).  The
+    penalized least-squares problem is solved at θ, so everything derived
+    from it — T, σ², γ̂ and its covariance, ranef, coef, the REML criterion
+    and deviance — belongs to θ.  Use it to compare with another program's
+    estimates (e.g. lme4's θ, or the θ at which an old printout was made)
+    without the optimizer's last digits in the way.  The optimizer record
+    (``runs``, ``converged``) is the original fit's.
+    """
+    if not isinstance(model, LmerFit):
+        raise MixedModelError(f"expected a fitted model from hlm_course.lmer, got {type(model).__name__}")
+    theta = np.asarray(theta, dtype=float).ravel()
+    k = len(model.theta)
+    if theta.shape != (k,):
+        raise MixedModelError(f"theta must have {k} elements for {model.formula!r} (lme4's order: the "
+                              f"lower triangle of Λθ column by column), got {theta.size}")
+    if not np.all(np.isfinite(theta)):
+        raise MixedModelError(f"theta must be finite, got {theta.tolist()}")
+    if np.any(theta < theta_lower(len(model.random_names))):
+        raise MixedModelError(f"the diagonal elements of Λθ (standard deviations relative to σ) must be "
+                              f"≥ 0, got theta = {theta.tolist()}")
+    return dataclasses.replace(model, pls=pls_solve(theta, model.xp))
+
+
+def henderson_se(model: LmerFit) -> pd.DataFrame:
+    """Prediction-error standard errors of every school's random coefficients,
+    from Henderson's mixed-model equations.
+
+    With Z block-diagonal by school and G = I_J ⊗ T, the coefficient matrix of
+    Henderson's equations is ``C = [[X'X, X'Z], [Z'X, Z'Z + σ² G⁻¹]]``, and
+    ``σ² C⁻¹`` is the covariance matrix of the prediction errors
+    ``(γ̂ − γ, û − u)`` (Henderson 1975).  School j's
+    coefficient β_qj = (W_j γ)_q + u_qj is the linear combination
+    ``K_j = [W_j (row q), e_qj]``, so ``Var(β*_qj − β_qj) = K_j σ² C⁻¹ K_j'``.
+    This is eq. 3.16 of seed 002 computed without the two-stage algebra, and a
+    check on it.  T and σ² are the model's; T must be invertible.  C is
+    formed densely, (p + Jq) × (p + Jq): fine for hundreds of schools.
+
+    Returns a DataFrame, schools × random terms, of ``√Var(β*_qj − β_qj)``.
+    """
+    s = level1_structure(model)
+    T = model.tau.to_numpy()
+    q, p, J = len(model.random_names), len(model.fixed_names), model.ngroups
+    if np.linalg.matrix_rank(T, hermitian=True) < q:
+        raise MixedModelError("Henderson's equations need T⁻¹, but the level-2 covariance T of this fit is "
+                              "singular (a variance estimated as zero or a correlation of ±1)")
+    xp, s2 = model.xp, model.sigma2
+    C = np.zeros((p + J * q, p + J * q))
+    C[:p, :p] = xp.XtX
+    Tinv = np.linalg.inv(T)
+    for j in range(J):
+        blk = slice(p + j * q, p + (j + 1) * q)
+        C[blk, :p] = xp.ZtX[j]
+        C[:p, blk] = xp.ZtX[j].T
+        C[blk, blk] = xp.ZtZ[j] + s2 * Tinv
+    Cinv = s2 * np.linalg.inv(C)
+    rows = [s.names.index(r) for r in model.random_names]
+    Wr = s.W[:, rows, :]  # (J, q, p): the random coefficients' rows of W_j
+    out = np.empty((J, q))
+    for j in range(J):
+        idx = np.r_[0:p, p + j * q:p + (j + 1) * q]
+        K = np.hstack([Wr[j], np.eye(q)])
+        out[j] = np.sqrt(np.diag(K @ Cinv[np.ix_(idx, idx)] @ K.T))
+    return pd.DataFrame(out, index=model.groups, columns=list(model.random_names))
 
 
 # ---------------------------------------------------------------------------

@@ -94,6 +94,8 @@ def test_blups_name_groups_with_singular_design():
     assert not fit.singular
     with pytest.raises(MixedModelError, match=r"singular in 1 group\(s\) of 'g' \(e\.g\. \['g03'\]\)"):
         anova1.blup_inverse_variance(fit)
+    with pytest.raises(MixedModelError, match=r"X_j'X_j is singular in 1 group\(s\) of 'g' \(e\.g\. \['g03'\]\)"):
+        anova1.blue_blup_error_cov(fit)
 
 
 def test_blup_formula_needs_every_coefficient_random(ancova):
@@ -178,9 +180,9 @@ def test_group_matrices(rc):
     lw = anova1.group_matrices(rc, 1317)
     n = int((rc.data.school == 1317).sum())
     assert lw["X"].shape == (n, 2) and lw["Z"].shape == (n, 2) and lw["y"].shape == (n,)
-    assert lw["V"].shape == (n, n)
+    assert lw["Sigma"].shape == (n, n)
     Z = lw["Z"].to_numpy()
-    np.testing.assert_allclose(lw["V"], Z @ rc.tau.to_numpy() @ Z.T + rc.sigma2 * np.eye(n), rtol=1e-12)
+    np.testing.assert_allclose(lw["Sigma"], Z @ rc.tau.to_numpy() @ Z.T + rc.sigma2 * np.eye(n), rtol=1e-12)
 
 
 def test_blup_formula_equals_lmer_coef(rc):
@@ -197,3 +199,54 @@ def test_icc_of_simulated_data():
     data["y"] = 3 + u[data.g] + rng.normal(0, 2.0, J * n)
     fit = hc.lmer("y ~ 1 + (1 | g)", data)
     assert anova1.intraclass_correlation(fit) == pytest.approx(0.2, abs=0.03)
+
+
+# ---------------------------------------------------------------------------
+# BLUEs against BLUPs by simulation
+# ---------------------------------------------------------------------------
+def test_blue_blup_error_cov(rc):
+    S, pev = anova1.blue_blup_error_cov(rc)
+    assert S.shape == pev.shape == (40, 2, 2)
+    np.testing.assert_allclose(S, rc.sigma2 * np.linalg.inv(rc.xp.ZtZ), rtol=1e-12)
+    # the BLUP's prediction-error variance is lme4's conditional variance
+    np.testing.assert_allclose(pev, rc.cond_var, rtol=1e-9, atol=1e-12)
+    # and it is smaller than the BLUE's sampling variance in every school
+    assert (np.linalg.eigvalsh(S - pev) > 0).all()
+
+
+def test_simulate_blue_blup_shapes_and_seed(rc):
+    a = anova1.simulate_blue_blup(rc, nsim=20, seed=11)
+    b = anova1.simulate_blue_blup(rc, nsim=20, seed=11)
+    assert set(a) == {"true", "blue", "blup"}
+    for key in a:
+        assert a[key].shape == (20, 40, 2)
+        np.testing.assert_array_equal(a[key], b[key])
+    # each BLUP is shrink_toward applied to its BLUE, with the known parameters
+    m = anova1.group_population_coef(rc).to_numpy()
+    one = anova1.shrink_toward(a["blue"][3], rc.xp.ZtZ, m, rc.tau.to_numpy(), rc.sigma2)
+    np.testing.assert_allclose(a["blup"][3], one, rtol=1e-12)
+
+
+def test_blue_blup_mse_matches_formulas(rc):
+    mse = anova1.blue_blup_mse(rc, nsim=300, seed=7)
+    assert list(mse.index) == ["(Intercept)", "ses"]
+    assert list(mse.columns) == ["BLUE, simulated", "BLUE, MC SE", "BLUE, formula",
+                                 "BLUP, simulated", "BLUP, MC SE", "BLUP, formula"]
+    for name in ("BLUE", "BLUP"):
+        z = (mse[f"{name}, simulated"] - mse[f"{name}, formula"]) / mse[f"{name}, MC SE"]
+        assert (z.abs() < 4).all(), z
+        assert (mse[f"{name}, MC SE"] < 0.05 * mse[f"{name}, formula"]).all()
+    assert (mse["BLUP, simulated"] < mse["BLUE, simulated"]).all()
+    S, pev = anova1.blue_blup_error_cov(rc)
+    np.testing.assert_allclose(mse["BLUP, formula"], np.diagonal(pev, axis1=1, axis2=2).mean(axis=0), rtol=1e-12)
+
+
+def test_blue_blup_simulation_checks(ancova, singular, rc):
+    with pytest.raises(MixedModelError, match=r"\['ses'\] have no random effect"):
+        anova1.blue_blup_mse(ancova)
+    with pytest.raises(MixedModelError, match="singular"):
+        anova1.blue_blup_error_cov(singular)
+    with pytest.raises(ValueError, match="nsim must be an integer of at least 2, got 1"):
+        anova1.simulate_blue_blup(rc, nsim=1)
+    with pytest.raises(ValueError, match="nsim must be an integer"):
+        anova1.blue_blup_mse(rc, nsim=2.5)

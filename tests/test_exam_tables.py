@@ -12,9 +12,14 @@ difference; those tests use the tolerance the explanation justifies:
   Table 3.1 (computed from OLS fits, T and σ²) agrees with our coef to
   3e-6 (tests/test_shrinkage.py), so the difference is in the 2010 ranef;
 * its intercept SE of the variable-intercept model is 0.040349, ours 0.040354.
+
+The second half tests ``hlm_course.exam_tables``, which builds the chapters'
+side-by-side tables (ours next to the seed's) and Tables 3.1 and 4.1.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
@@ -176,3 +181,150 @@ def test_likelihood_ratio_tests(fits):
                                                          - fits["vi"].refit(reml=False).loglik), rel=1e-10)
     assert tab.loc["hlm", "Pr(>Chisq)"] < 1e-6
     assert tab.loc["hlm", "Pr(mixture)"] < tab.loc["hlm", "Pr(>Chisq)"]
+
+
+# ---------------------------------------------------------------------------
+# hlm_course.exam_tables: the chapters' side-by-side tables
+# ---------------------------------------------------------------------------
+from hlm_course import exam_tables as et  # noqa: E402
+from hlm_course.lmer import MixedModelError  # noqa: E402
+
+#: Table 3.1 (appendix-code 95% limits: b0 lower, b0 upper, b1 lower, b1 upper), typed from the seed
+#: independently of the copy in hlm_course.exam_tables.
+TABLE_3_1 = {28: (-0.8878054, -0.47379708, 0.2082923, 0.5298633), 53: (0.4517852, 0.81569831, 0.7667573, 1.0482865),
+             59: (-0.9631566, -0.49676441, 0.2501228, 0.5818648), 23: (-0.7864038, -0.25587192, 0.2661476, 0.6149199),
+             7: (0.1877281, 0.51913386, 0.2630274, 0.5461622), 16: (-0.5424697, -0.20869503, 0.2950651, 0.5776969),
+             2: (0.2606685, 0.65738273, 0.5858264, 0.8586744), 10: (-0.5296247, -0.12153315, 0.2502329, 0.5878300),
+             37: (-0.6232708, 0.01316396, 0.2321296, 0.6032463)}
+
+
+@pytest.mark.parametrize("model", ["vi", "vs", "hlm"])
+def test_old_lme4_header(fits, model):
+    f = fits[model]
+    tab = et.old_lme4_header(f, CRITERIA[model])
+    assert list(tab.index) == ["AIC", "BIC", "logLik", "deviance", "REMLdev"]
+    assert list(tab.columns) == ["ours", "seed"]
+    np.testing.assert_allclose(tab["ours"], [f.aic, f.bic, f.loglik, f.deviance, f.reml_criterion], rtol=0)
+    np.testing.assert_array_equal(tab["ours"].round().to_numpy(), tab["seed"].to_numpy())
+    assert list(et.old_lme4_header(f).columns) == ["ours"]
+
+
+def test_old_lme4_header_deviance_is_ml_at_reml_estimates(fits):
+    """lme4 1.1-31's deviance(m, REML = FALSE) for the REML fit, not the ML refit."""
+    import json
+    from pathlib import Path
+
+    ref = json.loads((Path(__file__).parent / "reference" / "lme4_reference.json").read_text())["models"]
+    dev = et.old_lme4_header(fits["vi"]).loc["deviance", "ours"]
+    assert dev == pytest.approx(ref["exam_vi_reml"]["ml_deviance_at_reml"], abs=1e-6)
+    assert dev - ref["exam_vi_reml"]["ml_deviance_refit"] > 5e-3
+    # the two round to the same integer, so the seed's printout alone cannot tell them apart
+    assert round(dev) == round(ref["exam_vi_reml"]["ml_deviance_refit"]) == CRITERIA["vi"][3]
+
+
+def test_varcorr_and_fixed_vs_seed(fits):
+    vc = et.varcorr_vs_seed(fits["hlm"], *VARIANCES["hlm"])
+    assert list(vc.columns) == ["Groups", "Name", "Variance", "Std.Dev.", "seed: Variance", "seed: Std.Dev."]
+    assert vc.shape == (3, 6)
+    d = et.seed_differences(vc)
+    assert list(d.index) == ["Variance", "Std.Dev."]
+    assert 1e-6 < d["Variance"] < 1.5e-6  # τ00: 0.0921184 vs 0.092117
+    assert et.seed_differences(et.varcorr_vs_seed(fits["vi"], *VARIANCES["vi"]))["Variance"] < 5e-7
+    fx = et.fixed_vs_seed(fits["vi"], FIXED["vi"])
+    assert list(fx.columns[-3:]) == ["seed: Estimate", "seed: Std. Error", "seed: t value"]
+    d = et.seed_differences(fx)
+    # the slope: 0.5633069 here, printed 0.563308 by the seed
+    assert abs(fx.loc["standLRT", "Estimate"] - FIXEF["vi"][1]) == pytest.approx(1.0e-6, abs=1e-7)
+    assert d["Std. Error"] == pytest.approx(0.040354 - 0.040349, abs=1e-6)
+
+
+@pytest.mark.parametrize("model,lo,hi", [("vi", 8e-5, 9e-5), ("vs", 4e-5, 4.5e-5), ("hlm", 3e-5, 4e-5)])
+def test_school_table(fits, model, lo, hi):
+    f = fits[model]
+    t = et.school_table(f, NINE, COEF[model], RANEF[model])
+    assert list(t.index) == NINE
+    ranef_cols = [f"ranef {n}" for n in f.random_names]
+    assert list(t.columns) == (["(Intercept)", "standLRT", "seed: (Intercept)", "seed: standLRT"] + ranef_cols
+                               + [f"seed: {c}" for c in ranef_cols])
+    d = et.seed_differences(t)
+    assert lo < d.max() < hi  # the 2010 conditional modes (vi: 8.8e-5, school 53)
+    np.testing.assert_allclose(t[ranef_cols].to_numpy(), f.ranef.loc[NINE].to_numpy(), rtol=0)
+
+
+def test_table_helpers_errors(fits, exam):
+    with pytest.raises(ValueError, match="five numbers"):
+        et.old_lme4_header(fits["vi"], [1, 2, 3])
+    with pytest.raises(MixedModelError, match="expected a fitted model"):
+        et.old_lme4_header(exam)
+    with pytest.raises(ValueError, match=r"shape \(2, 2\), expected \(2, 3\)"):
+        et.fixed_vs_seed(fits["vi"], [[1, 2], [3, 4]])
+    with pytest.raises(KeyError, match=r"columns \['beta'\]"):
+        et.with_seed(fits["vi"].coef_table, [1, 2], ["beta"])
+    with pytest.raises(KeyError, match="no column has a 'seed: ' partner"):
+        et.seed_differences(fits["vi"].coef_table)
+    with pytest.raises(KeyError, match=r"groups \[999\]"):
+        et.school_table(fits["vi"], [28, 999], [[0, 0], [0, 0]], [0, 0])
+
+
+def test_seed_table_3_1_and_interval_layout(fits):
+    t = et.seed_table_3_1()
+    assert t.shape == (18, 4) and list(t.columns) == ["group", "term", "lower", "upper"]
+    wide = et.interval_limits(t)
+    assert list(wide.columns) == ["b0 lower", "b0 upper", "b1 lower", "b1 upper"]
+    assert wide.index.name == "school" and list(wide.index) == NINE
+    np.testing.assert_array_equal(wide.to_numpy(), np.array([TABLE_3_1[g] for g in NINE]))
+    # our appendix-code limits: to a few units in the 6th decimal
+    ours = et.interval_limits(hc.shrinkage_ci(fits["hlm"], reproduce_appendix=True)).loc[NINE]
+    assert 1e-6 < (ours - wide).abs().max().max() < 3e-6
+    relabelled = et.interval_limits(t, labels={"standLRT": "slope"})
+    assert list(relabelled.columns) == ["slope lower", "slope upper"]
+    with pytest.raises(KeyError, match=r"terms \['sex'\]"):
+        et.interval_limits(t, labels={"sex": "s"})
+    with pytest.raises(KeyError, match="lacks column"):
+        et.interval_limits(t.drop(columns="upper"))
+
+
+def test_interval_midpoints_are_our_coef_not_seed_table_2_10(fits):
+    f = fits["hlm"]
+    mid = et.interval_midpoints(et.seed_table_3_1())
+    assert list(mid.index) == NINE and list(mid.columns) == ["(Intercept)", "standLRT"]
+    gap = (mid - f.coef.loc[NINE, mid.columns]).abs().max().max()
+    assert 2e-6 < gap < 3e-6
+    assert (mid - np.array(COEF["hlm"])).abs().max().max() > 3e-5
+    # the midpoints of our own intervals are our estimates
+    ci = hc.shrinkage_ci(f)
+    np.testing.assert_allclose(et.interval_midpoints(ci).to_numpy(), f.coef[mid.columns].to_numpy(), atol=1e-8)
+
+
+#: Table 4.1's model columns (OLS, variable intercept, variable slope) as printed.
+TABLE_4_1_B1_OLS = 0.595056
+
+
+def test_table_4_1(fits, ols):
+    models = {"pooled OLS": ols, "variable intercept": fits["vi"], "variable slope": fits["vs"]}
+    ci = hc.shrinkage_ci(fits["hlm"], reproduce_appendix=True)
+    t = et.table_4_1(ci, models, NINE, x="standLRT")
+    assert t.shape == (18, 5) and t.index.names == ["coefficient", "school"]
+    assert list(t.columns) == ["lower", "upper", "pooled OLS", "variable intercept", "variable slope"]
+    b0, b1 = t.loc["β0j"], t.loc["β1j"]
+    np.testing.assert_allclose(b0[["lower", "upper"]].to_numpy(), np.array([TABLE_3_1[g][:2] for g in NINE]),
+                               atol=3e-6)
+    np.testing.assert_allclose(b0["variable intercept"], np.array(COEF["vi"])[:, 0], atol=1e-4)
+    np.testing.assert_allclose(b1["variable slope"], np.array(COEF["vs"])[:, 1], atol=1e-4)
+    # the seed's OLS slope is ours truncated, not rounded
+    slope = b1["pooled OLS"].iloc[0]
+    assert np.trunc(slope * 1e6) / 1e6 == pytest.approx(TABLE_4_1_B1_OLS, abs=1e-12)
+    assert round(slope, 6) != TABLE_4_1_B1_OLS
+    # the seed: the pooled line lies inside both intervals only for school 37
+    flags = et.outside_interval(t)
+    assert flags.shape == (18, 3) and flags.dtypes.eq(bool).all()
+    inside = [g for g in NINE if not flags.loc[(slice(None), g), "pooled OLS"].any()]
+    assert inside == [37]
+    html = et.highlight_outside(t).to_html()
+    selectors, css = re.search(r"<style[^>]*>(.*?)\{(.*?)\}", html, re.S).groups()
+    assert "background-color: #D55E00" in css
+    assert selectors.count("_row") == int(flags.to_numpy().sum())  # one styled cell per flag
+    with pytest.raises(KeyError, match="needs columns 'lower' and 'upper'"):
+        et.outside_interval(t.drop(columns="lower"))
+    with pytest.raises(KeyError, match=r"no interval for '\(Intercept\)' in group\(s\) \[999\]"):
+        et.table_4_1(ci[ci.group != 999], {"variable slope": fits["vs"]}, [999], x="standLRT")

@@ -104,17 +104,17 @@ def test_data_space_steps(school):
 
 
 def test_beta_space_steps_draw_the_three_ellipses(school):
-    fig = bs.school_steps_figure("beta", [("gamma", "T", "beta", "sampling", "beta_hat", "V")], gamma=GAMMA,
+    fig = bs.school_steps_figure("beta", [("gamma", "T", "beta", "sampling", "beta_hat", "Delta")], gamma=GAMMA,
                                  T=T, sigma2=20.0, **school)
     ax = fig.axes[0]
     by_label = {ln.get_label(): ln for ln in ax.lines}
     X = np.column_stack([np.ones_like(school["x"]), school["x"]])
     S = 20.0 * np.linalg.inv(X.T @ X)
-    for label, centre, cov in [("T", GAMMA, T), ("σ²(X_j'X_j)⁻¹", school["beta"], S),
-                               ("V_j = T + σ²(X_j'X_j)⁻¹", GAMMA, T + S)]:
+    for label, centre, cov in [("T", GAMMA, T), ("V_j = σ²(X_j'X_j)⁻¹", school["beta"], S),
+                               ("Δ_j = T + V_j", GAMMA, T + S)]:
         d = by_label[label].get_xydata() - centre
         np.testing.assert_allclose(np.einsum("ni,ij,nj->n", d, np.linalg.inv(cov), d), 1.0, rtol=1e-8)
-    assert to_hex(by_label["V_j = T + σ²(X_j'X_j)⁻¹"].get_color()) == bs.ELEMENT_COLORS["blue"].lower()
+    assert to_hex(by_label["Δ_j = T + V_j"].get_color()) == bs.ELEMENT_COLORS["blue"].lower()
     # common limits contain every point drawn
     xl, yl = ax.get_xlim(), ax.get_ylim()
     for p in (school["beta"], school["beta_hat"], GAMMA):
@@ -186,3 +186,23 @@ def test_blue_blup_figure_panels_and_arrows():
     fig, ax = plt.subplots()
     with pytest.raises(ValueError, match=r"n × 2 \(intercept, slope\)"):
         bs.blue_blup_plot(blue.to_numpy(), blup.to_numpy()[:, :1], ax=ax)
+
+
+def test_residuals_vs_fitted_panels():
+    rng = np.random.default_rng(4)
+    f = np.repeat(rng.normal(size=10), 5)
+    r_flat = rng.normal(size=50)
+    r_flat -= np.polyval(np.polyfit(f, r_flat, 1), f)  # orthogonal to f, like OLS residuals
+    r_tilt = r_flat + 0.5 * (f - f.mean())
+    fig = bs.residuals_vs_fitted_panels({"flat": (f, r_flat), "tilted": (f, r_tilt)})
+    assert [ax.get_title() for ax in fig.axes] == ["flat", "tilted"]
+    slopes = []
+    for ax in fig.axes:
+        trend = [ln for ln in ax.lines if ln.get_label().startswith("least-squares line")][0].get_xydata()
+        slopes.append((trend[1, 1] - trend[0, 1]) / (trend[1, 0] - trend[0, 0]))
+    np.testing.assert_allclose(slopes, [0.0, 0.5], atol=1e-10)
+    assert len(fig.legends) == 1
+    with pytest.raises(ValueError, match="at least one"):
+        bs.residuals_vs_fitted_panels({})
+    with pytest.raises(ValueError, match=r"panel 'bad': fitted and resid must be 1-d of the same length"):
+        bs.residuals_vs_fitted_panels({"bad": (f, r_flat[:-1])})

@@ -34,6 +34,19 @@ SEED_BLUP = {8854: 5.356214, 2771: 11.906661, 5640: 13.115900, 7345: 11.440975, 
 SEED_RANEF = {5762: -7.30651445, 2639: -5.36017663, 8854: -7.24846197, 6484: 0.26973942,
               2208: 2.58744359, 2658: 0.71334861, 1906: 3.09104215, 9586: 2.08485465}
 
+#: Seed 001's coef(fit.oneway.re) of the first and last schools it prints.
+SEED_COEF = {5762: 5.298161, 2639: 7.244499, 8854: 5.356214, 5619: 15.220870, 2208: 15.192119,
+             2658: 13.318024, 1906: 15.695718, 9586: 14.689530}
+#: Seed 001's some(hs1.sid): school -> (ses.sch, n, mathach.ols, blup).
+SEED_SOME = {8854: (-0.75675000, 32, 4.239781, 5.356214), 2771: (-0.33945455, 55, 11.844109, 11.906661),
+             5640: (-0.17659649, 57, 13.160105, 13.115900), 7345: (0.03325000, 56, 11.338554, 11.440975),
+             6897: (0.34955102, 49, 15.097633, 14.869792), 4530: (-0.59688889, 63, 9.055698, 9.313204),
+             7342: (-0.44782759, 58, 11.166414, 11.279062), 5720: (0.03256604, 53, 14.282302, 14.139565),
+             7688: (0.18588889, 54, 18.422315, 17.935733), 1906: (0.51162264, 53, 15.983170, 15.695718)}
+#: Seed 001's glh(fit.oneway.re) F value and the standardized within-group residuals' summary.
+SEED_GLH_F = 715.589
+SEED_RESID_QUANTILES = (-2.78262694, -0.74562760, 0.03825124, 0.78826675, 2.51105403)
+
 FORMULAS = {name: spec["formula"] for name, spec in REF["lme4"].items()}
 
 
@@ -96,6 +109,28 @@ def test_ranef_and_coef_match_seed_and_nlme(oneway):
     ref = REF["nlme"]["oneway_reml"]
     np.testing.assert_allclose(ranef.loc[ref["ranef"]["school"]], ref["ranef"]["value"], atol=1e-7)
     np.testing.assert_allclose(coef.loc[ref["ranef"]["school"]], ref["coef"], atol=1e-7)
+
+
+def test_coef_list_and_some_table_match_seed(oneway, hs):
+    coef = oneway.coef["(Intercept)"]
+    for school, value in SEED_COEF.items():
+        assert coef[school] == pytest.approx(value, abs=5e-7)
+    e = anova1.eblup_oneway(oneway)
+    ses_mean = hs.groupby("school").ses.mean()
+    for school, (ses_sch, n, blue, blup) in SEED_SOME.items():
+        assert ses_mean[school] == pytest.approx(ses_sch, abs=5e-9)
+        assert e.loc[school, "n"] == n
+        assert e.loc[school, "blue"] == pytest.approx(blue, abs=5e-7)
+        assert e.loc[school, "blup"] == pytest.approx(blup, abs=5e-7)
+
+
+def test_glh_f_and_standardized_residuals_match_seed(oneway):
+    t = oneway.fixef["(Intercept)"] / oneway.se["(Intercept)"]
+    assert t ** 2 == pytest.approx(SEED_GLH_F, abs=5e-4)
+    # nlme's standardized within-group residuals: (y - fitted at the school level) / sigma
+    np.testing.assert_allclose(oneway.scaled_resid, oneway.resid / oneway.sigma, rtol=1e-12)
+    q = oneway.scaled_resid.quantile([0, 0.25, 0.5, 0.75, 1]).to_numpy()
+    np.testing.assert_allclose(q, SEED_RESID_QUANTILES, atol=5e-9)
 
 
 def test_icc(oneway):

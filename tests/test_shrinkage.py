@@ -15,7 +15,6 @@ Reference numbers:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import pandas as pd
 import pytest
 
 import hlm_course as hc
-from hlm_course.lmer import MixedModelError, pls_solve
+from hlm_course.lmer import MixedModelError
 
 matplotlib.use("Agg")
 
@@ -69,9 +68,7 @@ EQ_3_16 = {
 HLM_FORMULA = "normexam ~ standLRT + (standLRT | school)"
 
 
-def at_theta(fit, theta):
-    """The same model evaluated at another θ (e.g. lme4's optimum)."""
-    return dataclasses.replace(fit, pls=pls_solve(np.asarray(theta, float), fit.xp))
+at_theta = hc.at_theta
 
 
 def limits(table: pd.DataFrame, groups) -> np.ndarray:
@@ -468,3 +465,76 @@ def test_coef_lines_table(m1, m3, exam):
         hc.plots.coef_lines({"pooled": ols}, x="standLRT")
     with pytest.raises(KeyError, match="no coefficient"):
         hc.plots.coef_lines({"hlm": m3}, x="sex")
+
+
+# ------------------------------------------------------------ at_theta
+def test_at_theta_reproduces_lme4_criteria_and_keeps_the_fit(m3, m3_lme4):
+    ref = LME4["exam_hlm_reml"]
+    # at lme4's θ our criteria are lme4's to rounding
+    assert m3_lme4.reml_criterion == pytest.approx(ref["reml_criterion"], abs=1e-7)
+    assert m3_lme4.deviance == pytest.approx(ref["ml_deviance_at_reml"], abs=1e-7)
+    np.testing.assert_allclose(m3_lme4.fixef.to_numpy(), list(ref["fixef"].values()), atol=1e-10)
+    np.testing.assert_allclose(m3_lme4.sigma, ref["sigma"], rtol=1e-10)
+    np.testing.assert_allclose(m3_lme4.theta, ref["theta"], rtol=0, atol=0)
+    # the original fit is untouched, and at its own θ nothing changes
+    assert m3.theta is not m3_lme4.theta and not np.array_equal(m3.theta, m3_lme4.theta)
+    same = hc.at_theta(m3, m3.theta)
+    assert same.reml_criterion == m3.reml_criterion
+    pd.testing.assert_frame_equal(same.coef, m3.coef)
+    # away from the optimum the REML criterion is larger
+    assert hc.at_theta(m3, m3.theta * 1.1).reml_criterion > m3.reml_criterion
+
+
+def test_at_theta_errors(m3, exam):
+    with pytest.raises(MixedModelError, match="theta must have 3 elements"):
+        hc.at_theta(m3, [0.4, 0.1])
+    with pytest.raises(MixedModelError, match="must be finite"):
+        hc.at_theta(m3, [0.4, np.nan, 0.1])
+    with pytest.raises(MixedModelError, match="must be ≥ 0"):
+        hc.at_theta(m3, [-0.4, 0.1, 0.1])
+    with pytest.raises(MixedModelError, match="expected a fitted model"):
+        hc.at_theta(exam, [0.4])
+
+
+# ------------------------------------------------------- henderson_se
+def test_henderson_se_against_r_and_eq_3_16(m3_lme4, m3, hsb_fits):
+    h = hc.henderson_se(m3_lme4)
+    assert h.shape == (65, 2) and list(h.columns) == ["(Intercept)", "standLRT"]
+    assert list(h.index) == list(m3.groups)
+    np.testing.assert_allclose(h.to_numpy(), np.array(R["exam_hlm"]["henderson_se"]), rtol=1e-9)
+    # general W_j (cross-level interactions): R's dense computation
+    hi = hc.henderson_se(hsb_fits["hsb_isa_lme4"])
+    np.testing.assert_allclose(hi.to_numpy(), np.array(R["hsb_isa"]["henderson_se"]), rtol=1e-8)
+    # and it is eq. 3.16 at our own optimum too
+    se = wide(hc.shrinkage_ci(m3), "se")
+    np.testing.assert_allclose(hc.henderson_se(m3).to_numpy(), se.to_numpy(), rtol=1e-9)
+
+
+def test_henderson_se_needs_invertible_t(m3):
+    singular = hc.at_theta(m3, [0.4, 0.1, 0.0])  # rank-1 T: correlation 1
+    with pytest.raises(MixedModelError, match="T of this fit is singular"):
+        hc.henderson_se(singular)
+
+
+# ------------------------------------------------------ coverage_plot
+def test_coverage_plot(m3):
+    cov = hc.coverage_study(m3, nsim=200, seed=5)
+    fig = hc.plots.coverage_plot(cov, methods={"eq3.16": "eq. 3.16", "appendix": "appendix code"},
+                                 term_labels={"(Intercept)": "intercept", "standLRT": "slope"})
+    axes = fig.get_axes()
+    assert len(axes) == 2 and axes[0].get_title() == "intercept" and axes[0].get_xscale() == "log"
+    # one point per school and method
+    offsets = [c.get_offsets() for c in axes[1].collections if len(c.get_offsets())]
+    assert [len(o) for o in offsets] == [65, 65]
+    labels = axes[0].get_legend_handles_labels()[1]
+    assert labels == ["0.95 ± 2 MC s.e.", "eq. 3.16", "appendix code"]
+    matplotlib.pyplot.close(fig)
+    fig = hc.plots.coverage_plot(cov, terms=["standLRT"], methods={"appendix": "appendix"})
+    assert len(fig.get_axes()) == 1
+    matplotlib.pyplot.close(fig)
+    with pytest.raises(KeyError, match="lacks column"):
+        hc.plots.coverage_plot(cov.drop(columns="nsim"))
+    with pytest.raises(KeyError, match=r"methods \['bayes'\]"):
+        hc.plots.coverage_plot(cov, methods={"bayes": "Bayes"})
+    with pytest.raises(KeyError, match=r"terms \['sex'\]"):
+        hc.plots.coverage_plot(cov, terms=["sex"])

@@ -14,11 +14,13 @@ Recipes:
 * one school, step by step (seed 001, Figs 8–17) — :func:`school_data_space`,
   :func:`school_beta_space` and :func:`school_steps_figure`: the population
   mean line γ and its dispersion T, a school's true line β_j, its data, its
-  least-squares line β̂_j with ``σ²(X_j'X_j)⁻¹``, and ``V_j = T + σ²(X_j'X_j)⁻¹``;
+  least-squares line β̂_j with its sampling variance ``V_j = σ²(X_j'X_j)⁻¹``, and
+  ``Δ_j = T + V_j`` (Bryk & Raudenbush's notation; seed 001 calls Δ_j "V_j");
 * shrinkage in the one-way model (seed 001, "Fitting the models") —
   :func:`weighted_means_figure` (GLS mean vs overall mean vs mean of means),
   :func:`shrinkage_by_group_plot`, :func:`shrinkage_by_n_plot` (arrows from
-  BLUE to BLUP against n);
+  BLUE to BLUP against n), :func:`residuals_vs_fitted_panels` (residuals of
+  shrunken and unshrunken fits side by side, seed 001's ``plot(fit.oneway.re)``);
 * BLUEs and BLUPs in beta space (seed 001, Figs 18–19) —
   :func:`blue_blup_plot`, :func:`blue_blup_figure` (one panel per sector).
 """
@@ -90,7 +92,7 @@ ELEMENT_COLORS = {
 
 __all__ += ["ELEMENT_COLORS", "dispersion_ellipse", "draw_shadows", "school_data_space", "school_beta_space",
             "school_steps_figure", "weighted_means_figure", "shrinkage_by_group_plot", "shrinkage_by_n_plot",
-            "blue_blup_plot", "blue_blup_figure"]
+            "residuals_vs_fitted_panels", "blue_blup_plot", "blue_blup_figure"]
 
 
 def _axes(ax, width=6.4, height=4.4):
@@ -148,7 +150,7 @@ def draw_shadows(ax, center, cov, radius: float = 1.0, color: str = "#000000", *
 # the simulated school, step by step (seed 001, Figs 8–17)
 # ---------------------------------------------------------------------------
 DATA_STEPS = ("gamma", "beta", "data", "ls")
-BETA_STEPS = ("gamma", "T", "shadows", "beta", "sampling", "beta_hat", "V")
+BETA_STEPS = ("gamma", "T", "shadows", "beta", "sampling", "beta_hat", "Delta")
 
 
 def _line(ax, coef, xlim, **kw):
@@ -187,10 +189,11 @@ def school_beta_space(ax, *, gamma, T=None, beta=None, sampling_cov=None, beta_h
                       show=BETA_STEPS):
     """One school in beta space (intercept, slope): the population mean γ and
     its dispersion ellipse T (``"gamma"``, ``"T"``, ``"shadows"``), the true β_j
-    (``"beta"``) with the dispersion ellipse σ²(X_j'X_j)⁻¹ of its least-squares
-    estimate (``"sampling"``), the estimate β̂_j (``"beta_hat"``) and the
-    dispersion ellipse ``V_j = T + σ²(X_j'X_j)⁻¹`` of β̂_j around γ (``"V"``) —
-    seed 001, Figs 12–17.  Dispersion ellipses are standard (radius 1)."""
+    (``"beta"``) with the dispersion ellipse ``V_j = σ²(X_j'X_j)⁻¹`` of its
+    least-squares estimate (``"sampling"``), the estimate β̂_j (``"beta_hat"``)
+    and the dispersion ellipse ``Δ_j = T + V_j`` of β̂_j around γ (``"Delta"``;
+    seed 001 writes this matrix V_j) — seed 001, Figs 12–17.  Dispersion
+    ellipses are standard (radius 1)."""
     unknown = set(show) - set(BETA_STEPS)
     if unknown:
         raise ValueError(f"unknown beta-space element(s) {sorted(unknown)}; choose from {BETA_STEPS}")
@@ -206,12 +209,12 @@ def school_beta_space(ax, *, gamma, T=None, beta=None, sampling_cov=None, beta_h
         ax.plot(*_as_2(beta, "beta"), "s", color=c["beta"], ms=7, label="β_j (true)")
     if "sampling" in show:
         draw_ellipse(ax, _as_2(beta, "beta"), _as_cov(sampling_cov, "sampling_cov"), color=c["beta"], ls="--",
-                     lw=1.5, center_marker=None, label="σ²(X_j'X_j)⁻¹")
+                     lw=1.5, center_marker=None, label="V_j = σ²(X_j'X_j)⁻¹")
     if "beta_hat" in show:
         ax.plot(*_as_2(beta_hat, "beta_hat"), "^", color=c["blue"], ms=8, label="β̂_j (least squares)")
-    if "V" in show:
-        V = _as_cov(T, "T") + _as_cov(sampling_cov, "sampling_cov")
-        draw_ellipse(ax, g, V, color=c["blue"], lw=1.5, center_marker=None, label="V_j = T + σ²(X_j'X_j)⁻¹")
+    if "Delta" in show:
+        Delta = _as_cov(T, "T") + _as_cov(sampling_cov, "sampling_cov")
+        draw_ellipse(ax, g, Delta, color=c["blue"], lw=1.5, center_marker=None, label="Δ_j = T + V_j")
     ax.set_xlabel("intercept β₀")
     ax.set_ylabel("slope β₁ (SES)")
     return ax
@@ -234,7 +237,7 @@ def school_steps_figure(space: str, stages, *, gamma, T=None, sigma2=None, x=Non
     ``space`` is ``"data"`` or ``"beta"``; ``stages`` is a list of element
     tuples, one per panel (see :func:`school_data_space` and
     :func:`school_beta_space`).  In beta space the sampling covariance
-    ``σ²(X_j'X_j)⁻¹`` is computed from ``x`` and ``sigma2``.  Legends are drawn
+    ``V_j = σ²(X_j'X_j)⁻¹`` is computed from ``x`` and ``sigma2``.  Legends are drawn
     in the last panel only.
     """
     from .style import new_figure
@@ -369,6 +372,45 @@ def shrinkage_by_n_plot(n, blue, blup, gamma0: float, *, ax=None, min_arrow: flo
     ax.set_ylabel("mathach")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, ncol=4)
     fig.tight_layout()
+    return fig
+
+
+
+def residuals_vs_fitted_panels(panels: dict, *, ylabel: str = "standardized residual", width: float = 7.2):
+    """Residuals against fitted values, one panel per fit, on a common y axis.
+
+    ``panels`` maps a title to a pair ``(fitted, resid)`` of equal-length
+    arrays.  Each panel shows the points, a zero line and the least-squares
+    line of the residuals on the fitted values (vermillion): flat for a
+    least-squares fit, whose residuals are orthogonal to its fitted values;
+    rising for a fit with shrunken random effects, whose schools' mean
+    residuals ``(1 − λ_j)(ȳ_j − γ̂00)`` share the sign of ``fitted − γ̂00``
+    (seed 001, ``plot(fit.oneway.re)``: "note pattern in fitted residuals in
+    contrast with OLS").  Returns the figure.
+    """
+    from .style import new_figure
+
+    if not panels:
+        raise ValueError("panels must give at least one (fitted, resid) pair")
+    pairs = {}
+    for title, (fitted, resid) in panels.items():
+        f, r = np.asarray(fitted, dtype=float), np.asarray(resid, dtype=float)
+        if f.shape != r.shape or f.ndim != 1 or len(f) < 2:
+            raise ValueError(f"panel {title!r}: fitted and resid must be 1-d of the same length (at least 2), "
+                             f"got {f.shape} and {r.shape}")
+        pairs[title] = (f, r)
+    fig, axes = new_figure(1, len(pairs), width=width, height=3.8, sharey=True, squeeze=False)
+    for ax, (title, (f, r)) in zip(axes.flat, pairs.items()):
+        ax.plot(f, r, "o", ms=2.5, color=ELEMENT_COLORS["blue"], alpha=0.3, label="students")
+        ax.axhline(0.0, color="#000000", lw=1)
+        slope, intercept = np.polyfit(f, r, 1)
+        xs = np.array([f.min(), f.max()])
+        ax.plot(xs, intercept + slope * xs, color=ELEMENT_COLORS["blup"], lw=2,
+                label="least-squares line of residual on fitted")
+        ax.set_title(title)
+        ax.set_xlabel("fitted value")
+    axes.flat[0].set_ylabel(ylabel)
+    _figure_legend(fig, axes.flat, ncol=2)
     return fig
 
 

@@ -11,6 +11,9 @@ appendix formula), and chosen groups can be highlighted.
 
 Intervals that run past the axis limits (``xlim``) are cut at the edge and
 marked with an arrowhead, so one huge interval does not flatten the others.
+
+:func:`coverage_plot` draws the result of :func:`hlm_course.coverage_study`:
+each group's simulated coverage against its size, one panel per term.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from matplotlib.patches import Patch
 
 from .style import use_book_style
 
-__all__ = ["caterpillar", "coef_lines", "INTERVAL_COLORS"]
+__all__ = ["caterpillar", "coef_lines", "coverage_plot", "INTERVAL_COLORS"]
 
 #: Colours (Okabe–Ito): main intervals, comparison intervals, the band behind
 #: highlighted groups, OLS points, reference line.
@@ -208,3 +211,63 @@ def coef_lines(fits: Mapping, groups: Sequence | None = None, *, x: str,
     out = pd.concat(frames, ignore_index=True)
     out["label"] = pd.Categorical(out["label"], categories=list(fits))
     return out
+
+
+def coverage_plot(coverage: pd.DataFrame, terms: Sequence[str] | None = None, *,
+                  methods: Mapping[str, str] | None = None, term_labels: Mapping | None = None,
+                  band_se: float = 2.0, width: float = 8.0, height: float = 3.4):
+    """Simulated coverage of per-group intervals against group size.
+
+    One panel per term, school size n_j on a log axis, one point per group and
+    method, and a grey band at the nominal level ± ``band_se`` Monte Carlo
+    standard errors, √(level(1 − level)/nsim) with nsim the number of
+    replicates (the largest in the table).
+
+    Parameters
+    ----------
+    coverage
+        The tidy table :func:`hlm_course.coverage_study` returns: columns
+        ``term, n, method, coverage, nsim``; the level is read from
+        ``coverage.attrs["level"]`` (default 0.95).
+    methods
+        Method → legend label, in drawing order (default: every method in the
+        table, labelled by its name).  The first gets the main interval
+        colour, the second the comparison colour.
+    term_labels
+        Panel titles per term (default the term names).
+    """
+    from .style import new_figure
+
+    if not isinstance(coverage, pd.DataFrame):
+        raise TypeError(f"coverage must be a DataFrame, got {type(coverage).__name__}")
+    needed = ["term", "n", "method", "coverage", "nsim"]
+    missing = [c for c in needed if c not in coverage.columns]
+    if missing:
+        raise KeyError(f"coverage lacks column(s) {missing}; it needs {needed} (as coverage_study returns)")
+    all_terms = list(dict.fromkeys(coverage["term"]))
+    terms = list(terms) if terms is not None else all_terms
+    unknown = [t for t in terms if t not in all_terms]
+    if unknown:
+        raise KeyError(f"terms {unknown} are not in the table; it has {all_terms}")
+    present = list(dict.fromkeys(coverage["method"]))
+    methods = dict(methods) if methods is not None else {m: m for m in present}
+    unknown = [m for m in methods if m not in present]
+    if unknown:
+        raise KeyError(f"methods {unknown} are not in the table; it has {present}")
+    colours = [INTERVAL_COLORS["main"], INTERVAL_COLORS["compare"], "#009E73", "#CC79A7", "#000000"]
+    level = float(coverage.attrs.get("level", 0.95))
+    nsim = int(coverage["nsim"].max())
+    band = band_se * np.sqrt(level * (1 - level) / nsim)
+    fig, axes = new_figure(1, len(terms), width=width, height=height, sharey=True, squeeze=False)
+    for ax, term in zip(axes.flat, terms):
+        ax.axhspan(level - band, level + band, color="0.85", lw=0,
+                   label=f"{level:g} ± {band_se:g} MC s.e.")
+        for (method, label), colour in zip(methods.items(), colours):
+            d = coverage[(coverage["term"] == term) & (coverage["method"] == method)]
+            ax.scatter(d["n"], d["coverage"], s=14, color=colour, label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("students in the school (n_j)")
+        ax.set_title(term_labels.get(term, term) if term_labels else term)
+    axes.flat[0].set_ylabel(f"coverage of {100 * level:g}% interval")
+    axes.flat[0].legend(loc="best", fontsize=8)
+    return fig

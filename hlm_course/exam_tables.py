@@ -1,0 +1,280 @@
+"""Side-by-side tables for the London exam chapters (seed 002, Kaplan 2010).
+
+The exam chapters print every table of the seed next to our numbers.  The
+helpers here build those tables from a fitted ``hlm_course.lmer`` model and
+the seed's printed values, so the chapters keep only the seed's numbers and
+the prose.  Conventions:
+
+* a column ``"seed: X"`` holds the seed's value for our column ``X``, and
+  :func:`seed_differences` reports ``max |X − seed: X|`` for every such pair;
+* interval tables are tidy, one row per group × term with ``lower`` and
+  ``upper`` (as :func:`hlm_course.shrinkage_ci` returns them);
+  :func:`interval_limits` lays them out as the seed's Tables 3.1 and 4.1 do.
+
+Contents: :func:`old_lme4_header` (the fit criteria the 2010 lme4 printed),
+:func:`varcorr_vs_seed`, :func:`fixed_vs_seed` and :func:`school_table`
+(Tables 2.1–2.12), :func:`seed_table_3_1` (the seed's Table 3.1),
+:func:`interval_limits` and :func:`interval_midpoints`, and
+:func:`table_4_1`, :func:`outside_interval`, :func:`highlight_outside`
+(Table 4.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .lmer import LmerFit, MixedModelError
+
+__all__ = [
+    "SEED_PREFIX",
+    "old_lme4_header",
+    "with_seed",
+    "seed_differences",
+    "varcorr_vs_seed",
+    "fixed_vs_seed",
+    "school_table",
+    "seed_table_3_1",
+    "interval_limits",
+    "interval_midpoints",
+    "table_4_1",
+    "outside_interval",
+    "highlight_outside",
+]
+
+#: prefix of the columns that hold the seed's printed values
+SEED_PREFIX = "seed: "
+
+_HEADER = ["AIC", "BIC", "logLik", "deviance", "REMLdev"]
+
+
+def _check_fit(fit) -> None:
+    if not isinstance(fit, LmerFit):
+        raise MixedModelError(f"expected a fitted model from hlm_course.lmer, got {type(fit).__name__}")
+
+
+def old_lme4_header(fit: LmerFit, seed: Sequence[float] | None = None) -> pd.DataFrame:
+    """The fit criteria line of the 2010 lme4 (``AIC BIC logLik deviance REMLdev``).
+
+    lme4 0.999375 (the version on CRAN in 2010) evaluated, at every θ, both
+    the profiled ML deviance ``log|L|² + n(1 + log(2π r²/n))`` and the REML
+    criterion, and ``print`` showed the first as ``deviance`` and the second as
+    ``REMLdev``; ``logLik``, ``AIC`` and ``BIC`` came from the criterion that
+    was optimized.  For a REML fit, ``deviance`` is therefore the ML deviance
+    *at the REML estimates* — ``fit.deviance`` (lme4 today:
+    ``deviance(m, REML = FALSE)``) — and not the deviance of an ML refit.
+
+    Returns a DataFrame indexed by the five names with column ``ours`` and,
+    if ``seed`` (five numbers in the order above) is given, column ``seed``.
+    """
+    _check_fit(fit)
+    ours = [fit.aic, fit.bic, fit.loglik, fit.deviance, fit.reml_criterion]
+    out = pd.DataFrame({"ours": ours}, index=_HEADER)
+    if seed is not None:
+        seed = np.asarray(seed, dtype=float)
+        if seed.shape != (5,):
+            raise ValueError(f"seed must give the five numbers {_HEADER}, got {seed.size}")
+        out["seed"] = seed
+    return out
+
+
+def with_seed(ours: pd.DataFrame, seed, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """``ours`` with the seed's values appended as ``"seed: <column>"`` columns.
+
+    ``seed`` is array-like with one row per row of ``ours`` and one column per
+    name in ``columns`` (default: all columns of ``ours``); a 1-d ``seed``
+    fills a single column.
+    """
+    columns = list(ours.columns if columns is None else columns)
+    missing = [c for c in columns if c not in ours.columns]
+    if missing:
+        raise KeyError(f"columns {missing} are not in the table; it has {list(ours.columns)}")
+    values = np.asarray(seed, dtype=float)
+    if values.ndim == 1:
+        values = values[:, None]
+    if values.shape != (len(ours), len(columns)):
+        raise ValueError(f"seed values have shape {values.shape}, expected {(len(ours), len(columns))} "
+                         f"(one row per row of the table, one column per {columns})")
+    out = ours.copy()
+    for k, c in enumerate(columns):
+        out[SEED_PREFIX + c] = values[:, k]
+    return out
+
+
+def seed_differences(table: pd.DataFrame) -> pd.Series:
+    """Largest ``|ours − seed|`` for every column ``X`` that has a ``"seed: X"`` partner."""
+    pairs = [c for c in table.columns if isinstance(c, str) and SEED_PREFIX + c in table.columns]
+    if not pairs:
+        raise KeyError(f"no column has a '{SEED_PREFIX}' partner; columns: {list(table.columns)}")
+    return pd.Series({c: float(np.max(np.abs(table[c].to_numpy(float)
+                                              - table[SEED_PREFIX + c].to_numpy(float))))
+                      for c in pairs}, name="largest |ours − seed|")
+
+
+def varcorr_vs_seed(fit: LmerFit, seed_var, seed_sd) -> pd.DataFrame:
+    """Variances and SDs of the random effects and the residual (seed Tables 2.1,
+    2.5, 2.9: ``Random effects``), ours and the seed's, residual last."""
+    _check_fit(fit)
+    vc = fit.varcorr[["Groups", "Name", "Variance", "Std.Dev."]]
+    return with_seed(with_seed(vc, seed_var, ["Variance"]), seed_sd, ["Std.Dev."])
+
+
+def fixed_vs_seed(fit: LmerFit, seed) -> pd.DataFrame:
+    """Fixed-effects table (estimate, SE, t; seed Tables 2.1, 2.5, 2.9), ours and
+    the seed's: ``seed`` has one row (estimate, SE, t) per fixed effect."""
+    _check_fit(fit)
+    return with_seed(fit.coef_table, seed)
+
+
+def school_table(fit: LmerFit, groups: Sequence, seed_coef, seed_ranef,
+                 coef_names: Sequence[str] | None = None) -> pd.DataFrame:
+    """``coef`` and ``ranef`` for chosen schools with the seed's values beside them
+    (seed Tables 2.2/2.4, 2.6/2.8, 2.10/2.12).
+
+    ``seed_coef`` has one row per school and one column per ``coef_names``
+    (default: all coefficients); ``seed_ranef`` one row per school and one
+    column per random effect (1-d for a single one).  Our random effects are
+    the columns ``"ranef <name>"``.
+    """
+    _check_fit(fit)
+    groups = list(groups)
+    unknown = [g for g in groups if g not in fit.coef.index]
+    if unknown:
+        raise KeyError(f"groups {unknown} are not groups of the model")
+    coef_names = list(fit.coef.columns if coef_names is None else coef_names)
+    out = with_seed(fit.coef.loc[groups, coef_names], seed_coef)
+    re = fit.ranef.loc[groups, fit.random_names].add_prefix("ranef ")
+    re = with_seed(re, np.asarray(seed_ranef, dtype=float).reshape(len(groups), -1))
+    return pd.concat([out, re], axis=1)
+
+
+# ---------------------------------------------------------------------------
+# Tables 3.1 and 4.1: per-school intervals
+# ---------------------------------------------------------------------------
+#: The seed's Table 3.1 as printed: 95% limits (β0 lower, β0 upper, β1 lower,
+#: β1 upper) of the hierarchical linear model, from its appendix function.
+_TABLE_3_1 = {
+    28: (-0.8878054, -0.47379708, 0.2082923, 0.5298633),
+    53: (0.4517852, 0.81569831, 0.7667573, 1.0482865),
+    59: (-0.9631566, -0.49676441, 0.2501228, 0.5818648),
+    23: (-0.7864038, -0.25587192, 0.2661476, 0.6149199),
+    7: (0.1877281, 0.51913386, 0.2630274, 0.5461622),
+    16: (-0.5424697, -0.20869503, 0.2950651, 0.5776969),
+    2: (0.2606685, 0.65738273, 0.5858264, 0.8586744),
+    10: (-0.5296247, -0.12153315, 0.2502329, 0.5878300),
+    37: (-0.6232708, 0.01316396, 0.2321296, 0.6032463),
+}
+
+
+def seed_table_3_1() -> pd.DataFrame:
+    """The seed's Table 3.1 (the nine schools' 95% intervals for β0j and β1j of
+    ``normexam ~ standLRT + (standLRT | school)``, computed with the seed's
+    appendix function), as a tidy table: ``group, term, lower, upper``, in the
+    seed's order of schools."""
+    rows = []
+    for term, (lo, hi) in (("(Intercept)", (0, 1)), ("standLRT", (2, 3))):
+        for g, v in _TABLE_3_1.items():
+            rows.append({"group": g, "term": term, "lower": v[lo], "upper": v[hi]})
+    return pd.DataFrame(rows)
+
+
+def _check_intervals(ci: pd.DataFrame) -> None:
+    if not isinstance(ci, pd.DataFrame):
+        raise TypeError(f"intervals must be a DataFrame, got {type(ci).__name__}")
+    missing = [c for c in ("group", "term", "lower", "upper") if c not in ci.columns]
+    if missing:
+        raise KeyError(f"the interval table lacks column(s) {missing}; it needs group, term, lower, upper "
+                       f"(as shrinkage_ci returns)")
+
+
+def interval_limits(ci: pd.DataFrame, labels: Mapping[str, str] | None = None,
+                    index_name: str = "school") -> pd.DataFrame:
+    """Tidy intervals laid out as the seed's Table 3.1: one row per group and the
+    columns ``"<label> lower", "<label> upper"`` for every term in turn.
+
+    ``labels`` maps term → short label (default ``b0``, ``b1``, … in the order
+    the terms appear).  Rows keep the order of first appearance in ``ci``.
+    """
+    _check_intervals(ci)
+    terms = list(dict.fromkeys(ci["term"]))
+    labels = dict(labels) if labels is not None else {t: f"b{k}" for k, t in enumerate(terms)}
+    unknown = [t for t in labels if t not in terms]
+    if unknown:
+        raise KeyError(f"terms {unknown} are not in the interval table; it has {terms}")
+    order = list(dict.fromkeys(ci["group"]))
+    wide = ci.pivot(index="group", columns="term", values=["lower", "upper"])
+    cols = {}
+    for t, lab in labels.items():
+        cols[f"{lab} lower"] = wide[("lower", t)]
+        cols[f"{lab} upper"] = wide[("upper", t)]
+    return pd.DataFrame(cols).loc[order].rename_axis(index_name)
+
+
+def interval_midpoints(ci: pd.DataFrame) -> pd.DataFrame:
+    """Midpoints ``(lower + upper) / 2`` of tidy intervals, groups × terms.
+
+    For a symmetric interval ``β*_qj ± z se`` (eq. 3.15) the midpoint is the
+    estimate β*_qj, so a printed table of limits also tells its estimates.
+    """
+    _check_intervals(ci)
+    mid = ci.assign(mid=(ci["lower"] + ci["upper"]) / 2)
+    out = mid.pivot(index="group", columns="term", values="mid")
+    out.columns.name = None
+    return out.loc[list(dict.fromkeys(ci["group"]))]
+
+
+def table_4_1(ci: pd.DataFrame, models: Mapping, groups: Sequence, *, x: str,
+              intercept: str = "(Intercept)", labels: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The seed's Table 4.1: for each level-1 coefficient, the hierarchical
+    model's intervals (``lower``, ``upper``) for the chosen schools beside each
+    simpler model's coefficient for the same school.
+
+    ``models`` maps a column label to a fitted model that
+    :func:`hlm_course.plots.coef_lines` can read (an ``lmer`` fit, a
+    statsmodels OLS fit, or a DataFrame of per-group coefficients); ``x``
+    names the slope's predictor.  Rows are indexed by (coefficient label,
+    school), with labels ``β0j`` and ``β1j`` by default.
+    """
+    from .plots.intervals import coef_lines
+
+    _check_intervals(ci)
+    groups = list(groups)
+    labels = dict(labels) if labels is not None else {intercept: "β0j", x: "β1j"}
+    intervals = {}
+    for term in labels:
+        iv = ci[ci["term"] == term].set_index("group")
+        missing = [g for g in groups if g not in iv.index]
+        if missing:
+            raise KeyError(f"no interval for {term!r} in group(s) {missing}")
+        intervals[term] = iv
+    lines = coef_lines(dict(models), groups, x=x, intercept=intercept)
+    blocks = {}
+    for term, label in labels.items():
+        block = intervals[term].loc[groups, ["lower", "upper"]].copy()
+        column = "intercept" if term == intercept else "slope"
+        for name in models:
+            block[name] = lines[lines["label"] == name].set_index("group").loc[groups, column].to_numpy()
+        blocks[label] = block
+    return pd.concat(blocks, names=["coefficient", "school"])
+
+
+def outside_interval(table: pd.DataFrame) -> pd.DataFrame:
+    """True where a model's coefficient lies outside the interval of its row
+    (a :func:`table_4_1` table: every column other than ``lower``/``upper``)."""
+    if not {"lower", "upper"} <= set(table.columns):
+        raise KeyError("the table needs columns 'lower' and 'upper' (as table_4_1 returns)")
+    coefs = table.drop(columns=["lower", "upper"])
+    return coefs.lt(table["lower"], axis=0) | coefs.gt(table["upper"], axis=0)
+
+
+def highlight_outside(table: pd.DataFrame, precision: int = 7, color: str = "#D55E00"):
+    """A :func:`table_4_1` table as a pandas Styler, with the coefficients that
+    fall outside their interval on a coloured background (Okabe–Ito vermilion,
+    white bold text), as the seed marks them in red."""
+    flags = outside_interval(table)
+    css = np.where(flags, f"background-color: {color}; color: white; font-weight: bold", "")
+    styles = pd.DataFrame("", index=table.index, columns=table.columns)
+    styles[flags.columns] = css
+    return table.style.apply(lambda _: styles, axis=None).format(precision=precision)
