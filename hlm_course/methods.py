@@ -68,6 +68,7 @@ __all__ = [
     "fit_methods",
     "compare_methods",
     "methods_summary",
+    "seed_table",
 ]
 
 
@@ -484,6 +485,38 @@ class MethodResult:
             raise KeyError(f"{missing} not among this method's effects: {list(self.table.index)}")
         return self.table.loc[rows, "Estimate"].to_numpy(), self.vcov.loc[rows, rows].to_numpy()
 
+    def ellipse_radius(self, level: str | None = None, conf: float = 0.95,
+                       what: tuple[str, str] = ("intercept", "slope")) -> float:
+        """Radius r of the joint ``conf`` confidence region for the pair
+        :meth:`ellipse` returns: the pairs β with
+        ``(β − β̂)' V̂⁻¹ (β − β̂) ≤ r²``.
+
+        * Methods 1, 2, 4--6 (a univariate model with ``df`` residual or
+          denominator degrees of freedom, the smaller of the two rows'):
+          ``r² = 2 F(conf; 2, df)``, or ``χ²₂(conf)`` when ``df`` is infinite.
+        * Method 3 (a multivariate regression whose 2 × 2 error covariance
+          is estimated with ν = J − k degrees of freedom): Hotelling's T²,
+          ``r² = 2ν/(ν − 1) F(conf; 2, ν − 1)`` -- exact under normality
+          (Anderson 2003, *An Introduction to Multivariate Statistical
+          Analysis*, §5.3), and the region whose boundary the MANOVA F test
+          of the sector difference crosses at its p-value.
+        """
+        if not 0 < conf < 1:
+            raise ValueError(f"conf must be between 0 and 1, got {conf}")
+        rows = [f"{level}: {w}" if level else w for w in what]
+        missing = [r for r in rows if r not in self.table.index]
+        if missing:
+            raise KeyError(f"{missing} not among this method's effects: {list(self.table.index)}")
+        nu = self.extra.get("hotelling_df")
+        if nu is not None:
+            if nu < 2:
+                raise ValueError(f"Hotelling's T² needs at least 2 residual df, got {nu}")
+            return float(np.sqrt(2 * nu / (nu - 1) * stats.f.ppf(conf, 2, nu - 1)))
+        df = float(self.table.loc[rows, "DF"].min())
+        if np.isinf(df):
+            return float(np.sqrt(stats.chi2.ppf(conf, 2)))
+        return float(np.sqrt(2 * stats.f.ppf(conf, 2, df)))
+
     def _repr_html_(self) -> str:
         head = (f"<p><b>{self.method}</b> &mdash; slope estimates: {self.slope_estimates}; "
                 f"generalizes to: {self.population}</p>")
@@ -695,6 +728,7 @@ def method_two_stage(data: pd.DataFrame, y: str = "mathach", x: str = "ses", gro
     return _result("two_stage", "3. Two-stage (derived variables, MANOVA)", fe, rows, levels,
                    {"B": pd.DataFrame(B, index=terms, columns=responses), "Sigma": pd.DataFrame(
                        Sigma, index=responses, columns=responses)}, coefs=coefs, tests=tests,
+                   extra={"hotelling_df": J - k},
                    slope_estimates="the within-school slope (β_W)",
                    efficient="no: every school gets the same weight, whatever its n and spread of x",
                    population="the population of schools in each sector")
@@ -846,3 +880,50 @@ def methods_summary(results: Mapping[str, MethodResult], effect: str | None = No
     out = pd.DataFrame(rows).set_index("method")
     out.attrs["effect"] = effect
     return out
+
+
+# ---------------------------------------------------------------------------
+# 6. The seed's printed numbers next to ours
+# ---------------------------------------------------------------------------
+def _decimals(printed: str) -> int:
+    mantissa = printed.lower().split("e")[0]
+    return len(mantissa.split(".")[1]) if "." in mantissa else 0
+
+
+def seed_table(rows: Sequence[tuple[str, str, float]]) -> pd.DataFrame:
+    """A number printed in seed 001 next to ours, rounded the way the seed
+    printed it.
+
+    ``rows`` are ``(quantity, printed, ours)``: the quantity's name, the
+    seed's value *as printed* (a string, so that its precision is known) and
+    our unrounded value.  Ours is shown with as many decimals as the seed's
+    value; a value the seed printed in scientific notation (``"2.84e-05"``)
+    is shown with the same number of significant digits in that notation.
+    A ``match`` column says whether ours, so rounded, equals the printed
+    value (within half a unit of its last printed digit).
+
+    Returns a DataFrame indexed by ``quantity`` with columns ``seed says``,
+    ``ours`` (strings) and ``match`` (bool).
+    """
+    out = []
+    for row in rows:
+        if len(row) != 3:
+            raise ValueError(f"each row must be (quantity, printed, ours), got {row!r}")
+        name, printed, ours = row
+        if not isinstance(printed, str):
+            raise TypeError(f"the seed's value for {name!r} must be the printed string, got {printed!r}")
+        try:
+            seed_value = float(printed)
+        except ValueError:
+            raise ValueError(f"the seed's value for {name!r} is not a number: {printed!r}") from None
+        ours = float(ours)
+        decimals = _decimals(printed)
+        if "e" in printed.lower():
+            shown = f"{ours:.{decimals}e}"
+            half = 0.5 * 10.0 ** (np.floor(np.log10(abs(seed_value))) - decimals) if seed_value else 0.0
+        else:
+            shown = f"{ours:.{decimals}f}"
+            half = 0.5 * 10.0 ** (-decimals)
+        out.append((name, printed, shown, bool(abs(ours - seed_value) <= half * (1 + 1e-9) + 1e-12)))
+    table = pd.DataFrame(out, columns=["quantity", "seed says", "ours", "match"])
+    return table.set_index("quantity")

@@ -376,3 +376,60 @@ def test_method_result_ellipse(res):
     with pytest.raises(KeyError, match="not among"):
         res["pooled"].ellipse("Jesuit")
     assert "1. Pooled OLS" in res["pooled"]._repr_html_()
+
+
+def test_ellipse_radius_f_chi2_and_hotelling(res):
+    from scipy import stats
+
+    # univariate methods: r^2 = 2 F(0.95; 2, df), df the smaller of the two rows'
+    assert res["pooled"].ellipse_radius("Catholic") == pytest.approx(np.sqrt(2 * stats.f.ppf(0.95, 2, 1973)))
+    hlm_df = res["hlm"].table.loc[[DIFF_INT, DIFF_SLOPE], "DF"].min()
+    assert hlm_df == 38
+    assert res["hlm"].ellipse_radius("Public - Catholic", 0.9) == pytest.approx(
+        np.sqrt(2 * stats.f.ppf(0.9, 2, 38)))
+    # two-stage: Hotelling's T^2 with nu = 38, r^2 = 76/37 F(0.95; 2, 37) -- not 2 F(0.95; 2, 38)
+    r = res["two_stage"].ellipse_radius("Public - Catholic")
+    assert r ** 2 == pytest.approx(76 / 37 * stats.f.ppf(0.95, 2, 37), rel=1e-12)
+    assert r > np.sqrt(2 * stats.f.ppf(0.95, 2, 38))
+    # the exact region is the MANOVA test inverted: T^2 at the origin gives the printed F and p
+    centre, cov = res["two_stage"].ellipse("Public - Catholic")
+    t2 = centre @ np.linalg.solve(cov, centre)
+    hl = res["two_stage"].tests.loc["Hotelling-Lawley"]
+    assert t2 * 37 / 76 == pytest.approx(hl["approx F"], rel=1e-10)
+    assert (t2 > r ** 2) == (hl["Pr(>F)"] < 0.05)
+    # z-based tables (infinite df) use the chi-square radius
+    z = res["pooled"]
+    z_inf = hc.MethodResult(**{**z.__dict__, "table": z.table.assign(DF=np.inf)})
+    assert z_inf.ellipse_radius("Catholic") == pytest.approx(np.sqrt(stats.chi2.ppf(0.95, 2)))
+    with pytest.raises(KeyError, match="not among"):
+        res["pooled"].ellipse_radius("Jesuit")
+    with pytest.raises(ValueError, match="conf must be between 0 and 1"):
+        res["pooled"].ellipse_radius("Catholic", conf=95)
+
+
+def test_seed_table_rounds_to_the_seed_precision():
+    t = hc.seed_table([
+        ("(Intercept)", "13.5579", 13.557912),
+        ("p", "2.84e-05", 2.8412e-05),
+        ("p2", "5.1e-10", 5.3e-10),
+        ("DF", "1897", 1897.0),
+        ("F", "107.4", 107.46),
+    ])
+    assert list(t.columns) == ["seed says", "ours", "match"]
+    assert t.index.name == "quantity"
+    assert t["ours"].tolist() == ["13.5579", "2.84e-05", "5.3e-10", "1897", "107.5"]
+    assert t["match"].tolist() == [True, True, False, True, False]
+    with pytest.raises(TypeError, match="printed string"):
+        hc.seed_table([("x", 1.5, 1.5)])
+    with pytest.raises(ValueError, match="not a number"):
+        hc.seed_table([("x", "n/a", 1.5)])
+    with pytest.raises(ValueError, match=r"\(quantity, printed, ours\)"):
+        hc.seed_table([("x", "1.5")])
+
+
+def test_seed_table_of_method_2a_all_match(res):
+    d_int, d_slope = res["fixed_lines"].table.loc[DIFF_INT], res["fixed_lines"].table.loc[DIFF_SLOPE]
+    t = hc.seed_table([("Int: estimate", "-2.027255", d_int["Estimate"]),
+                       ("Slope: SE", "0.454114", d_slope["Std.Error"]),
+                       ("Slope: p", "0.0146", d_slope["p-value"])])
+    assert t["match"].all(), t

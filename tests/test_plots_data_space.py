@@ -135,3 +135,51 @@ def test_palette_for():
     with pytest.raises(KeyError, match="no colour"):
         palette_for(["a", "b"], {"a": "red"})
     assert np.isnan(ls_line([1.0, 1.0], [1.0, 2.0])[0])
+
+
+def test_uniform_quantiles_numeric_and_categorical(hs):
+    from hlm_course.plots.data_space import uniform_quantiles
+
+    cols = ["mathach", "ses", "Sex", "Size", "HIMINTY"]
+    fig = uniform_quantiles(hs, cols, ncols=3)
+    axes = visible_axes(fig)
+    assert [ax.get_title() for ax in axes] == cols
+    assert len(fig.axes) == 6 and not fig.axes[5].get_visible()
+    assert fig.get_facecolor()[:3] == (1.0, 1.0, 1.0)
+    # numeric: the sorted values at the uniform quantiles (k - 0.5) / n
+    x, y = axes[0].get_lines()[0].get_data()
+    n = len(hs)
+    assert len(x) == n == 1977
+    assert x[0] == pytest.approx(0.5 / n) and x[-1] == pytest.approx(1 - 0.5 / n)
+    np.testing.assert_allclose(y, np.sort(hs["mathach"]))
+    # the median of the plotted curve is the median of the column
+    assert np.interp(0.5, x, y) == pytest.approx(hs["mathach"].median(), abs=0.05)
+    # categorical: a staircase of the level codes with the levels as tick labels
+    x, y = axes[2].get_lines()[0].get_data()
+    assert [t.get_text() for t in axes[2].get_yticklabels()] == ["Female", "Male"]
+    assert np.mean(np.asarray(y) == 0) == pytest.approx((hs["Sex"] == "Female").mean())
+    # a level-2 variable in the long file: one flat step per distinct school size
+    _, size = axes[3].get_lines()[0].get_data()
+    assert len(np.unique(size)) == hs["Size"].nunique()
+
+
+def test_uniform_quantiles_skips_missing_and_errors(hs):
+    from hlm_course.plots.data_space import uniform_quantiles
+
+    d = pd.DataFrame({"a": [3.0, np.nan, 1.0, 2.0], "b": ["x", "y", None, "x"], "c": [True, False, True, True]})
+    fig = uniform_quantiles(d)
+    x, y = fig.axes[0].get_lines()[0].get_data()
+    np.testing.assert_allclose(x, [1 / 6, 1 / 2, 5 / 6])
+    np.testing.assert_allclose(y, [1, 2, 3])
+    assert [t.get_text() for t in fig.axes[1].get_yticklabels()] == ["x", "y"]
+    assert [t.get_text() for t in fig.axes[2].get_yticklabels()] == ["False", "True"]
+    with pytest.raises(KeyError, match="not found"):
+        uniform_quantiles(hs, ["mathach", "math"])
+    with pytest.raises(ValueError, match="no non-missing values"):
+        uniform_quantiles(pd.DataFrame({"a": [np.nan, np.nan]}))
+    with pytest.raises(ValueError, match="no columns"):
+        uniform_quantiles(hs, [])
+    with pytest.raises(ValueError, match="ncols must be positive"):
+        uniform_quantiles(hs, ["ses"], ncols=0)
+    with pytest.raises(TypeError, match="DataFrame"):
+        uniform_quantiles(hs["ses"])

@@ -12,7 +12,10 @@ least-squares line.  The recipes:
 * :func:`group_lines` -- many lines (one per group) on one axes, coloured
   by a level-2 variable;
 * :func:`sector_panels` -- one panel per level of a level-2 variable
-  (sector), points and LS lines per level of a second variable (sex).
+  (sector), points and LS lines per level of a second variable (sex);
+* :func:`uniform_quantiles` -- a first look at every variable: its sorted
+  values against uniform quantiles, one small panel per column (seed 001's
+  Figure 1, spida's ``xqplot(hs, type = 'u')``).
 
 Every recipe returns the matplotlib Figure (or the Axes it drew on) and uses
 the Okabe--Ito palette on an opaque white background.
@@ -29,7 +32,7 @@ from matplotlib.lines import Line2D
 
 from .style import OKABE_ITO, SECTOR_COLORS, use_book_style
 
-__all__ = ["trellis", "group_lines", "sector_panels", "palette_for", "ls_line"]
+__all__ = ["trellis", "group_lines", "sector_panels", "uniform_quantiles", "palette_for", "ls_line"]
 
 #: Colour of points when nothing else colours them (neutral, colour-blind safe).
 POINT_GREY = "#8c8c8c"
@@ -348,4 +351,86 @@ def sector_panels(data: pd.DataFrame, x: str, y: str, panel: str = "Sector", hue
                    for lev in hue_levels]
         axes.flat[-1].legend(handles=handles, title=hue, fontsize=8, title_fontsize=8, loc="lower right")
     fig.tight_layout()
+    return fig
+
+
+def _is_categorical_column(s: pd.Series) -> bool:
+    return (isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(s.dtype)
+            or pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype))
+
+
+def uniform_quantiles(data: pd.DataFrame, columns: Sequence | None = None, ncols: int = 4, *,
+                      panel_width: float = 1.9, panel_height: float = 1.55, title: str | None = None):
+    """Uniform quantile plot of each column: its values sorted from smallest to
+    largest, plotted against the fraction of the data below them.
+
+    The "line them up from shortest to tallest" snapshot of seed 001's
+    Figure 1 (spida's ``xqplot(hs, type = 'u')``).  The *k*-th smallest of
+    *n* non-missing values is plotted at ``(k - 0.5) / n``, the uniform
+    quantile (Hazen plotting position), so the x axis runs from 0 to 1 for
+    every column and the curve is the column's empirical quantile function:
+    flat stretches are ties, steep ones sparse tails.  A categorical (or
+    boolean / text) column is drawn as a staircase of its levels, in category
+    order, with the levels as tick labels; the width of each step is the
+    proportion of rows at that level.
+
+    Parameters
+    ----------
+    data
+        Any DataFrame (e.g. a long multilevel file; a level-2 variable then
+        shows one flat step per group, as its value is repeated on every row
+        of the group).
+    columns
+        The columns to show, in panel order (default: all).
+    ncols
+        Panels per row.
+    panel_width, panel_height
+        Size of one panel in inches.
+    title
+        Optional figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One Axes per column (unused grid cells hidden); each Axes' title is
+        the column name and its first line holds ``(quantile, value)``.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    columns = list(data.columns) if columns is None else list(columns)
+    _check(data, columns)
+    if not columns:
+        raise ValueError("no columns to plot")
+    if ncols < 1:
+        raise ValueError(f"ncols must be positive, got {ncols}")
+    empty = [c for c in columns if data[c].notna().sum() == 0]
+    if empty:
+        raise ValueError(f"column(s) {empty} have no non-missing values")
+
+    use_book_style()
+    ncols = min(ncols, len(columns))
+    nrows = int(np.ceil(len(columns) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_width * ncols + 0.4, panel_height * nrows + 0.6),
+                             squeeze=False, layout="constrained")
+    for ax, col in zip(axes.flat, columns):
+        s = data[col].dropna()
+        p = (np.arange(1, len(s) + 1) - 0.5) / len(s)
+        if _is_categorical_column(s):
+            cat = s.astype("category") if not isinstance(s.dtype, pd.CategoricalDtype) else s
+            levels = list(cat.cat.categories)
+            codes = np.sort(cat.cat.codes.to_numpy())
+            ax.step(p, codes, where="mid", color=OKABE_ITO[5], lw=1.6)
+            ax.set_yticks(range(len(levels)), [str(lev) for lev in levels])
+            ax.set_ylim(-0.5, len(levels) - 0.5)
+        else:
+            values = np.sort(s.to_numpy(dtype=float))
+            ax.plot(p, values, color=OKABE_ITO[5], lw=1.4)
+        ax.set_xlim(0, 1)
+        ax.set_title(str(col), fontsize=9, pad=2)
+        ax.tick_params(labelsize=7)
+    for ax in axes.flat[len(columns):]:
+        ax.set_visible(False)
+    fig.supxlabel("uniform quantile (fraction of rows with a smaller value)", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=11)
     return fig
