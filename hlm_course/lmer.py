@@ -858,9 +858,9 @@ def _validate_design(X, Z, codes, J, fixed_names, random_names, parsed) -> None:
             for k, name in enumerate(random_names):
                 if name == "(Intercept)":
                     continue
-                col = pd.Series(Z[:, k])
-                within_sd = col.groupby(codes).transform(lambda s: s - s.mean()).abs().max()
-                if within_sd < 1e-12:
+                counts = np.bincount(codes, minlength=J)
+                means = np.bincount(codes, weights=Z[:, k], minlength=J) / counts
+                if np.max(np.abs(Z[:, k] - means[codes])) < 1e-12:
                     raise MixedModelError(
                         f"random slope '{name}' is constant within every group of '{parsed.group}': it is a "
                         "level-2 variable, so its random slope cannot be told apart from the random "
