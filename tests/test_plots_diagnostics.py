@@ -102,6 +102,25 @@ def test_criterion_line_plot_several_lines(rc):
     assert len(ax.lines) == 2
 
 
+def test_criterion_line_plot_labels_stay_inside(rc):
+    """The end labels lie inside the axes and the axis labels inside the figure (nothing clipped)."""
+    lines = {"a": criterion_along_line(rc, rc.theta * 1.5, num=4), "b": criterion_along_line(rc, rc.theta * 0.5, num=4)}
+    ax = dg.criterion_line_plot(lines, start_label="seed (lme4 default)", end_label="hlm_course.lmer")
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    box = ax.get_window_extent(renderer)
+    labels = [t for t in ax.texts if t.get_text().startswith(("seed", "hlm_course"))]
+    assert len(labels) == 2
+    for text in labels:
+        ext = text.get_window_extent(renderer)
+        assert box.x0 <= ext.x0 and ext.x1 <= box.x1 and box.y0 <= ext.y0 and ext.y1 <= box.y1, text.get_text()
+    fig_box = fig.bbox
+    for label in (ax.xaxis.label, ax.yaxis.label):
+        ext = label.get_window_extent(renderer)
+        assert fig_box.x0 <= ext.x0 and ext.x1 <= fig_box.x1 and fig_box.y0 <= ext.y0 and ext.y1 <= fig_box.y1
+
+
 def test_criterion_line_plot_needs_columns():
     with pytest.raises(ValueError, match="columns 't' and 'criterion'"):
         dg.criterion_line_plot(pd.DataFrame({"x": [0, 1]}))

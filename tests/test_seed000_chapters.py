@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
+from scipy import optimize, stats
 
 import hlm_course as hc
+from hlm_course import hlm_tables as ht
 from hlm_course import statsmodels_check as sc
 from hlm_course.lmer import profiled_deviance
 
@@ -84,6 +85,20 @@ def test_random_coefficients_bootstrap_ci(fits):
     diff = (boot[["lower", "upper"]] - seed).abs().div(width, axis=0)
     assert (diff.to_numpy() < 0.15).all(), diff
     assert boot.attrs["nsim"] == 1000
+    # chapter 08: most seed endpoints inside our Monte Carlo bands; both sets of intervals exclude zero for
+    # the SDs and fixed effects and include it for the correlation
+    compare = ht.compare_boot_intervals(boot.reset_index(), seed)
+    assert compare.xs("inside", axis=1, level=1).to_numpy().sum() >= 9
+    for ivs in (boot[["lower", "upper"]], seed):
+        assert (ivs.drop(index=".sig02")["lower"] > 0).all()
+        assert ivs.loc[".sig02", "lower"] < 0 < ivs.loc[".sig02", "upper"]
+
+
+def test_pooled_slope_nearly_equals_average_slope(fits, hsb):
+    """Chapter 08: with school-centred SES the pooled OLS slope nearly equals gamma10 (2.1912 vs 2.1932)."""
+    pooled = np.polyfit(hsb["cses"], hsb["mathach"], 1)[0]
+    assert pooled == pytest.approx(2.1912, abs=5e-5)
+    assert 0 < abs(fits["rc"].fixef["cses"] - pooled) < 0.005
 
 
 def test_seed_sampling_of_schools_draws_students(hsb):
@@ -144,6 +159,12 @@ def test_slopes_as_outcomes(fits):
     assert isa.reml_criterion <= REF["models"]["hsb_isa_reml"]["reml_criterion"] + 1e-7
 
 
+def test_mean_ses_zero_is_near_the_average_school(hsb):
+    """Chapter 09: gamma00 is a public school with mean_ses = 0, close to (not at) the average school."""
+    avg = hsb.groupby("school")["mean_ses"].first().mean()
+    assert 0 < abs(avg) < 0.01
+
+
 def test_mean_ses_cut_three_equal_width_bins(hsb):
     school = hsb.groupby("school")["mean_ses"].first()
     cats = pd.cut(school, bins=3)
@@ -190,11 +211,47 @@ def test_anova_random_slope(fits):
     assert mixture < table["Pr(>Chisq)"].iloc[1]  # the naive p-value is conservative
 
 
+def test_parametric_bootstrap_random_slope(fits):
+    """Chapter 10: pb_test for the random slope (ML fits), against chi2(2) and the 50:50 mixture.
+
+    The chapter runs 1000 simulations; 300 keep this test fast, and every claim the chapter makes
+    holds for this seeded run as well.
+    """
+    pb = hc.pb_test(fits["ri"], fits["rc"], nsim=300, seed=10)
+    assert pb.df == 2 and pb.nsim == 300
+    assert pb.lrt == pytest.approx(9.4330, abs=1e-3)  # the ML statistic ...
+    assert pb.lrt < hc.anova(fits["ri"], fits["rc"], refit=False)["Chisq"].iloc[1]  # ... below REML's 9.7617
+    assert pb.p_chisq == pytest.approx(stats.chi2.sf(pb.lrt, 2))
+    assert pb.extremes == 1 and pb.p_value == pytest.approx(2 / 301)
+    p_mix = hc.mixture_pvalue(pb.lrt, 2)
+    assert max(pb.p_value, p_mix, pb.p_chisq) < 0.01  # all three reject at the 1% level
+    q95 = np.quantile(pb.stats, 0.95)
+    q95_mix = optimize.brentq(lambda x: hc.mixture_pvalue(x, 2) - 0.05, 0.1, 20.0)
+    assert q95_mix == pytest.approx(5.1384, abs=1e-4)
+    band = ht.percentile_mc_band(pd.DataFrame({"s": pb.stats}), 0.95).loc["s"]
+    assert band["from"] <= q95 < q95_mix < stats.chi2.ppf(0.95, 2)  # a little lighter than the mixture
+    # (with 300 simulations the band still reaches past the mixture's point; the chapter's 1000 do not)
+    assert band["to"] < stats.chi2.ppf(0.95, 2)
+    assert abs(q95 - q95_mix) < abs(q95 - stats.chi2.ppf(0.95, 2))  # closer to the mixture than to chi2(2)
+    assert np.mean(pb.stats < 1e-6) < 0.01  # no point mass at zero
+    assert abs(pb.stats.mean() - 1.5) < abs(pb.stats.mean() - 2.0)
+
+
 # ------------------------------------------------------------- chapter 11
 def test_residual_shape(fits):
     r = fits["rc"].resid
     assert abs(stats.skew(r)) < 0.2 and stats.kurtosis(r) < 0  # short tails, as the chapter says
     assert np.mean(np.abs(r) > 2 * fits["rc"].sigma) < 0.046
+
+
+def test_u0_correlates_with_omitted_mean_ses_not_with_cses(fits, hsb):
+    """Chapter 11: u0 is strongly correlated with mean_ses (left out of the model), while the model's
+    only regressor, cses, has school mean zero and so is uncorrelated with any school-level quantity."""
+    rc = fits["rc"]
+    u0 = rc.ranef["(Intercept)"]
+    school = hsb.groupby("school")[["mean_ses", "cses"]].mean()
+    assert np.corrcoef(school.loc[u0.index, "mean_ses"], u0)[0, 1] == pytest.approx(0.79, abs=0.01)
+    assert np.abs(school["cses"]).max() < 1e-12
 
 
 # ------------------------------------------------------------- chapter 12
@@ -209,3 +266,9 @@ def test_hlm_statistics(fits, hsb):
     assert vt_isa.loc["cses", "df"] == 157 and vt_isa.loc["cses", "p"] > 0.3
     ratio = hc.robust_se(fits["isa"])["Robust SE"] / fits["isa"].se
     assert ratio.between(0.8, 1.2).all()
+    # chi-square test and LRT agree in conclusion (all reject at 1%) but not in p-value
+    lrt = hc.anova(fits["ri"], fits["rc"], refit=False)
+    ps = [vt_rc.loc["cses", "p"], lrt["Pr(mixture)"].iloc[1], lrt["Pr(>Chisq)"].iloc[1]]
+    np.testing.assert_allclose(ps, [0.0026, 0.0047, 0.0076], atol=5e-5)
+    n_j = hsb.groupby("school").size()
+    assert len(n_j) == 160 and n_j.min() == 14

@@ -174,6 +174,28 @@ def test_default_mixedlm_fails_and_lmer_start_repairs(hsb, rc):
     assert list(table.index) == ["lmer", "MixedLM: default", "MixedLM: default (lmer start)"]
     assert table.loc["MixedLM: default", "minus lmer"] == pytest.approx(200.75, abs=0.01)
     assert table.loc["lmer", "tau cses"] == pytest.approx(REF["hsb_rc_reml"]["varcorr"]["var"]["cses"], rel=1e-4)
+    # the coefficients look fine, their SEs do not: SE of gamma10 0.333 vs lmer's 0.128
+    np.testing.assert_allclose(default.fixef, rc.fixef, atol=0.02)
+    assert default.result.bse["cses"] == pytest.approx(0.333, abs=5e-4)
+    assert default.result.bse["cses"] / rc.se["cses"] == pytest.approx(2.6, abs=0.05)
+    assert default.tau.loc["cses", "cses"] / rc.tau.loc["cses", "cses"] > 20
+    assert "Converged:           No" in str(default.result.summary())
+    # more iterations do not help: the line searches fail, not the iteration limit
+    more = sc.fit_mixedlm("mathach ~ cses + (cses | school)", hsb, maxiter=2000)
+    assert not more.converged and more.label == "default"
+    assert more.criterion == pytest.approx(default.criterion, abs=1e-6)
+
+
+@SM014
+def test_derivative_free_repair_and_its_limits(hsb, rc):
+    """Powell then Nelder-Mead repairs the two-effect model; Powell alone fails quietly on three effects."""
+    run = sc.fit_mixedlm("mathach ~ cses + (cses | school)", hsb, method=["powell", "nm"])
+    assert run.label == "powell → nm" and run.converged and run.warnings == []
+    assert run.criterion == pytest.approx(rc.reml_criterion, abs=1e-4)
+    mino = hc.lmer(MINORITY, hsb)
+    powell = sc.fit_mixedlm(MINORITY, hsb, method="powell")
+    assert powell.converged and powell.warnings == []
+    assert 0.3 < powell.criterion - mino.reml_criterion < 0.6  # quietly above the maximum
 
 
 @SM014

@@ -128,15 +128,18 @@ def criterion_line_plot(line, ax=None, *, start_label: str = "start", end_label:
     ``line`` is one DataFrame (columns ``t``, ``criterion``) or a dict of
     them keyed by a legend label, e.g. segments from several equivalent
     starting θ's to the same end.  The ends of the first segment are marked
-    and labelled; a curve that falls from its start shows that the start is
-    not a minimum.
+    and labelled (inside the axes, so nothing is clipped); a curve that falls
+    from its start shows that the start is not a minimum.  When the recipe
+    makes its own figure it also lays it out (``tight_layout``), so the axis
+    labels fit.
     """
     lines = line if isinstance(line, dict) else {None: line}
     for df in lines.values():
         if not isinstance(df, pd.DataFrame) or not {"t", "criterion"} <= set(df.columns):
             raise ValueError("line must have columns 't' and 'criterion' (see criterion_along_line)")
-    if ax is None:
-        _, ax = new_figure(width=6.0, height=3.6)
+    own_figure = ax is None
+    if own_figure:
+        _, ax = new_figure(width=6.4, height=3.8)
     styles = [(OKABE_ITO[5], "-"), (OKABE_ITO[6], "--"), (OKABE_ITO[2], "-."), (OKABE_ITO[7], ":")]
     for k, (label, df) in enumerate(lines.items()):
         colour, ls = styles[k % len(styles)]
@@ -144,14 +147,21 @@ def criterion_line_plot(line, ax=None, *, start_label: str = "start", end_label:
     first = next(iter(lines.values()))
     ends = first.iloc[[0, -1]]
     ax.scatter(ends["t"], ends["criterion"], color=[OKABE_ITO[6], OKABE_ITO[3]], s=40, zorder=3)
-    for (_, row), label in zip(ends.iterrows(), (start_label, end_label)):
-        ax.annotate(f"{label}\n{row['criterion']:.2f}", (row["t"], row["criterion"]), xytext=(0, -10),
-                    textcoords="offset points", ha="center", va="top", fontsize=9)
+    # Labels stay inside the axes: the start's in the lower left corner with a thin connector (a segment
+    # that ends lower than it starts leaves that corner empty), the end's below and to the left of its point.
+    start, end = ends.iloc[0], ends.iloc[1]
+    ax.annotate(f"{start_label}\n{start['criterion']:.2f}", (start["t"], start["criterion"]), xytext=(0.04, 0.3),
+                textcoords="axes fraction", ha="left", va="center", fontsize=9,
+                arrowprops={"arrowstyle": "-", "color": "0.45", "lw": 0.8, "shrinkB": 5})
+    ax.annotate(f"{end_label}\n{end['criterion']:.2f}", (end["t"], end["criterion"]), xytext=(-6, -8),
+                textcoords="offset points", ha="right", va="top", fontsize=9)
     if len(lines) > 1 or None not in lines:
         ax.legend(loc="upper right", fontsize=8)
-    ax.set_xlabel("t: position on the segment θ(t) = (1 − t) θ_start + t θ_end")
+    ax.set_xlabel("t, position on the segment θ(t) = (1 − t) θ_start + t θ_end")
     ax.set_ylabel("REML criterion")
     ax.ticklabel_format(axis="y", useOffset=False, style="plain")
-    ax.margins(x=0.14, y=0.25)
+    ax.margins(x=0.05, y=0.25)
     ax.set_xticks(np.linspace(0, 1, 6))
+    if own_figure:
+        ax.figure.tight_layout()
     return ax
