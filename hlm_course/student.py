@@ -4,7 +4,9 @@ As in the scikit-learn MOOC, each exercise is written once, with its
 solution, in the chapter.  The student edition removes
 
 * code cells tagged ``solution`` (replaced by an empty cell to work in), and
-* ``:::{solution}`` … ``:::`` blocks in markdown cells (sphinx-exercise).
+* ``:::{solution}`` … ``:::`` blocks in markdown cells (sphinx-exercise), and
+* gated solutions, ``:::{solution-start}`` … ``:::{solution-end}``, with every
+  cell between them (the labs' dropdown solutions that contain code).
 
 Usage, from the repository root::
 
@@ -25,7 +27,40 @@ import nbformat
 __all__ = ["strip_solutions", "make_student_edition"]
 
 _SOLUTION_BLOCK = re.compile(r"^(:{3,})\{solution\}.*?^\1\s*$\n?", re.MULTILINE | re.DOTALL)
+_GATE_START = re.compile(r"^(:{3,}|`{3,})\{solution-start\}.*?^\1[ \t]*$\n?", re.MULTILINE | re.DOTALL)
+_GATE_END = re.compile(r"^(:{3,}|`{3,})\{solution-end\}[ \t]*\n\1[ \t]*$\n?", re.MULTILINE)
 PLACEHOLDER = "# Your code here\n"
+
+
+def _strip_gated(cells: list) -> tuple[list, int]:
+    """Remove every ``solution-start`` … ``solution-end`` span, across cells."""
+    out, removed, inside = [], 0, False
+    for cell in cells:
+        if cell.cell_type != "markdown":
+            if not inside:
+                out.append(cell)
+            continue
+        text, kept = cell.source, ""
+        while True:
+            if not inside:
+                m = _GATE_START.search(text)
+                if not m:
+                    kept += text
+                    break
+                kept += text[:m.start()]
+                text, inside = text[m.end():], True
+                removed += 1
+            else:
+                m = _GATE_END.search(text)
+                if not m:
+                    break
+                text, inside = text[m.end():], False
+        if kept.strip():
+            cell.source = kept
+            out.append(cell)
+    if inside:
+        raise ValueError("a {solution-start} has no matching {solution-end}")
+    return out, removed
 
 
 def strip_solutions(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, int]:
@@ -46,8 +81,8 @@ def strip_solutions(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, i
                 continue
             cell.source = new
         cells.append(cell)
-    out.cells = cells
-    return out, removed
+    out.cells, gated = _strip_gated(cells)
+    return out, removed + gated
 
 
 def make_student_edition(chapters: Path, dest: Path, fmt: str = "ipynb") -> dict[str, int]:

@@ -74,5 +74,105 @@ def test_student_edition_of_the_book(tmp_path):
         assert report[name] >= 2, f"{name}: no solutions were stripped"
         nb = jupytext.read(tmp_path / name.replace(".md", ".ipynb"))
         assert not any("solution" in c.metadata.get("tags", []) for c in nb.cells)
-        assert not any("{solution}" in c.source for c in nb.cells if c.cell_type == "markdown")
+        assert not any("{solution" in c.source for c in nb.cells if c.cell_type == "markdown")
         assert any("{exercise}" in c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+GATED = '''---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# A lab
+
+:::{exercise}
+:label: ex-gated
+
+Fit the model.
+:::
+
+```{code-cell} ipython3
+# your answer
+```
+
+:::{solution-start} ex-gated
+:class: dropdown
+:::
+
+Secret reasoning.
+
+```{code-cell} ipython3
+secret = 42
+```
+
+More secret prose.
+
+```{code-cell} ipython3
+secret + 1
+```
+
+:::{solution-end}
+:::
+
+Text after the solution.
+'''
+
+
+def test_strip_gated_solutions_across_cells():
+    nb = jupytext.reads(GATED, fmt="md:myst")
+    out, removed = strip_solutions(nb)
+    text = jupytext.writes(out, fmt="md:myst")
+    assert removed == 1
+    assert "secret" not in text.lower() and "solution-start" not in text and "solution-end" not in text
+    assert "Fit the model." in text and "# your answer" in text and "Text after the solution." in text
+
+
+def test_unclosed_gated_solution_is_an_error():
+    nb = jupytext.reads(GATED.replace(":::{solution-end}\n:::\n", ""), fmt="md:myst")
+    with pytest.raises(ValueError, match="no matching"):
+        strip_solutions(nb)
+
+
+def _solution_code(nb):
+    """Sources of the code cells that are solutions: tagged, or between solution gates."""
+    inside, found = False, []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            if "{solution-start}" in cell.source:
+                inside = True
+            if "{solution-end}" in cell.source:
+                inside = False
+        elif inside or "solution" in cell.metadata.get("tags", []):
+            found.append(cell.source)
+    return found
+
+
+def test_student_edition_contains_no_solution_code(tmp_path):
+    """No line of any solution's code survives in the student edition."""
+    from pathlib import Path
+
+    chapters = Path(__file__).resolve().parent.parent / "chapters"
+    make_student_edition(chapters, tmp_path, fmt="ipynb")
+    n_checked = 0
+    for path in sorted(chapters.glob("*.md")):
+        source_nb = jupytext.read(path)
+        solutions = _solution_code(source_nb)
+        if not solutions:
+            continue
+        others = {line.strip() for c in source_nb.cells if c.cell_type == "code"
+                  and c.source not in solutions for line in c.source.splitlines()}
+        student = jupytext.read(tmp_path / (path.stem + ".ipynb"))
+        student_code = "\n".join(c.source for c in student.cells if c.cell_type == "code")
+        for source in solutions:
+            for line in source.splitlines():
+                line = line.strip()
+                if len(line) > 25 and not line.startswith("#") and line not in others:
+                    n_checked += 1
+                    assert line not in student_code, f"{path.name}: solution line kept: {line}"
+    assert n_checked > 20

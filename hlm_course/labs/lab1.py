@@ -1,0 +1,1 @@
+"""Self-checks of Lab 1 (registered with hlm_course.labs.register)."""
