@@ -154,6 +154,8 @@ def check(key: str, answer: Any) -> CheckResult:
     if key not in _REGISTRY:
         raise KeyError(f"no lab check called {key!r}; the checks are: {', '.join(sorted(_REGISTRY))}")
     spec = _REGISTRY[key]
+    if answer is None or answer is Ellipsis:
+        return CheckResult(key, False, "no answer yet: replace the None with your answer")
     ok, message = _compare(spec, answer, spec.expected())
     if not ok and spec.hint:
         message = f"{message}. Hint: {spec.hint}"
