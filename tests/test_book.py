@@ -9,6 +9,8 @@ import jupytext
 import pytest
 import yaml
 
+from hlm_course.sphinx_cache import toc_files as _toc_paths
+
 ROOT = Path(__file__).resolve().parent.parent
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
 # calls that draw a figure; the plots helpers that only return tables or numbers are excluded
@@ -17,30 +19,25 @@ PLOTTING = re.compile(r"\bplots\.(?!(?:" + "|".join(NOT_FIGURES) + r")\()\w+\(|\
                       r"|\bnew_figure\(")
 
 
-def toc_files() -> list[str]:
-    files = [TOC["root"]]
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                files.append(node["file"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk({k: v for k, v in TOC.items() if k != "root"})
-    return files
-
-
 CHAPTERS = sorted((ROOT / "chapters").glob("*.md"))
+
+
+def toc_files() -> list[str]:
+    return [str(p.relative_to(ROOT).with_suffix("")) for p in _toc_paths(ROOT / "_toc.yml", ROOT)]
+
+
+def _toc_entries(node) -> list[str]:
+    if isinstance(node, dict):
+        return ([node["file"]] if "file" in node else []) + [f for v in node.values() for f in _toc_entries(v)]
+    if isinstance(node, list):
+        return [f for v in node for f in _toc_entries(v)]
+    return []
 
 
 def test_toc_files_exist_and_every_chapter_is_listed():
     listed = toc_files()
-    for f in listed:
-        assert (ROOT / f"{f}.md").exists(), f"_toc.yml lists {f} but {f}.md does not exist"
+    entries = [TOC["root"]] + _toc_entries({k: v for k, v in TOC.items() if k != "root"})
+    assert listed == entries, f"_toc.yml lists files that do not exist: {sorted(set(entries) - set(listed))}"
     stems = {f"chapters/{p.stem}" for p in CHAPTERS}
     assert stems <= set(listed), f"chapters missing from _toc.yml: {sorted(stems - set(listed))}"
 
@@ -65,3 +62,23 @@ def test_no_placeholders(path):
     text = path.read_text()
     for word in ("TODO", "TBD", "FIXME", "XXX", "lorem ipsum"):
         assert word not in text, f"{path.name} contains {word!r}"
+
+
+def _readme_commands() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Two commands on a fresh machine", 1)[1].split("\n## ", 1)[0]
+    return [c.strip() for c in re.findall(r"```bash\n(.+?)\n\s*```", section)]
+
+
+def test_readme_has_two_commands_and_ci_and_workflow_run_them():
+    commands = _readme_commands()
+    assert len(commands) == 2, commands
+    setup, tests = commands
+    assert "jupyter-book build" in setup and "pip install" in setup and "pytest" in tests
+    ci = (ROOT / ".ci" / "run").read_text()
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text())
+    steps = " ".join(step.get("run", "") for step in workflow["jobs"]["build"]["steps"])
+    for command in commands:
+        assert command in ci, f".ci/run does not run the README command: {command}"
+        assert command in steps, f"the GitHub workflow does not run the README command: {command}"
+    assert "deploy-pages" in str(workflow["jobs"]["deploy"])
