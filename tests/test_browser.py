@@ -1,0 +1,282 @@
+"""The built book, tested like a reader: every page opened in headless Chromium.
+
+For each page of ``_build/html`` (or ``$HLM_BOOK_HTML``), served on localhost: the math is
+typeset by MathJax (served by the book itself; there is no CDN offline), every image loads,
+no cell shows an error, no internal link or ``#anchor`` is broken.  A 1280x800 screenshot of
+each page's first screen goes to ``_build/screenshots/`` (a CI artefact).
+
+Browser tests carry the ``browser`` marker and are skipped when the built book, Chromium or
+chromedriver is missing -- unless ``HLM_REQUIRE_BROWSER=1`` (CI), where that is a failure.
+Needs Debian's ``chromium`` and ``chromium-driver``; selenium-manager is never used.  The
+checks themselves are unit-tested below on a small synthetic site, mostly without a browser.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from browser_support import (FIGURE_IMAGES, BookServer, HttpProbe, SiteIndex, book_pages,
+                             browser_page_problems, dim_figures, find_chromedriver, find_chromium,
+                             internal_target, link_problems, luminance, open_page, page_facts,
+                             redirect_target, start_chromium, static_page_problems,
+                             switch_to_dark_mode, toc_files, toc_pages)
+
+ROOT = Path(__file__).resolve().parent.parent
+HTML_DIR = Path(os.environ.get("HLM_BOOK_HTML", ROOT / "_build" / "html")).resolve()
+SCREENSHOTS = HTML_DIR.parent / "screenshots"
+TOC = ROOT / "_toc.yml"
+
+
+def need(condition, reason: str) -> None:
+    """Skip the test for ``reason`` if ``condition`` is false -- fail instead under HLM_REQUIRE_BROWSER=1."""
+    if condition:
+        return
+    if os.environ.get("HLM_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason} (HLM_REQUIRE_BROWSER=1)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _book_pages() -> list[str]:
+    """The pages to open: the book's pages minus redirect stubs (Jupyter Book's index.html)."""
+    if not HTML_DIR.is_dir():
+        return []
+    pages = book_pages(HTML_DIR, keep=frozenset(toc_pages(TOC)))
+    return [p for p in pages
+            if redirect_target((HTML_DIR / p).read_text(encoding="utf-8", errors="replace")) is None]
+
+
+PAGES = _book_pages()
+NO_BOOK = f"no built book at {HTML_DIR}: build it (jupyter-book build .) or set HLM_BOOK_HTML"
+
+
+# ------------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def site():
+    need(HTML_DIR.is_dir(), NO_BOOK)
+    return SiteIndex(HTML_DIR)
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    with BookServer(site.html_dir) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def driver():
+    chromium, chromedriver = find_chromium(), find_chromedriver()
+    need(chromium, "no Chromium browser (apt-get install chromium)")
+    need(chromedriver, "no chromedriver on PATH (apt-get install chromium-driver)")
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        need(False, "selenium is not installed (pip install selenium)")
+    drv = start_chromium(chromium, chromedriver)
+    drv.set_page_load_timeout(30)
+    drv.set_script_timeout(30)
+    yield drv
+    drv.quit()
+
+
+@pytest.fixture(scope="module")
+def probe():
+    return HttpProbe()
+
+
+# --------------------------------------------------------------------------- the real book
+@pytest.mark.browser
+def test_every_toc_entry_has_a_page_and_every_page_is_in_the_toc(site):
+    expected = set(toc_pages(TOC))
+    built = set(PAGES)
+    assert built == expected, (f"pages built but not in _toc.yml: {sorted(built - expected)}; "
+                               f"_toc.yml entries without a page: {sorted(expected - built)}")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("page", PAGES or [None], ids=lambda p: p or "no-book")
+def test_page_reads_well_in_a_browser(page, site, server, driver, probe):
+    need(page is not None, NO_BOOK)
+    shot = SCREENSHOTS / (page.removesuffix(".html") + ".png")
+    problems = browser_page_problems(driver, server, site, page, probe, screenshot=shot)
+    assert not problems, f"{page}: {len(problems)} problem(s):\n  " + "\n  ".join(problems)
+
+
+@pytest.mark.browser
+def test_index_redirects_to_the_first_page(site, server, driver):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    index = HTML_DIR / "index.html"
+    assert index.exists() and redirect_target(index.read_text()), "index.html is missing or is not a redirect"
+    root_page = toc_pages(TOC)[0]
+    driver.get(server.url + "index.html")
+    WebDriverWait(driver, 10).until(lambda d: d.current_url == server.url + root_page,
+                                    f"index.html does not lead to {root_page}")
+
+
+@pytest.mark.browser
+def test_figures_stay_readable_in_dark_mode(site, server, driver):
+    """pydata-sphinx-theme's dark mode: the page turns dark, the figures keep a white background."""
+    with_figures = [p for p in toc_pages(TOC) if p in PAGES
+                    and any("_images/" in s for s in site.facts(p).img_srcs)]
+    assert with_figures, "no page of the book has a figure"
+    page = with_figures[0]
+    open_page(driver, server.url + page, site.facts(page).has_math)  # the page's own checks run above
+    bg = switch_to_dark_mode(driver)
+    assert luminance(bg) < 80, f"dark mode did not darken {page}: body background {bg}"
+    driver.execute_script("document.querySelector(arguments[0]).scrollIntoView({block: 'center'})",
+                          FIGURE_IMAGES)
+    shot = SCREENSHOTS / (page.removesuffix(".html") + "-dark.png")
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(shot))
+    dim = dim_figures(driver)
+    assert not dim, f"{page} in dark mode: figures without an opaque light background:\n  " + "\n  ".join(dim)
+
+
+# ------------------------------------------------------------- the checks can fail: unit tests
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+PNG_1PX = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                        "1f15c4890000000d49444154789c63f8ffff3f0005fe02fea7d6a4e60000000049454e44ae426082")
+
+
+@pytest.fixture
+def toy_site(tmp_path) -> Path:
+    """A tiny built 'book' with one broken link, one missing anchor, one missing image, one error cell."""
+    html = tmp_path / "html"
+    _write(html / "index.html", '<meta http-equiv="Refresh" content="0; url=chapters/a.html" />')
+    _write(html / "chapters" / "a.html", """<html><body><section id="top">
+<h1>A</h1><p>See <span class="math notranslate nohighlight">\\(x^2\\)</span>.</p>
+<p>As shown <span class="bibtex-citation" id="id1">[]</span> and <span class="bibtex-citation">[<a href="#top">Ok20</a>]</span>.</p>
+<a href="b.html">ok</a> <a href="b.html#there">ok anchor</a> <a href="#top">ok local</a>
+<a href="b.html#nowhere">missing anchor</a> <a href="missing.html">missing page</a>
+<a href="../_sources/chapters/a.md">source</a> <a href="https://example.org/x">external</a>
+<a href="mailto:someone@example.org">mail</a> <a href="../">home</a>
+<img src="../_images/fig.png" alt="ok"/><img src="../_images/gone.png" alt="missing"/>
+<div class="cell_output docutils container"><div class="output traceback highlight-ipythontb notranslate">
+<pre>Traceback (most recent call last)\n  ValueError: boom</pre></div></div>
+</section></body></html>""")
+    _write(html / "chapters" / "b.html", '<html><body><p id="there">B</p><a name="old">x</a></body></html>')
+    _write(html / "_sources" / "chapters" / "a.md", "# A\n")
+    (html / "_images").mkdir()
+    (html / "_images" / "fig.png").write_bytes(PNG_1PX)
+    _write(html / "_static" / "x.html", "<html></html>")
+    _write(html / "genindex.html", "<html></html>")
+    _write(html / "search.html", "<html></html>")
+    return html
+
+
+def test_static_checks_find_each_planted_fault(toy_site):
+    problems = static_page_problems(SiteIndex(toy_site), "chapters/a.html")
+    assert problems == [
+        "broken link 'b.html#nowhere': no element with id 'nowhere' in chapters/b.html",
+        "broken link 'missing.html': chapters/missing.html does not exist",
+        "image '../_images/gone.png': _images/gone.png does not exist",
+        'error output element <div class="output traceback highlight-ipythontb notranslate">',
+        "the text 'Traceback (most recent call last)' appears in the page",
+    ]
+    assert static_page_problems(SiteIndex(toy_site), "chapters/b.html") == []
+
+
+def test_page_facts_ids_math_and_redirect(toy_site):
+    a = page_facts((toy_site / "chapters" / "a.html").read_text())
+    b = page_facts((toy_site / "chapters" / "b.html").read_text())
+    assert a.has_math and not b.has_math
+    assert b.ids == {"there", "old"} and "top" in a.ids
+    assert redirect_target((toy_site / "index.html").read_text()) == "chapters/a.html"
+    assert redirect_target((toy_site / "chapters" / "b.html").read_text()) is None
+
+
+def test_internal_target_resolution():
+    assert internal_target("b.html#x%20y", "chapters/a.html") == ("chapters/b.html", "x y")
+    assert internal_target("#sec", "chapters/a.html") == ("chapters/a.html", "sec")
+    assert internal_target("", "chapters/a.html") == ("chapters/a.html", "")
+    assert internal_target("../", "chapters/a.html") == ("index.html", "")
+    assert internal_target("../_images/f%C3%A9.png?v=1", "chapters/a.html") == ("_images/fé.png", "")
+    for external in ("https://example.org/", "mailto:a@b.c", "javascript:void(0)", "//cdn.example/x.js"):
+        assert internal_target(external, "chapters/a.html") is None
+    # urljoin clamps '..' above the root, so the link resolves to a file that does not exist
+    assert internal_target("../../x.html", "chapters/a.html") == ("x.html", "")
+
+
+def test_link_check_uses_live_ids_only_for_the_page_itself(toy_site):
+    site = SiteIndex(toy_site)
+    hrefs = ["#made-by-js", "b.html#made-by-js"]
+    assert link_problems("chapters/a.html", hrefs, site, live_ids=["made-by-js"]) == [
+        "broken link 'b.html#made-by-js': no element with id 'made-by-js' in chapters/b.html"]
+    # the existence test can be swapped (the browser test asks the HTTP server)
+    assert link_problems("chapters/a.html", ["b.html"], site, exists=lambda rel: False) == [
+        "broken link 'b.html': chapters/b.html does not exist"]
+
+
+def test_book_pages_and_toc(tmp_path, toy_site):
+    assert book_pages(toy_site) == ["chapters/a.html", "chapters/b.html", "index.html"]
+    assert "genindex.html" in book_pages(toy_site, keep=frozenset({"genindex.html"}))
+    toc = tmp_path / "_toc.yml"
+    toc.write_text("format: jb-book\nroot: chapters/a\nparts:\n  - caption: P\n    chapters:\n"
+                   "      - file: chapters/b\n        sections:\n          - file: chapters/c\n")
+    assert toc_files(toc) == ["chapters/a", "chapters/b", "chapters/c"]
+    assert toc_pages(toc) == ["chapters/a.html", "chapters/b.html", "chapters/c.html"]
+    toc.write_text("chapters: []\n")
+    with pytest.raises(ValueError, match="needs a 'root' entry"):
+        toc_files(toc)
+
+
+@pytest.mark.browser
+def test_browser_checks_catch_planted_faults(toy_site, driver):
+    """The in-browser path fails too: math never typeset, an image that does not load, an error cell."""
+    site, probe = SiteIndex(toy_site), HttpProbe()
+    with BookServer(toy_site) as srv:
+        problems = browser_page_problems(driver, srv, site, "chapters/a.html", probe, math_timeout_s=3)
+    text = "\n".join(problems)
+    assert "math not rendered: MathJax never started" in text
+    assert "no mjx-container among 1 math elements" in text
+    assert "raw TeX delimiters visible in the text" in text and r"See \(x^2\)." in text
+    assert "image '../_images/gone.png' did not load in the browser" in text
+    assert "image '../_images/gone.png' is served with status 404" in text
+    assert "error output: div.output.traceback" in text
+    assert "broken link 'b.html#nowhere': no element with id 'nowhere'" in text
+    assert "broken link 'missing.html': chapters/missing.html does not exist" in text
+    assert "request /_images/gone.png answered 404" in text
+    assert "1 citation(s) render empty, as '[]'" in text
+    assert "broken link '../'" not in text and "example.org" not in text
+
+
+@pytest.fixture
+def figure_site(tmp_path) -> Path:
+    """Two output figures, one opaque white and one transparent, styled like pydata-sphinx-theme's dark mode."""
+    from PIL import Image, ImageDraw
+
+    html = tmp_path / "figs"
+    (html / "_images").mkdir(parents=True)
+    for name, background in (("white.png", (255, 255, 255, 255)), ("clear.png", (255, 255, 255, 0))):
+        im = Image.new("RGBA", (300, 200), background)
+        ImageDraw.Draw(im).line([(20, 180), (280, 20)], fill=(0, 114, 178, 255), width=3)
+        im.save(html / "_images" / name)
+    _write(html / "page.html", """<html><head><style>
+html[data-theme=dark] body { background: #121212; }
+html[data-theme=dark] img { filter: brightness(.8) contrast(1.2); }
+html[data-theme=dark] .cell_output img { background-color: #ced6dd; padding: .5rem; }
+</style></head><body>
+<div class="cell_output"><img src="_images/white.png" alt="white"/></div>
+<div class="cell_output"><img src="_images/clear.png" alt="clear"/></div>
+</body></html>""")
+    return html
+
+
+@pytest.mark.browser
+def test_transparent_figures_are_caught(figure_site, driver):
+    """Both figure checks fail on a transparent figure: the per-page alpha test and dark mode."""
+    site = SiteIndex(figure_site)
+    with BookServer(figure_site) as srv:
+        problems = browser_page_problems(driver, srv, site, "page.html", HttpProbe())
+        assert len(problems) == 1 and problems[0].startswith(
+            "figure '_images/clear.png' has a transparent background (corner RGBA [[0, 0, 0, 0]"), problems
+        assert luminance(switch_to_dark_mode(driver)) < 80
+        dim = dim_figures(driver)
+    assert [d.split(":")[0] for d in dim] == ["_images/clear.png", "_images/clear.png"], dim
