@@ -22,6 +22,8 @@ from .anova1 import *  # noqa: F401,F403
 from .statsmodels_check import *  # noqa: F401,F403
 from .exam_tables import *  # noqa: F401,F403
 from .hlm_tables import *  # noqa: F401,F403
+from .hypotheses import *  # noqa: F401,F403
+from .influence import *  # noqa: F401,F403
 from . import plots  # noqa: F401
 
 __version__ = "0.1.0"

@@ -270,3 +270,17 @@ def test_singular_fit_warns():
     with pytest.warns(UserWarning, match="singular"):
         m = hc.lmer("y ~ 1 + (1 | g)", d)
     assert m.singular
+
+
+def test_converged_judges_the_run_that_gave_the_estimate():
+    """A check optimizer that stopped higher does not make a good fit unconverged (and vice versa)."""
+    import copy
+    from dataclasses import replace
+
+    m = copy.copy(fit("hsb_rc_reml"))
+    best = min(m.runs, key=lambda r: r.criterion)
+    worse = replace(best, name="lbfgsb", criterion=best.criterion + 0.69, status="ABNORMAL")
+    m.runs = [best, worse]
+    assert m.converged
+    m.runs = [replace(best, status="maxeval reached"), worse]
+    assert not m.converged

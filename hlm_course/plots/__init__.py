@@ -16,3 +16,4 @@ from .beta_space import *  # noqa: F401,F403
 from .intervals import *  # noqa: F401,F403
 from .diagnostics import *  # noqa: F401,F403
 from .sectors import *  # noqa: F401,F403
+from .effects import *  # noqa: F401,F403
