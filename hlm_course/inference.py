@@ -27,6 +27,7 @@ from scipy import sparse, stats
 
 from .lmer import (LOG_2PI, SINGULAR_TOL, CrossProducts, LmerFit, MixedModelError, block_inverse_batch,
                    optimize_theta, theta_lower)
+from .multilevel import AttrFrame
 from .simulate import simulate_response
 
 __all__ = ["anova", "mixture_pvalue", "pb_test", "PBTest", "bootstrap_ci", "refit_many", "batch_deviance"]
@@ -420,7 +421,7 @@ def bootstrap_ci(fit: LmerFit, nsim: int = 1000, level: float = 0.95, seed=None,
         lo = np.nanquantile(rep, alpha, axis=0)
         hi = np.nanquantile(rep, 1 - alpha, axis=0)
     out = pd.DataFrame({"estimate": est, "lower": lo, "upper": hi, "lme4": lme4}, index=pd.Index(names, name="parameter"))
-    out.attrs["replicates"] = pd.DataFrame(rep, columns=names)
+    out.attrs["replicates"] = AttrFrame(rep, columns=names)
     out.attrs["elapsed"] = time.perf_counter() - t0
     out.attrs["nsim"] = nsim
     out.attrs["level"] = level

@@ -45,7 +45,7 @@ import statsmodels.formula.api as smf
 from scipy import stats
 
 from .lmer import LmerFit, lme4_name, lmer
-from .multilevel import cvar, dvar, up
+from .multilevel import AttrFrame, cvar, dvar, up
 
 __all__ = [
     "FixedEffects",
@@ -275,8 +275,8 @@ def wald(fit, L=None, *, df=None, level: float | None = 0.95) -> pd.DataFrame:
                      stats.t.ppf(0.5 + level / 2, np.where(np.isinf(row_df), 1, row_df)))
         out[f"Lower {level:g}"] = est - q * se
         out[f"Upper {level:g}"] = est + q * se
-    out.attrs["test"] = _joint_test(fe, Lm)
-    out.attrs["vcov"] = pd.DataFrame(V, index=Lm.index, columns=Lm.index)
+    out.attrs["test"] = AttrFrame(_joint_test(fe, Lm))
+    out.attrs["vcov"] = AttrFrame(V, index=Lm.index, columns=Lm.index)
     return out
 
 

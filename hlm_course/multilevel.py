@@ -34,7 +34,7 @@ from collections.abc import Callable, Hashable, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["cvar", "dvar", "capply", "up", "is_level2", "level2_columns", "reorder"]
+__all__ = ["AttrFrame", "cvar", "dvar", "capply", "up", "is_level2", "level2_columns", "reorder"]
 
 
 # ---------------------------------------------------------------------------
@@ -352,3 +352,31 @@ def reorder(x, by, func: Callable = np.mean) -> pd.Series:
         lambda v: func(v.to_numpy()))
     order = sorted(score.index, key=lambda lev: (score[lev], str(lev)))
     return pd.Series(pd.Categorical(x.to_numpy(), categories=order), index=x.index, name=x.name)
+
+
+class AttrFrame(pd.DataFrame):
+    """A DataFrame to carry in another DataFrame's ``attrs`` (a test table, a covariance, replicates).
+
+    pandas compares ``attrs`` with ``==`` when it concatenates frames or
+    prints a wide one; a plain DataFrame there makes that comparison
+    ambiguous and crashes the print.  This subclass compares as a whole
+    (``DataFrame.equals``) and survives pandas' deep copies of ``attrs``;
+    everything computed from it (columns, ``.round()``, arithmetic) is a
+    plain DataFrame or Series.
+    """
+
+    @property
+    def _constructor(self):
+        return pd.DataFrame
+
+    def __eq__(self, other):  # whole-frame comparison, as attrs need
+        return isinstance(other, pd.DataFrame) and pd.DataFrame(self).equals(pd.DataFrame(other))
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    __hash__ = None
+
+    def __deepcopy__(self, memo=None):
+        return AttrFrame(pd.DataFrame(self).copy(deep=True))
+

@@ -210,3 +210,19 @@ def test_reorder_like_seed_school_ids(hs):
     assert means.iloc[:19].is_monotonic_increasing and means.iloc[19:].is_monotonic_increasing
     with pytest.raises(TypeError, match="by must be numeric"):
         hc.reorder(sid, hs["Sex"])
+
+
+def test_frames_in_attrs_do_not_break_printing_or_concat():
+    """pandas compares attrs with ==; a plain DataFrame there crashes wide prints and concat."""
+    import hlm_course as hc
+
+    wide = pd.DataFrame(np.arange(80.0).reshape(2, 40))
+    wide.attrs["test"] = hc.AttrFrame({"F-value": [21.0]})
+    with pd.option_context("display.max_columns", 10):
+        assert "..." in repr(wide)
+    both = pd.concat([wide, wide.copy()])
+    assert both.attrs["test"]["F-value"].iloc[0] == 21.0
+    assert type(wide.attrs["test"].round(1)) is pd.DataFrame
+    wide.attrs["test"] = pd.DataFrame({"F-value": [21.0]})
+    with pytest.raises(ValueError, match="ambiguous"):
+        pd.concat([wide, wide.copy()])
