@@ -29,6 +29,14 @@ def test_right_answers_pass(temporary_checks):
     assert labs.check("t-set", pd.Index([1433.0, 1317.0]))
     assert labs.check("t-bool", np.bool_(True))
     assert labs.check("t-text", "  random   INTERCEPT ")
+    assert labs.check("t-array", pd.DataFrame([[1.0, 2.0]], columns=["Estimate", "Std.Error"]))
+
+
+def test_a_single_id_answers_a_one_element_set(temporary_checks):
+    register("t-one", kind="set")(lambda: [1317])
+    assert labs.check("t-one", 1317) and labs.check("t-one", np.int64(1317))
+    assert not labs.check("t-one", 1433)
+    assert not labs.check("t-set", 1317)
 
 
 def test_wrong_answers_fail_without_revealing(temporary_checks):

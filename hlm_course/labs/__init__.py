@@ -112,11 +112,15 @@ def _compare(spec: _Check, answer: Any, expected: Any) -> tuple[bool, str]:
     if spec.kind == "array":
         a = np.asarray(answer, dtype=float)
         e = np.asarray(expected, dtype=float)
+        if a.size == e.size:  # a 1x2 DataFrame row answers a 2-vector question
+            a, e = a.ravel(), e.ravel()
         if a.shape != e.shape:
             return False, f"not yet: your answer has shape {a.shape}, the right one {e.shape}"
         ok = bool(np.allclose(a, e, rtol=spec.rtol, atol=spec.atol))
         return ok, "right" if ok else "not yet"
     if spec.kind == "set":
+        if isinstance(answer, (Number, np.number)) and not isinstance(answer, (bool, np.bool_)):
+            answer = [answer]  # one school id answers a one-school question
         if isinstance(answer, (str, bytes)) or not hasattr(answer, "__iter__"):
             raise TypeError(f"{spec.key}: expected a collection (list, set, Index), "
                             f"got {type(answer).__name__}")
