@@ -123,6 +123,41 @@ def test_check_accepts_the_right_answer_and_rejects_a_wrong_one(key):
     assert "no answer yet" in labs.check(key, None).message
 
 
+def test_minority_gap_is_the_sector_difference_of_school_proportions():
+    d = lab1.lab_data()
+    per_school = (d.assign(y=d["minority"].eq("Yes")).groupby("school")
+                  .agg(p=("y", "mean"), sector=("sector", "first")))
+    m = per_school.groupby("sector", observed=True)["p"].mean()
+    assert labs._REGISTRY["lab1-minority-gap"].expected() == pytest.approx(m["Catholic"] - m["Public"], rel=1e-12)
+    # the chapter's two routes to the proportion agree: the 0/1 indicator and the categorical itself
+    np.testing.assert_allclose(hc.cvar(d["minority"], d["school"])["minorityYes"],
+                               hc.cvar(d["minority"].eq("Yes"), d["school"]), atol=1e-12)
+    assert not labs.check("lab1-minority-gap", m["Catholic"])  # one sector's mean is not the gap
+
+
+def test_array_check_accepts_any_shape_with_the_right_elements():
+    """A 1 x 2 DataFrame row (or a 2 x 1 column) answers a 2-vector question; a wrong size does not."""
+    coefs = lab1.fit("ri_ctx").fixef[["ses", "mean_ses"]]
+    assert labs.check("lab1-contextual", coefs.to_frame().T)
+    assert labs.check("lab1-contextual", coefs.to_numpy().reshape(2, 1))
+    assert not labs.check("lab1-contextual", (coefs + 0.5).to_frame().T)
+    result = labs.check("lab1-contextual", np.append(coefs.to_numpy(), 0.0))
+    assert not result and "shape (3,)" in result.message
+    w = hc.wald(lab1.fit("ri_ctx"), {"between": {"ses": 1, "mean_ses": 1}})
+    assert labs.check("lab1-between", w[["Estimate", "Std.Error"]])  # the 1 x 2 frame itself
+
+
+def test_set_check_accepts_a_scalar_as_a_one_element_set():
+    (school,) = labs._REGISTRY["lab1-extreme"].expected()
+    assert labs.check("lab1-extreme", school) and labs.check("lab1-extreme", np.int64(school))
+    other = next(s for s in lab1.sample_schools(hc.load_hsb()) if s != school)
+    assert not labs.check("lab1-extreme", other)
+    result = labs.check("lab1-influential", school)  # a scalar where several schools are right
+    assert not result and "you gave 1 item(s)" in result.message
+    with pytest.raises(TypeError, match="expected a collection"):
+        labs.check("lab1-extreme", str(school))
+
+
 def test_chapter_uses_every_check_and_quotes_lme4_correctly():
     text = CHAPTER.read_text()
     used = set(re.findall(r'labs\.check\("(lab1-[\w-]+)"', text))

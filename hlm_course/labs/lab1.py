@@ -130,6 +130,16 @@ def _ses_gap():
     return _sector_means(up(_sample(), "school", agg=True), "ses")
 
 
+@register("lab1-minority-gap", rtol=1e-4, hint="hc.cvar of the indicator minority == 'Yes' by school gives "
+          "each school's proportion; then one row per school (hc.up) and the Catholic minus Public mean")
+def _minority_gap():
+    from ..multilevel import cvar, up
+
+    d = _sample()
+    d = d.assign(prop_minority=cvar(d["minority"].eq("Yes"), d["school"]))
+    return _sector_means(up(d, "school", agg=True), "prop_minority")
+
+
 @register("lab1-negative", kind="set", hint="hc.lm_list(hs) gives each school's slope")
 def _negative():
     from ..methods import lm_list

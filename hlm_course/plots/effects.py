@@ -154,9 +154,11 @@ def difference_plot(grid: pd.DataFrame, x: str, *, ax=None, simultaneous: pd.Dat
         Optionally the same grid with ``band="scheffe"``: its limits are
         drawn as dashed lines, outside the pointwise band.
     mark_crossings
-        Mark with dotted vertical lines the ``x`` values where the pointwise
-        band crosses zero (:func:`band_crossings`): between them the
-        difference is not significant at the band's level.
+        Mark with dotted vertical lines the ``x`` values where a limit of
+        the pointwise band (lower or upper) crosses zero
+        (:func:`band_crossings`): the ends of the intervals where the band
+        excludes zero, i.e. where the difference is significant at the
+        band's level.
 
     Returns
     -------
