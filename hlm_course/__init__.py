@@ -7,7 +7,7 @@ recipe used more than once.  Its vocabulary is lme4's: ``lmer``, ``fixef``,
 Modules: ``data`` (loaders), ``lmer`` (the engine), ``multilevel`` (cvar,
 dvar, up), ``methods`` (seed 001's six approaches, Wald tests), ``inference``
 (anova, parametric bootstrap), ``shrinkage`` (Bryk–Raudenbush shrinkage,
-reliability, HLM statistics), ``simulate`` (two-level simulation), ``plots``
+reliability, HLM statistics), ``simulate`` (two-level simulation), ``r2`` (multilevel R²), ``plots``
 (figure recipes shared by chapters).
 """
 
@@ -22,8 +22,10 @@ from .anova1 import *  # noqa: F401,F403
 from .statsmodels_check import *  # noqa: F401,F403
 from .exam_tables import *  # noqa: F401,F403
 from .hlm_tables import *  # noqa: F401,F403
+from .r2 import *  # noqa: F401,F403
 from .hypotheses import *  # noqa: F401,F403
 from .influence import *  # noqa: F401,F403
 from . import plots  # noqa: F401
+from . import r2  # noqa: F401
 
 __version__ = "0.1.0"

@@ -17,3 +17,4 @@ from .intervals import *  # noqa: F401,F403
 from .diagnostics import *  # noqa: F401,F403
 from .sectors import *  # noqa: F401,F403
 from .effects import *  # noqa: F401,F403
+from .ellipsoid import *  # noqa: F401,F403

@@ -1,0 +1,235 @@
+"""Lab 2 (chapters/15_lab2_minority.md): its fits against lme4, and its self-checks.
+
+The lme4 numbers come from tests/r/lab2_reference.R (tests/reference/lab2_lme4.json),
+fitted with lme4's default optimizer and with optimizer = "bobyqa"; each model is
+compared with the lower of the two criteria (lme4's default stops at a false
+boundary on some of these models).
+"""
+
+import ast
+import json
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import hlm_course as hc
+from hlm_course import labs
+from hlm_course.labs import _REGISTRY, lab2
+
+ROOT = Path(__file__).resolve().parent.parent
+REF = json.loads((ROOT / "tests" / "reference" / "lab2_lme4.json").read_text())
+CHAPTER = (ROOT / "chapters" / "15_lab2_minority.md").read_text()
+
+# models whose lme4 reference is itself off the optimum (see test_scaled_ses_defeats_lme4)
+NOT_OPTIMAL_IN_LME4 = {"ses_x100_reml", "ses_shift_reml"}
+
+
+def _canonical(name: str) -> str:
+    """Names as R prints them, up to the order of an interaction's variables and R's ``^``."""
+    return ":".join(sorted(name.replace(" ", "").replace("**", "^").split(":")))
+
+
+@pytest.fixture(scope="module")
+def data():
+    return lab2.data().assign(ses_x100=lambda d: d["ses"] * 100, cses_d100=lambda d: d["cses"] / 100)
+
+
+@pytest.fixture(scope="module")
+def fits(data):
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for key, model in REF["models"].items():
+            if key.endswith("_bobyqa"):
+                continue
+            reml = key.endswith("_reml")
+            out[key] = hc.lmer(model["formula"].replace("^2", "**2"), data, reml=reml)
+    return out
+
+
+def _best(key):
+    return REF["models"][key + ("_bobyqa" if REF["best"][key]["best"] == "bobyqa" else "")]
+
+
+def _criterion(fit):
+    return fit.reml_criterion if fit.reml else fit.deviance
+
+
+@pytest.mark.parametrize("key", [k for k in REF["best"] if k not in NOT_OPTIMAL_IN_LME4])
+def test_fits_match_lme4(fits, key):
+    fit, ref = fits[key], _best(key)
+    want = ref["reml_criterion"] if fit.reml else ref["deviance"]
+    assert _criterion(fit) == pytest.approx(want, abs=1e-3)
+    assert _criterion(fit) <= want + 1e-6  # never above lme4's best
+    assert [_canonical(n) for n in fit.fixed_names] == [_canonical(n) for n in ref["fixef"]]
+    np.testing.assert_allclose(fit.fixef.to_numpy(), list(ref["fixef"].values()), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(fit.se.to_numpy(), list(ref["se"].values()), rtol=1e-3)
+    assert fit.sigma == pytest.approx(ref["sigma"], rel=1e-4)
+    np.testing.assert_allclose(fit.tau.to_numpy(), np.array(ref["tau"]), rtol=2e-3, atol=2e-3)
+    assert fit.npar == ref["npar"]
+
+
+def test_lme4_default_stops_at_a_false_boundary(fits):
+    """rs_both and slim: lme4's default optimizer stops above the optimum that bobyqa and we reach."""
+    for key, gap in (("rs_both_reml", 8.0), ("slim_reml", 0.2)):
+        b = REF["best"][key]
+        assert b["best"] == "bobyqa" and b["default_minus_bobyqa"] > gap
+        assert _criterion(fits[key]) == pytest.approx(b["bobyqa"], abs=1e-3)
+    assert REF["models"]["rs_both_reml"]["singular"] and not fits["rs_both_reml"].singular
+    # (the JSON keeps 15 significant digits; lab2 quotes tests/reference/lme4_reference.json's 17)
+    np.testing.assert_allclose(lab2.LME4_DEFAULT_THETA, REF["models"]["rs_both_reml"]["theta"], rtol=1e-13)
+    book_ref = json.loads((ROOT / "tests" / "reference" / "lme4_reference.json").read_text())
+    np.testing.assert_array_equal(lab2.LME4_DEFAULT_THETA, book_ref["models"]["hsb_minority_reml"]["theta"])
+    from hlm_course.lmer import profiled_deviance
+
+    at_lme4 = profiled_deviance(lab2.LME4_DEFAULT_THETA, fits["rs_both_reml"].xp, reml=True)
+    assert at_lme4 == pytest.approx(REF["models"]["rs_both_reml"]["reml_criterion"], abs=1e-4)
+
+
+def test_scaled_ses_defeats_lme4(fits):
+    """ses*100 is ses reparametrized: REML moves by 2 log 100, ML not at all; lme4 misses both optima."""
+    raw, x100, shift = fits["ses_raw_reml"], fits["ses_x100_reml"], fits["ses_shift_reml"]
+    assert x100.reml_criterion - raw.reml_criterion == pytest.approx(2 * np.log(100), abs=1e-4)
+    assert x100.deviance == pytest.approx(raw.deviance, abs=1e-4)
+    assert shift.reml_criterion == pytest.approx(raw.reml_criterion, abs=1e-5)
+    np.testing.assert_allclose(x100.fixef.to_numpy() * [1, 100, 1], raw.fixef.to_numpy(), rtol=1e-4)
+    b = REF["best"]["ses_x100_reml"]
+    assert b["default"] - x100.reml_criterion > 30 and b["bobyqa"] - x100.reml_criterion > 200
+    assert any("Rescale variables" in m for m in REF["models"]["ses_x100_reml"]["messages"])
+    assert REF["best"]["ses_shift_reml"]["bobyqa"] - shift.reml_criterion > 3  # bobyqa: a false boundary
+    assert REF["models"]["ses_shift_reml_bobyqa"]["singular"] and not shift.singular
+
+
+def test_stepwise_anova_matches_lme4(fits):
+    ref = REF["anova"]["stepwise_reml"]
+    table = hc.anova(fits["ri_reml"], fits["rs_cses_reml"], fits["rs_both_reml"], refit=False)
+    np.testing.assert_allclose(table["Chisq"].iloc[1:], ref["chisq"][1:], atol=1e-3)
+    np.testing.assert_allclose(table["Pr(>Chisq)"].iloc[1:], ref["p"][1:], rtol=1e-3)
+    np.testing.assert_allclose(table["AIC"], ref["aic"], atol=1e-3)
+    np.testing.assert_allclose(table["BIC"], ref["bic"], atol=1e-3)
+    random = REF["anova"]["slim_re_reml"]
+    t2 = hc.anova(fits["slim_ri_reml"], fits["slim_min_reml"], refit=False)
+    assert t2["Chisq"].iloc[1] == pytest.approx(random["chisq"][1], abs=1e-3)
+
+
+@pytest.mark.parametrize("name, small, large", [("female_ml", "slim_ri_reml", "final_reml"),
+                                                ("quadratic_ml", "final_reml", "final_q_reml")])
+def test_fixed_effect_lrts_match_lme4(fits, name, small, large):
+    ref = REF["anova"][name]
+    table = hc.anova(fits[small], fits[large])
+    assert table["Chisq"].iloc[1] == pytest.approx(ref["chisq"][1], abs=1e-3)
+    np.testing.assert_allclose(table["deviance"], ref["deviance"], atol=1e-3)
+
+
+def test_ols_diagnostics_match_r():
+    ref = REF["ols"]
+    ols = lab2._ols_within()
+    assert ols.params["minority[T.Yes]"] == pytest.approx(ref["within_gap"], rel=1e-8)
+    assert ols.bse["minority[T.Yes]"] == pytest.approx(ref["within_gap_se"], rel=1e-8)
+    cooks = ols.get_influence().cooks_distance[0]
+    assert cooks.max() == pytest.approx(ref["cooks_max"], rel=1e-6)
+    assert int(np.sum(cooks > 4 / len(cooks))) == ref["cooks_n_above_4_over_n"]
+    assert list(np.argsort(cooks)[::-1][:5]) == ref["cooks_top_rows"]
+    assert ols.get_influence().hat_matrix_diag.max() == pytest.approx(ref["hat_max"], rel=1e-8)
+
+
+def test_parametric_bootstrap_agrees_with_pbkrtest(fits):
+    """Same models, 500 simulations each, different random numbers: equal up to Monte Carlo error."""
+    ref = REF["pbkrtest"]
+    pb = hc.pb_test(fits["ri_reml"], fits["rs_cses_reml"], nsim=500, seed=2024)
+    assert pb.lrt == pytest.approx(ref["lrt"], abs=1e-3)
+    se = np.sqrt(ref["p_pb"] * (1 - ref["p_pb"]) / 500)
+    assert abs(pb.p_value - ref["p_pb"]) < 4 * se
+
+
+# ---------------------------------------------------------------------------
+# the chapter's quoted lme4 numbers
+# ---------------------------------------------------------------------------
+def _chapter_lme4_dict() -> dict:
+    m = re.search(r"^LME4 = (\{.*?^\})", CHAPTER, re.MULTILINE | re.DOTALL)
+    assert m, "the chapter defines LME4 = {...}"
+    return ast.literal_eval(m.group(1))
+
+
+def test_quoted_lme4_numbers_match_the_reference():
+    q = _chapter_lme4_dict()
+    for key, model in (("ses_x100", "ses_x100_reml"), ("rs_both", "rs_both_reml"), ("slim", "slim_reml")):
+        assert q[key]["default"] == pytest.approx(REF["best"][model]["default"], abs=1e-5)
+        assert q[key]["bobyqa"] == pytest.approx(REF["best"][model]["bobyqa"], abs=1e-5)
+    np.testing.assert_array_equal(q["rs_both_default_theta"], lab2.LME4_DEFAULT_THETA)
+    np.testing.assert_allclose(q["stepwise_chisq"], REF["anova"]["stepwise_reml"]["chisq"][1:], atol=1e-5)
+    assert q["pbkrtest_p"] == pytest.approx(REF["pbkrtest"]["p_pb"], abs=1e-6)
+
+
+def test_lab_formulas_are_the_reference_formulas():
+    for name, formula in lab2.FORMULAS.items():
+        assert REF["models"][f"{name}_reml"]["formula"] == formula
+
+
+# ---------------------------------------------------------------------------
+# the self-checks
+# ---------------------------------------------------------------------------
+LAB2_KEYS = sorted(k for k in labs.keys() if k.startswith("lab2-"))
+
+
+def test_every_check_is_used_in_the_chapter_and_vice_versa():
+    used = set(re.findall(r'labs\.check\("(lab2-[\w-]+)"', CHAPTER))
+    assert used == set(LAB2_KEYS)
+    assert len(LAB2_KEYS) >= 10
+
+
+def _wrong(spec, right):
+    if spec.kind == "set":
+        return list(right)[1:]
+    if spec.kind == "text":
+        return "(cses | school)" if right != "(cses | school)" else "(1 | school)"
+    if spec.kind == "bool":
+        return not right
+    return float(right) * 1.1 + 0.5
+
+
+@pytest.mark.parametrize("key", LAB2_KEYS)
+def test_check_accepts_the_right_answer_and_rejects_a_wrong_one(key):
+    spec = _REGISTRY[key]
+    right = spec.expected()
+    assert labs.check(key, right)
+    wrong = labs.check(key, _wrong(spec, right))
+    assert not wrong and "not yet" in wrong.message
+    if spec.kind == "number":
+        for digits in (3, 4):
+            assert f"{float(right):.{digits}f}" not in repr(wrong)
+    assert "no answer yet" in labs.check(key, None).message
+
+
+def test_check_values():
+    """The right answers themselves, against R where R computed them."""
+    assert sorted(lab2._constant_schools()) == sorted(
+        lab2.data().groupby("school")["p_min"].first().pipe(lambda p: p[(p == 0) | (p == 1)]).index)
+    assert len(lab2._constant_schools()) == 24
+    assert lab2._within_gap() == pytest.approx(REF["ols"]["within_gap"], rel=1e-8)
+    assert lab2._n_influential() == REF["ols"]["cooks_n_above_4_over_n"]
+    assert lab2._crit_gap() == pytest.approx(REF["best"]["rs_both_reml"]["default_minus_bobyqa"], abs=1e-3)
+    assert lab2._best_re() == "(1 | school)"
+    assert lab2._marginal_r2() == pytest.approx(REF["r2"]["nakagawa_final"]["marginal"], rel=1e-4)
+    T = np.array(REF["models"]["rs_both_reml_bobyqa"]["tau"])
+    z = np.array([1.0, 0.0, 1.0])
+    s2 = REF["models"]["rs_both_reml_bobyqa"]["sigma"] ** 2
+    assert lab2._pair_corr() == pytest.approx(z @ T @ z / (z @ T @ z + s2), rel=1e-4)
+    w = np.linalg.eigvalsh(T)
+    assert lab2._thin_share() == pytest.approx(w.min() / w.sum(), rel=1e-3)
+    T_shift = np.array(REF["models"]["ses_raw_reml"]["tau"])
+    assert lab2._tau00_shift() == pytest.approx(T_shift[0, 0] - 6 * T_shift[0, 1] + 9 * T_shift[1, 1], rel=1e-3)
+    fe = REF["models"]["slim_reml_bobyqa"]["fixef"]
+    assert lab2._gap_catholic_50() == pytest.approx(
+        fe["minorityYes"] + 0.5 * fe["minorityYes:p_min"] + fe["minorityYes:sectorCatholic"], rel=1e-4)
+    assert isinstance(lab2._ranef_corr(), float) and 0.3 < lab2._ranef_corr() < 0.5
+    chisq = REF["anova"]["stepwise_reml"]["chisq"][2]
+    assert lab2._mixture_p() == pytest.approx(hc.mixture_pvalue(chisq, 3), rel=1e-4)
+    assert lab2._mixture_p() < REF["anova"]["stepwise_reml"]["p"][2]
+    assert lab2._contextual_ses() == pytest.approx(
+        REF["models"]["ctx_reml"]["fixef"]["mean_ses"] - REF["models"]["ctx_reml"]["fixef"]["cses"], rel=1e-3)
+    assert pd.notna(lab2._f_gap()) and pd.notna(lab2._p_meanses())
