@@ -117,6 +117,17 @@ def test_index_redirects_to_the_first_page(site, server, driver):
 
 
 @pytest.mark.browser
+def test_one_search_button_on_a_wide_screen(site, server, driver):
+    """The theme's empty top bar (only a second search button) is hidden by _static/hlm-course.css."""
+    page = toc_pages(TOC)[0]
+    open_page(driver, server.url + page, site.facts(page).has_math)
+    visible = driver.execute_script(
+        "return [...document.querySelectorAll('.search-button-field')]"
+        ".filter(b => b.getBoundingClientRect().height > 0).length")
+    assert visible == 1, f"{page}: {visible} visible search buttons at 1280 px (want exactly one)"
+
+
+@pytest.mark.browser
 def test_figures_stay_readable_in_dark_mode(site, server, driver):
     """pydata-sphinx-theme's dark mode: the page turns dark, the figures keep a white background."""
     with_figures = [p for p in toc_pages(TOC) if p in PAGES
