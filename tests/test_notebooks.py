@@ -8,21 +8,12 @@ import pytest
 import yaml
 
 from hlm_course import notebooks
+from myst_text import MYST_HEADER
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted(p for p in (ROOT / "chapters").glob("*.md") if notebooks._is_notebook(p))
 
-SMALL = """---
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-
+SMALL = MYST_HEADER + """
 # A chapter
 
 Some text.

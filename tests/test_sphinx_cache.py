@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from hlm_course import sphinx_cache as sc
+from myst_text import MYST_HEADER
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,17 +67,7 @@ def test_build_jobs_from_environment(monkeypatch):
         sc._jobs()
 
 
-NB = """---
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-
+NB = MYST_HEADER + """
 # Page {k}
 
 ```{{code-cell}} ipython3

@@ -4,18 +4,9 @@ import jupytext
 import pytest
 
 from hlm_course.student import PLACEHOLDER, make_student_edition, strip_solutions
+from myst_text import MYST_HEADER
 
-CHAPTER = '''---
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-
+CHAPTER = MYST_HEADER + '''
 # A chapter
 
 ```{code-cell} ipython3
@@ -78,17 +69,7 @@ def test_student_edition_of_the_book(tmp_path):
         assert any("{exercise}" in c.source for c in nb.cells if c.cell_type == "markdown")
 
 
-GATED = '''---
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-
+GATED = MYST_HEADER + '''
 # A lab
 
 :::{exercise}
