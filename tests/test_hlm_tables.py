@@ -16,11 +16,6 @@ SEED_BOOT = pd.DataFrame({"lower": [2.5968018, -0.3022129, 0.4346349, 5.9544060,
 
 
 @pytest.fixture(scope="module")
-def hsb():
-    return hc.load_hsb()
-
-
-@pytest.fixture(scope="module")
 def rc(hsb):
     return hc.lmer("mathach ~ cses + (cses | school)", hsb)
 

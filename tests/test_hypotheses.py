@@ -15,11 +15,6 @@ REF = json.loads((Path(__file__).parent / "reference" / "lab1_lme4.json").read_t
 
 
 @pytest.fixture(scope="module")
-def hsb():
-    return hc.load_hsb()
-
-
-@pytest.fixture(scope="module")
 def rc(hsb):
     return hc.lmer("mathach ~ ses * sector + (1 + cses | school)", hsb)
 

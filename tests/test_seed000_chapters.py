@@ -30,11 +30,6 @@ def printed(value, decimals):
 
 
 @pytest.fixture(scope="module")
-def hsb():
-    return hc.load_hsb()
-
-
-@pytest.fixture(scope="module")
 def fits(hsb):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # none of these fits may warn

@@ -107,11 +107,6 @@ def small48(exam):
 
 
 @pytest.fixture(scope="module")
-def hsb():
-    return hc.load_hsb()
-
-
-@pytest.fixture(scope="module")
 def hsb_fits(hsb):
     specs = {"hsb_null": "mathach ~ 1 + (1 | school)", "hsb_rc": "mathach ~ cses + (cses | school)",
              "hsb_isa": "mathach ~ cses*mean_ses + cses*sector + (cses | school)"}

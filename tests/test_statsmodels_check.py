@@ -24,11 +24,6 @@ MINORITY = "mathach ~ cses + minority + (cses + minority | school)"
 
 
 @pytest.fixture(scope="module")
-def hsb():
-    return hc.load_hsb()
-
-
-@pytest.fixture(scope="module")
 def rc(hsb):
     return hc.lmer("mathach ~ cses + (cses | school)", hsb)
 
