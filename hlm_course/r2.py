@@ -159,15 +159,28 @@ def principal_axes(T) -> pd.DataFrame:
     (λ / trace T), ``ratio`` (λ / λ_max), then the direction (unit
     eigenvector, sign chosen so that its largest entry is positive), one
     column per random effect.
+
+    Raises
+    ------
+    ValueError
+        If ``T`` is not a non-empty square matrix of finite numbers, is not
+        symmetric or positive semi-definite, or is zero.
     """
     if isinstance(T, LmerFit):
         T = T.tau
     names = list(T.columns) if isinstance(T, pd.DataFrame) else None
-    A = np.asarray(T, dtype=float)
-    if A.ndim != 2 or A.shape[0] != A.shape[1]:
-        raise ValueError(f"T must be a square matrix, got shape {A.shape}")
+    try:
+        A = np.asarray(T, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"T must be a square matrix of numbers: {err}") from None
+    if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] == 0:
+        raise ValueError(f"T must be a non-empty square matrix, got shape {A.shape}")
+    if not np.all(np.isfinite(A)):
+        raise ValueError("T has missing or infinite values")
     if not np.allclose(A, A.T, atol=1e-10 * max(1.0, np.abs(A).max())):
         raise ValueError("T must be symmetric")
+    if not np.any(A):
+        raise ValueError("T is zero: the random effects have no variance, so the ellipsoid has no axes")
     names = names or [f"u{k}" for k in range(A.shape[0])]
     w, U = np.linalg.eigh(A)
     w, U = w[::-1], U[:, ::-1]
@@ -258,18 +271,37 @@ def snijders_bosker_r2(null: LmerFit, fit: LmerFit, n: float | None = None) -> p
     Returns
     -------
     Series ``level1``, ``level2``, ``n``.
+
+    Raises
+    ------
+    ValueError
+        (or its subclass :class:`~hlm_course.lmer.MixedModelError`) if ``null``
+        is not the empty model, if either model has random slopes, if the two
+        were fitted to different responses, rows or groupings, or if ``n`` is
+        not a positive number.
     """
     _check_fit(null, "null")
     _check_fit(fit)
+    if list(null.fixed_names) != ["(Intercept)"]:
+        raise ValueError(f"null must be the empty model y ~ 1 + (1 | {null.group}), but its fixed part has "
+                         f"{list(null.fixed_names)}; Snijders & Bosker's R² compares with the empty model")
     t0, t1 = _intercept_only(null, "null"), _intercept_only(fit, "fitted")
     if null.nobs != fit.nobs or not np.array_equal(null.y, fit.y):
         raise MixedModelError("the null and the fitted model must be fitted to the same response on the same rows "
                               f"({null.nobs} and {fit.nobs} observations)")
+    if null.group != fit.group or null.ngroups != fit.ngroups:
+        raise MixedModelError(f"the null and the fitted model must have the same grouping: '{null.group}' with "
+                              f"{null.ngroups} levels and '{fit.group}' with {fit.ngroups}")
     if n is None:
         sizes = np.bincount(fit.codes, minlength=fit.ngroups)
         n = float(len(sizes) / np.sum(1.0 / sizes))
-    elif not np.isfinite(n) or n <= 0:
-        raise ValueError(f"n (a representative group size) must be positive, got {n}")
+    else:
+        try:
+            n = float(n)
+        except (TypeError, ValueError):
+            raise ValueError(f"n (a representative group size) must be a positive number, got {n!r}") from None
+        if not np.isfinite(n) or n <= 0:
+            raise ValueError(f"n (a representative group size) must be a positive number, got {n}")
     s0, s1 = null.sigma2, fit.sigma2
     return pd.Series({"level1": 1 - (s1 + t1) / (s0 + t0), "level2": 1 - (s1 / n + t1) / (s0 / n + t0),
                       "n": float(n)}, name="R2 (Snijders & Bosker)")

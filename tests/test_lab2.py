@@ -233,3 +233,42 @@ def test_check_values():
     assert lab2._contextual_ses() == pytest.approx(
         REF["models"]["ctx_reml"]["fixef"]["mean_ses"] - REF["models"]["ctx_reml"]["fixef"]["cses"], rel=1e-3)
     assert pd.notna(lab2._f_gap()) and pd.notna(lab2._p_meanses())
+
+
+# ---------------------------------------------------------------------------
+# the chapter's structure: glued numbers and exercises
+# ---------------------------------------------------------------------------
+def test_every_glued_name_in_the_prose_is_glued_by_the_code():
+    used = set(re.findall(r"\{glue:text\}`(lab2_\w+)", CHAPTER))
+    defined = set(re.findall(r'glue\(f?"(lab2_\w+?)(?:\{key\})?"', CHAPTER))
+    defined |= {f"lab2_pb_{k}" for k in ("lrt", "p_pb", "p_naive", "p_mix", "seconds", "mc_se", "pbkrtest")}
+    assert used, "the chapter glues no numbers"
+    assert used <= defined, f"glued in the prose but never glue()d: {sorted(used - defined)}"
+
+
+def test_every_exercise_has_a_student_cell_and_a_gated_solution():
+    labels = re.findall(r"^:::\{exercise\}\n:label: (lab2-ex-[\w-]+)$", CHAPTER, re.MULTILINE)
+    assert len(labels) >= 10
+    for label in labels:
+        start = CHAPTER.index(f":label: {label}\n")
+        gate = CHAPTER.index(f":::{{solution-start}} {label}\n", start)
+        end = CHAPTER.index(":::{solution-end}", gate)
+        student = CHAPTER[start:gate]
+        assert re.search(r"= None  # your answer", student), label
+        keys = re.findall(r'labs\.check\("(lab2-[\w-]+)"', student)
+        assert keys, f"{label}: the student cell has no self-check"
+        assert set(keys) <= set(re.findall(r'labs\.check\("(lab2-[\w-]+)"', CHAPTER[gate:end])), label
+    assert CHAPTER.count(":::{solution-start}") == CHAPTER.count(":::{solution-end}") == len(labels)
+
+
+def test_student_edition_keeps_no_solution_code():
+    import jupytext
+
+    from hlm_course.student import strip_solutions
+
+    nb = jupytext.read(ROOT / "chapters" / "15_lab2_minority.md")
+    stripped, removed = strip_solutions(nb)
+    assert removed == CHAPTER.count(":::{solution-start}")
+    code = "\n".join(c.source for c in stripped.cells if c.cell_type == "code")
+    assert "tau00_shift = T[0, 0]" not in code and "best_re = re_table" not in code
+    assert code.count("= None  # your answer") >= 10

@@ -45,8 +45,27 @@ def test_bad_matrices(cov, match):
 def test_bad_center_and_mesh():
     with pytest.raises(ValueError, match="center must have 3 elements"):
         ellipsoid.ellipsoid_surface(np.zeros(2), T)
+    with pytest.raises(ValueError, match="center has missing or infinite"):
+        ellipsoid.ellipsoid_surface([0.0, np.inf, 0.0], T)
+    with pytest.raises(ValueError, match="center must have 3 numbers"):
+        ellipsoid.ellipsoid_surface(["a", "b", "c"], T)
     with pytest.raises(ValueError, match="n must be at least 4"):
         ellipsoid.ellipsoid_surface(np.zeros(3), T, n=3)
+    with pytest.raises(ValueError, match="n .* must be an integer"):
+        ellipsoid.ellipsoid_surface(np.zeros(3), T, n=10.5)
+
+
+@pytest.mark.parametrize("radius", [0.0, -1.0, np.nan, "one"])
+def test_bad_radius(radius):
+    with pytest.raises(ValueError, match="radius must be a positive number"):
+        ellipsoid.ellipsoid_surface(np.zeros(3), T, radius=radius)
+    with pytest.raises(ValueError, match="radius must be a positive number"):
+        ellipsoid.pancake_figure(T, radius=radius)
+
+
+def test_non_numeric_matrix():
+    with pytest.raises(ValueError, match="3 × 3 matrix of numbers"):
+        ellipsoid.ellipsoid_surface(np.zeros(3), [["a"] * 3] * 3)
 
 
 def test_draw_ellipsoid_needs_3d_axes():
@@ -88,3 +107,10 @@ def test_pancake_figure_single_matrix_and_errors():
         ellipsoid.pancake_figure(T, names=["a", "b"])
     with pytest.raises(ValueError, match=r"T\['bad'\] must be a 3 × 3"):
         ellipsoid.pancake_figure({"ok": T, "bad": np.eye(2)})
+    with pytest.raises(ValueError, match="center must have 3 elements"):
+        ellipsoid.pancake_figure(T, center=[0.0, 0.0])
+    with pytest.raises(ValueError, match="width .* must be a positive number"):
+        ellipsoid.pancake_figure(T, width=0)
+    with pytest.raises(ValueError, match=r"nothing to draw along \['u2'\]"):
+        ellipsoid.pancake_figure(np.diag([1.0, 1.0, 0.0]))
+    assert not plt.get_fignums()  # no half-drawn figure is left behind

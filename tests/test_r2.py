@@ -73,6 +73,14 @@ def test_principal_axes(rs_both):
 def test_principal_axes_errors():
     with pytest.raises(ValueError, match="square"):
         r2.principal_axes(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="non-empty square"):
+        r2.principal_axes(np.zeros((0, 0)))
+    with pytest.raises(ValueError, match="matrix of numbers"):
+        r2.principal_axes([["a", "b"], ["c", "d"]])
+    with pytest.raises(ValueError, match="missing or infinite"):
+        r2.principal_axes(np.array([[1.0, np.nan], [np.nan, 1.0]]))
+    with pytest.raises(ValueError, match="T is zero"):
+        r2.principal_axes(np.zeros((3, 3)))
     with pytest.raises(ValueError, match="symmetric"):
         r2.principal_axes(np.array([[1.0, 0.5], [0.0, 1.0]]))
     with pytest.raises(ValueError, match="not positive semi-definite"):
@@ -118,3 +126,25 @@ def test_snijders_bosker_r2_n_and_errors():
         r2.snijders_bosker_r2(null, small)
     with pytest.raises(TypeError, match="null must be an LmerFit"):
         r2.snijders_bosker_r2("null", ri)
+
+
+@pytest.mark.parametrize("n", [-2.0, np.inf, np.nan, "forty", None])
+def test_snijders_bosker_r2_bad_n(n):
+    null, ri = lab2.fit("null"), lab2.fit("ri")
+    if n is None:  # the default is fine
+        assert r2.snijders_bosker_r2(null, ri, n=n)["n"] > 1
+        return
+    with pytest.raises(ValueError, match="representative group size"):
+        r2.snijders_bosker_r2(null, ri, n=n)
+
+
+def test_snijders_bosker_r2_needs_the_empty_model_and_the_same_groups():
+    null, ri = lab2.fit("null"), lab2.fit("ri")
+    with pytest.raises(ValueError, match=r"null must be the empty model.*'cses'"):
+        r2.snijders_bosker_r2(ri, lab2.fit("final"))
+    data = lab2.data().assign(sector_group=lambda d: d["sector"].astype(str))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        by_sector = hc.lmer("mathach ~ 1 + (1 | sector_group)", data)
+    with pytest.raises(MixedModelError, match="same grouping: 'sector_group' with 2 levels"):
+        r2.snijders_bosker_r2(by_sector, ri)

@@ -22,8 +22,10 @@ Recipes:
   its three shadows, for one or several ``T``'s (e.g. two fits of the
   same model).
 
-Seed 001, Lab 1 topics: "Near-singularity: a pancake in 3D".  Okabe–Ito
-colours on an opaque white background.
+The picture is the "Near-singularity: a pancake in 3D" topic of Monette's
+lab list (chapter "Lab 2: minority status and math achievement").
+Okabe–Ito colours on an opaque white background, so the figure stays
+readable in dark mode.
 """
 
 from __future__ import annotations
@@ -42,7 +44,10 @@ _COLOURS = [OKABE_ITO[5], OKABE_ITO[6], OKABE_ITO[3], OKABE_ITO[7]]
 
 
 def _as_cov3(cov, what: str = "cov") -> np.ndarray:
-    A = np.asarray(cov, dtype=float)
+    try:
+        A = np.asarray(cov, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{what} must be a 3 × 3 matrix of numbers: {err}") from None
     if A.shape != (3, 3):
         raise ValueError(f"{what} must be a 3 × 3 matrix, got shape {A.shape}")
     if not np.all(np.isfinite(A)):
@@ -52,6 +57,28 @@ def _as_cov3(cov, what: str = "cov") -> np.ndarray:
     if np.linalg.eigvalsh(A).min() < -1e-10 * max(1.0, np.abs(A).max()):
         raise ValueError(f"{what} must be positive semi-definite")
     return (A + A.T) / 2
+
+
+def _as_center(center) -> np.ndarray:
+    try:
+        c = np.asarray(center, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"center must have 3 numbers: {err}") from None
+    if c.shape != (3,):
+        raise ValueError(f"center must have 3 elements, got shape {c.shape}")
+    if not np.all(np.isfinite(c)):
+        raise ValueError(f"center has missing or infinite values: {c}")
+    return c
+
+
+def _check_radius(radius) -> float:
+    try:
+        r = float(radius)
+    except (TypeError, ValueError):
+        raise ValueError(f"radius must be a positive number, got {radius!r}") from None
+    if not np.isfinite(r) or r <= 0:
+        raise ValueError(f"radius must be a positive number, got {radius}")
+    return r
 
 
 def _root(A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -69,9 +96,10 @@ def ellipsoid_surface(center, cov, radius: float = 1.0, n: int = 30) -> tuple[np
     Returns ``(x, y, z)`` for ``Axes3D.plot_wireframe`` / ``plot_surface``.
     """
     A = _as_cov3(cov)
-    c = np.asarray(center, dtype=float)
-    if c.shape != (3,):
-        raise ValueError(f"center must have 3 elements, got shape {c.shape}")
+    c = _as_center(center)
+    radius = _check_radius(radius)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise ValueError(f"n (the number of mesh lines) must be an integer, got {n!r}")
     if n < 4:
         raise ValueError(f"n must be at least 4, got {n}")
     _, _, C = _root(A)
@@ -145,6 +173,14 @@ def pancake_figure(T, names: Sequence[str] | None = None, *, radius: float = 1.0
     principal axes of the first ``T``, so that the first is as thin as it
     gets (a segment if it is singular). Bottom, the shadows on the planes
     of the first and second, first and third, second and third effects.
+
+    Raises
+    ------
+    ValueError
+        If a matrix is not 3 × 3, symmetric, finite and positive
+        semi-definite, if more than four are given, if ``names`` does not have
+        three entries, if ``center``, ``radius`` or ``width`` are not valid, or
+        if some random effect has zero variance in every matrix.
     """
     Ts = dict(T) if isinstance(T, Mapping) else {None: T}
     if not Ts:
@@ -154,9 +190,15 @@ def pancake_figure(T, names: Sequence[str] | None = None, *, radius: float = 1.0
     first = next(iter(Ts.values()))
     labels = _names(first, names)
     mats = {k: _as_cov3(v, "T" if k is None else f"T[{k!r}]") for k, v in Ts.items()}
-    c = np.zeros(3) if center is None else np.asarray(center, dtype=float)
-    if c.shape != (3,):
-        raise ValueError(f"center must have 3 elements, got shape {c.shape}")
+    c = np.zeros(3) if center is None else _as_center(center)
+    radius = _check_radius(radius)
+    if isinstance(width, bool) or not isinstance(width, (int, float, np.number)) or not (
+            np.isfinite(width) and width > 0):
+        raise ValueError(f"width (in inches) must be a positive number, got {width}")
+    flat = [labels[k] for k in range(3) if all(A[k, k] <= 0 for A in mats.values())]
+    if flat:
+        raise ValueError(f"nothing to draw along {flat}: the variance is zero in every matrix, so the 3-D box "
+                         "would have no extent there")
     fig, _ = new_figure(1, 1, width=width, height=width * 0.8)
     fig.clf()
     grid = fig.add_gridspec(2, 6, height_ratios=[1.3, 1], hspace=0.3, wspace=1.2)
