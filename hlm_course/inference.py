@@ -52,6 +52,20 @@ def mixture_pvalue(chisq: float, df: int) -> float:
     return float(0.5 * lower + 0.5 * stats.chi2.sf(chisq, df))
 
 
+def _adds_one_random_effect(small: LmerFit, big: LmerFit, df: int) -> bool:
+    """Whether ``big`` is ``small`` with one more random effect (and its covariances) and nothing else.
+
+    Only then is the 50:50 mixture of χ²_{df−1} and χ²_{df} the null distribution
+    of the LRT (Stram & Lee 1994, case 2: q random effects against q + 1, df = q + 1
+    new parameters).  Adding two or more random effects at once gives a mixture of
+    more χ² components, so no ``Pr(mixture)`` is reported for such a pair.
+    """
+    added = [name for name in big.random_names if name not in small.random_names]
+    return (df > 0 and big.fixed_names == small.fixed_names
+            and set(small.random_names) <= set(big.random_names)
+            and len(added) == 1 and df == len(big.random_names))
+
+
 def anova(*fits: LmerFit, refit: bool = True, names: list[str] | None = None) -> pd.DataFrame:
     """Likelihood-ratio comparison of nested fits, like lme4's ``anova()``.
 
@@ -60,8 +74,9 @@ def anova(*fits: LmerFit, refit: bool = True, names: list[str] | None = None) ->
     ML"), which is required when the fixed effects differ.  With
     ``refit=False`` the REML criteria are compared, valid only when the
     fixed parts are identical.  Columns: npar, AIC, BIC, logLik, deviance
-    (−2 log L), Chisq, Df, Pr(>Chisq), and Pr(mixture) where the pair differs
-    only in random effects (the boundary-corrected p-value).
+    (−2 log L), Chisq, Df, Pr(>Chisq), and Pr(mixture), the boundary-corrected
+    p-value, where the larger model adds exactly one random effect (with its
+    covariances) to the smaller one and nothing else (NaN otherwise).
     """
     if len(fits) < 2:
         raise MixedModelError("anova needs at least two fitted models to compare")
@@ -88,7 +103,7 @@ def anova(*fits: LmerFit, refit: bool = True, names: list[str] | None = None) ->
             chisq = max(2.0 * (f.loglik - prev.loglik), 0.0)
             df = f.npar - prev.npar
             row.update({"Chisq": chisq, "Df": df, "Pr(>Chisq)": stats.chi2.sf(chisq, df) if df > 0 else np.nan})
-            if df > 0 and f.fixed_names == prev.fixed_names and f.random_names != prev.random_names:
+            if _adds_one_random_effect(prev, f, df):
                 row["Pr(mixture)"] = mixture_pvalue(chisq, df)
         rows.append(row)
         prev = f

@@ -61,6 +61,27 @@ def test_anova_random_slope_reml():
     assert tab["Pr(mixture)"].iloc[1] < tab["Pr(>Chisq)"].iloc[1]
 
 
+def test_anova_gives_no_mixture_p_value_for_two_random_effects_at_once():
+    """(1 | school) against (cses + minority | school): 6 - 1 = 5 new parameters, two new random effects.
+
+    The 50:50 mixture of chi2(4) and chi2(5) is not the null distribution there (Stram & Lee 1994 cover
+    adding one random effect), so anova must not print it; a one-step addition still gets it.
+    """
+    d = hsb()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        both = hc.lmer("mathach ~ cses + minority + (cses + minority | school)", d)
+        one = hc.lmer("mathach ~ cses + minority + (cses | school)", d)
+    small = fits()["int_minority"]
+    tab = hc.anova(small, both, refit=False)
+    assert tab["Df"].iloc[1] == 5 and np.isnan(tab["Pr(mixture)"].iloc[1])
+    assert tab["Pr(>Chisq)"].iloc[1] < 1e-3  # the naive test is still reported
+    step = hc.anova(small, one, both, refit=False)
+    assert list(step["Df"].iloc[1:]) == [2, 3]
+    assert step["Pr(mixture)"].iloc[1] == pytest.approx(hc.mixture_pvalue(step["Chisq"].iloc[1], 2))
+    assert step["Pr(mixture)"].iloc[2] == pytest.approx(hc.mixture_pvalue(step["Chisq"].iloc[2], 3))
+
+
 def test_anova_rejects_reml_comparison_of_different_fixed_parts():
     f = fits()
     with pytest.raises(MixedModelError, match="not comparable"):
