@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -82,3 +83,15 @@ def test_readme_has_two_commands_and_ci_and_workflow_run_them():
         assert command in ci, f".ci/run does not run the README command: {command}"
         assert command in steps, f"the GitHub workflow does not run the README command: {command}"
     assert "deploy-pages" in str(workflow["jobs"]["deploy"])
+
+
+def test_readme_reports_the_measured_build_times_within_budget():
+    """The README's build times are those in benchmarks/build_times.json, and they meet the budgets."""
+    measured = json.loads((ROOT / "benchmarks" / "build_times.json").read_text())
+    t = measured["seconds"]
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"**cold build {t['cold']:.0f} s**" in readme
+    assert f"**warm rebuild {t['warm_all']:.1f} s**" in readme
+    assert f"{t['warm_noop']:.1f} s when nothing changed" in readme
+    assert measured["cpus"] == 2 and f"({measured['date']}," in readme
+    assert t["cold"] <= 300 and t["warm_all"] <= 30 and t["warm_noop"] <= 30
