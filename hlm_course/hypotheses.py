@@ -37,7 +37,7 @@ import pandas as pd
 import patsy
 from scipy import stats
 
-from .lmer import LmerFit, lme4_name
+from .lmer import LmerFit, lme4_name, r_column_names
 from .methods import get_fix, hypothesis_matrix, wald
 
 __all__ = ["expand_grid", "fixed_design", "effect_grid", "difference_grid", "HausmanTest", "hausman_test"]
@@ -109,7 +109,11 @@ def fixed_design(fit, newdata: pd.DataFrame) -> pd.DataFrame:
         (dm,) = patsy.build_design_matrices([info], newdata, NA_action="raise", return_type="dataframe")
     except patsy.PatsyError as err:
         raise ValueError(f"cannot build the model's design for newdata: {err}") from err
-    dm.columns = [lme4_name(c) for c in dm.columns]
+    if isinstance(fit, LmerFit):  # R's names, interaction variables in order of first appearance
+        rmap = r_column_names(info, patsy.ModelDesc.from_formula(fit.parsed.fixed).rhs_termlist)
+        dm.columns = [rmap.get(c, lme4_name(c)) for c in dm.columns]
+    else:
+        dm.columns = [lme4_name(c) for c in dm.columns]
     if set(dm.columns) != set(names):  # statsmodels names kept as patsy's when ambiguous
         dm.columns = list(info.column_names)
     dm.index = newdata.index

@@ -763,12 +763,40 @@ def _design(formula_rhs: str, data: pd.DataFrame, what: str) -> pd.DataFrame:
     except patsy.PatsyError as err:
         raise MixedModelError(f"could not build the {what} design from {formula_rhs!r}: {err}") from err
     info = dm.design_info
-    appearance = {t: k for k, t in enumerate(patsy.ModelDesc.from_formula(formula_rhs).rhs_termlist)}
+    termlist = patsy.ModelDesc.from_formula(formula_rhs).rhs_termlist
+    appearance = {t: k for k, t in enumerate(termlist)}
     terms = sorted(info.term_slices, key=lambda t: (len(t.factors), appearance.get(t, len(appearance))))
     cols = [c for t in terms for c in info.column_names[info.term_slices[t]]]
     out = dm[cols]
     out.design_info = info
+    out.attrs["r_names"] = r_column_names(info, termlist)
     return out
+
+
+def r_column_names(info, termlist) -> dict[str, str]:
+    """Map each patsy column name to the name R's ``model.matrix`` gives it.
+
+    Besides :func:`lme4_name`'s spelling, R writes the variables of an
+    interaction in the order the variables first appear in the formula:
+    ``minority * sector + mean_ses * minority`` has the column
+    ``minorityYes:mean_ses`` in R, which patsy calls ``mean_ses:minority[T.Yes]``.
+    """
+    first_seen: dict = {}
+    for term in termlist:
+        for factor in term.factors:
+            first_seen.setdefault(factor, len(first_seen))
+    names = {}
+    for term, columns in info.term_slices.items():
+        k = len(term.factors)
+        perm = sorted(range(k), key=lambda i: first_seen.get(term.factors[i], k + i))
+        for col in info.column_names[columns]:
+            parts = col.split(":")
+            if k > 1 and len(parts) == k and perm != list(range(k)):
+                col_r = ":".join(parts[i] for i in perm)
+            else:
+                col_r = col
+            names[col] = lme4_name(col_r)
+    return names
 
 
 def lmer(formula: str, data: pd.DataFrame, reml: bool = True) -> LmerFit:
@@ -818,8 +846,8 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True) -> LmerFit:
     codes, groups = pd.factorize(frame[parsed.group], sort=True)
     groups = pd.Index(groups, name=parsed.group)
     J = len(groups)
-    fixed_names = [lme4_name(c) for c in Xdf.columns]
-    random_names = [lme4_name(c) for c in Zdf.columns]
+    fixed_names = [Xdf.attrs["r_names"][c] for c in Xdf.columns]
+    random_names = [Zdf.attrs["r_names"][c] for c in Zdf.columns]
     _validate_design(X, Z, codes, J, fixed_names, random_names, parsed)
 
     xp = CrossProducts.from_arrays(X, Z, y, codes, J)

@@ -29,8 +29,8 @@ NOT_OPTIMAL_IN_LME4 = {"ses_x100_reml", "ses_shift_reml"}
 
 
 def _canonical(name: str) -> str:
-    """Names as R prints them, up to the order of an interaction's variables and R's ``^``."""
-    return ":".join(sorted(name.replace(" ", "").replace("**", "^").split(":")))
+    """Names as R prints them, up to spaces and R's ``^`` for Python's ``**`` inside ``I()``."""
+    return name.replace(" ", "").replace("**", "^")
 
 
 @pytest.fixture(scope="module")

@@ -284,3 +284,21 @@ def test_converged_judges_the_run_that_gave_the_estimate():
     assert m.converged
     m.runs = [replace(best, status="maxeval reached"), worse]
     assert not m.converged
+
+
+def test_interaction_names_follow_r_variable_order():
+    """R writes an interaction's variables in the order they first appear in the formula.
+
+    R 4.2 / lme4 1.1-31 on mlmRev's Hsb82 (minrty, meanses) printed, for
+    ``mAch ~ minrty*sector + meanses*minrty + (1|school)``: (Intercept) minrtyYes sectorCatholic meanses
+    minrtyYes:sectorCatholic minrtyYes:meanses; patsy alone would say ``mean_ses:minority[T.Yes]``.
+    """
+    hsb = hc.load_hsb()
+    fit = hc.lmer("mathach ~ minority*sector + mean_ses*minority + (1 | school)", hsb)
+    assert fit.fixed_names == ["(Intercept)", "minorityYes", "sectorCatholic", "mean_ses",
+                               "minorityYes:sectorCatholic", "minorityYes:mean_ses"]
+    assert hc.lmer("mathach ~ sector*cses + (1 | school)", hsb).fixed_names[-1] == "sectorCatholic:cses"
+    # predictions for new data use the same names (hypotheses.fixed_design maps patsy's columns)
+    row = hc.fixed_design(fit, hsb.head(3))
+    assert list(row.columns) == fit.fixed_names
+    np.testing.assert_allclose(row.to_numpy(), fit.X[:3])
