@@ -206,8 +206,11 @@ def _newton_batch(f, theta0: np.ndarray, lower: np.ndarray, maxit: int = 30, h: 
     """Projected Newton iterations for many independent problems at once.
 
     ``f(theta, idx)`` evaluates the criterion of problems ``idx`` at rows of
-    ``theta``.  Gradient and Hessian by central differences; steps are
-    projected onto the bounds and halved until the criterion decreases.
+    ``theta``.  Gradient and Hessian by central differences.  A coordinate at
+    its lower bound whose gradient points out of the feasible set is held
+    fixed, and the Newton step is taken in the others (Bertsekas 1982,
+    projected Newton); steps are projected onto the bounds and halved until
+    the criterion decreases.
     Returns θ, the criterion and a mask of problems that converged.
     """
     S, k = theta0.shape
@@ -231,9 +234,16 @@ def _newton_batch(f, theta0: np.ndarray, lower: np.ndarray, maxit: int = 30, h: 
                 e = h * (eye[i] + eye[j])
                 d = h * (eye[i] - eye[j])
                 H[:, i, j] = H[:, j, i] = (f(th + e, act) - f(th + d, act) - f(th - d, act) + f(th - e, act)) / (4 * h * h)
-        w, V = np.linalg.eigh(H)
-        w = np.maximum(w, 1e-6 * np.maximum(1.0, np.abs(w).max(axis=1, keepdims=True)))
-        step = -np.einsum("sij,sj,skj,sk->si", V, 1.0 / w, V, g)
+        # Bertsekas' projected Newton: coordinates held at their bound by a gradient pointing out
+        # of the feasible set are fixed (zero step); Newton runs on the free coordinates only
+        active = (th <= lower + 1e-12) & (g > 0)
+        free = (~active).astype(float)
+        Hf = H * free[:, :, None] * free[:, None, :] + np.einsum("si,ij->sij", active.astype(float), eye)
+        w, V = np.linalg.eigh(Hf)
+        # |eigenvalues|: where the finite-difference Hessian has negative curvature (near a boundary
+        # of a singular T), step downhill along that direction instead of up (saddle-free Newton)
+        w = np.maximum(np.abs(w), 1e-6 * np.maximum(1.0, np.abs(w).max(axis=1, keepdims=True)))
+        step = -np.einsum("sij,sj,skj,sk->si", V, 1.0 / w, V, g * free)
         accepted = np.zeros(act.size, dtype=bool)
         new_th, new_f = th.copy(), f0.copy()
         t = 1.0
