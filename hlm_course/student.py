@@ -86,12 +86,18 @@ def strip_solutions(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, i
 
 
 def make_student_edition(chapters: Path, dest: Path, fmt: str = "ipynb") -> dict[str, int]:
-    """Write the student edition of every chapter in ``chapters`` to ``dest``."""
+    """Write the student edition of every notebook chapter in ``chapters`` to ``dest``.
+
+    Plain Markdown pages (no jupytext front matter, e.g. the bibliography) are skipped.
+    Returns {chapter file name: number of solution items removed}.
+    """
     if fmt not in ("ipynb", "md"):
         raise ValueError(f"format must be 'ipynb' or 'md', got {fmt!r}")
     dest.mkdir(parents=True, exist_ok=True)
     report = {}
     for path in sorted(Path(chapters).glob("*.md")):
+        if not path.read_text(encoding="utf8").startswith("---\njupytext:"):
+            continue  # a plain page (the bibliography), not a notebook
         nb = jupytext.read(path)
         stripped, removed = strip_solutions(nb)
         target = dest / (path.stem + (".ipynb" if fmt == "ipynb" else ".md"))

@@ -67,6 +67,8 @@ def test_student_edition_of_the_book(tmp_path):
         assert not any("solution" in c.metadata.get("tags", []) for c in nb.cells)
         assert not any("{solution" in c.source for c in nb.cells if c.cell_type == "markdown")
         assert any("{exercise}" in c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "bibliography.md" not in report and not (tmp_path / "bibliography.ipynb").exists()  # not a notebook
+    assert "15_lab2_minority.md" in report and "intro.md" in report
 
 
 GATED = MYST_HEADER + '''
