@@ -159,3 +159,23 @@ def test_student_edition_contains_no_solution_code(tmp_path):
                     n_checked += 1
                     assert line not in student_code, f"{path.name}: solution line kept: {line}"
     assert n_checked > 20
+
+
+@pytest.mark.parametrize("lab", ["14_lab1_sector_gap", "15_lab2_minority"])
+def test_student_edition_of_each_lab_runs_without_its_solutions(tmp_path, lab):
+    """No cell a student gets depends on a variable only a stripped solution defines."""
+    from pathlib import Path
+
+    import nbclient
+
+    chapters = Path(__file__).resolve().parent.parent / "chapters"
+    nb, removed = strip_solutions(jupytext.read(chapters / f"{lab}.md"))
+    assert removed >= 10
+    nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(chapters)}}).execute()
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert not errors
+    checks = [o for c in nb.cells if c.cell_type == "code" and "labs.check(" in c.source
+              for o in c.get("outputs", [])]
+    assert checks and all("no answer yet" in str(o.get("data", o.get("text", ""))) for o in checks)
