@@ -23,12 +23,8 @@ if (!file.exists("data/hsb.csv"))
   stop("run from the repository root: Rscript tests/r/lab1_reference.R")
 out_file <- "tests/reference/lab1_lme4.json"
 
-hsb <- read.csv("data/hsb.csv", stringsAsFactors = FALSE)
-hsb$minority <- factor(hsb$minority, levels = c("No", "Yes"))
-hsb$sector   <- factor(hsb$sector, levels = c("Public", "Catholic"))
-hsb$mean_ses <- ave(hsb$ses, hsb$school, FUN = mean)
-hsb$cses     <- hsb$ses - hsb$mean_ses
-stopifnot(nrow(hsb) == 7185)
+source("tests/r/common.R")
+hsb <- read_hsb()  # factor levels as hlm_course/data.py, mean_ses, cses
 
 ids <- read.csv("tests/reference/lab1_schools.csv")$school
 stopifnot(length(ids) == 40, !anyDuplicated(ids))

@@ -31,12 +31,8 @@ if (!file.exists("data/hsb.csv"))
 out_file <- "tests/reference/lab2_lme4.json"
 
 # ---------------------------------------------------------------- data ----
-hsb <- read.csv("data/hsb.csv", stringsAsFactors = FALSE)
-hsb$minority <- factor(hsb$minority, levels = c("No", "Yes"))
-hsb$sex      <- factor(hsb$sex, levels = c("Female", "Male"))
-hsb$sector   <- factor(hsb$sector, levels = c("Public", "Catholic"))
-hsb$mean_ses <- ave(hsb$ses, hsb$school, FUN = mean)
-hsb$cses     <- hsb$ses - hsb$mean_ses
+source("tests/r/common.R")
+hsb <- read_hsb()  # factor levels as hlm_course/data.py, mean_ses, cses
 hsb$p_min    <- ave(as.numeric(hsb$minority == "Yes"), hsb$school, FUN = mean)
 # rescaled and shifted copies of ses for the section on scaling
 hsb$ses_shift <- hsb$ses + 3

@@ -20,14 +20,8 @@ out_file <- "tests/reference/lme4_reference.json"
 n_timing <- as.integer(Sys.getenv("LME4_REFERENCE_TIMING_REPS", "20"))
 
 # ---------------------------------------------------------------- data ----
-# The same levels as hlm_course/data.py (the first level is the reference).
-hsb <- read.csv("data/hsb.csv", stringsAsFactors = FALSE)
-hsb$minority <- factor(hsb$minority, levels = c("No", "Yes"))
-hsb$sex      <- factor(hsb$sex, levels = c("Female", "Male"))
-hsb$sector   <- factor(hsb$sector, levels = c("Public", "Catholic"))
-# school SAMPLE mean of ses (seed 000's mean.ses), and group-centred ses
-hsb$mean_ses <- ave(hsb$ses, hsb$school, FUN = mean)
-hsb$cses     <- hsb$ses - hsb$mean_ses
+source("tests/r/common.R")
+hsb <- read_hsb()  # factor levels as hlm_course/data.py, mean_ses, cses
 
 hs40 <- read.csv("data/hs40.csv", stringsAsFactors = FALSE)
 hs40$Sex      <- factor(hs40$Sex, levels = c("Female", "Male"))
