@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from .lmer import LmerFit, MixedModelError
+from ._validate import positive_number
 
 __all__ = [
     "marginal_fitted",
@@ -296,12 +297,7 @@ def snijders_bosker_r2(null: LmerFit, fit: LmerFit, n: float | None = None) -> p
         sizes = np.bincount(fit.codes, minlength=fit.ngroups)
         n = float(len(sizes) / np.sum(1.0 / sizes))
     else:
-        try:
-            n = float(n)
-        except (TypeError, ValueError):
-            raise ValueError(f"n (a representative group size) must be a positive number, got {n!r}") from None
-        if not np.isfinite(n) or n <= 0:
-            raise ValueError(f"n (a representative group size) must be a positive number, got {n}")
+        n = positive_number(n, "n (a representative group size)")
     s0, s1 = null.sigma2, fit.sigma2
     return pd.Series({"level1": 1 - (s1 + t1) / (s0 + t0), "level2": 1 - (s1 / n + t1) / (s0 / n + t0),
                       "n": float(n)}, name="R2 (Snijders & Bosker)")

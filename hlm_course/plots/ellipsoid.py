@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .._validate import positive_number
 from .beta_space import draw_ellipse
 from .style import OKABE_ITO, new_figure
 
@@ -72,13 +73,7 @@ def _as_center(center) -> np.ndarray:
 
 
 def _check_radius(radius) -> float:
-    try:
-        r = float(radius)
-    except (TypeError, ValueError):
-        raise ValueError(f"radius must be a positive number, got {radius!r}") from None
-    if not np.isfinite(r) or r <= 0:
-        raise ValueError(f"radius must be a positive number, got {radius}")
-    return r
+    return positive_number(radius, "radius")
 
 
 def _root(A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -192,9 +187,7 @@ def pancake_figure(T, names: Sequence[str] | None = None, *, radius: float = 1.0
     mats = {k: _as_cov3(v, "T" if k is None else f"T[{k!r}]") for k, v in Ts.items()}
     c = np.zeros(3) if center is None else _as_center(center)
     radius = _check_radius(radius)
-    if isinstance(width, bool) or not isinstance(width, (int, float, np.number)) or not (
-            np.isfinite(width) and width > 0):
-        raise ValueError(f"width (in inches) must be a positive number, got {width}")
+    width = positive_number(width, "width (in inches)")
     flat = [labels[k] for k in range(3) if all(A[k, k] <= 0 for A in mats.values())]
     if flat:
         raise ValueError(f"nothing to draw along {flat}: the variance is zero in every matrix, so the 3-D box "
