@@ -216,3 +216,17 @@ def test_refit_many_finds_the_optimum_with_three_random_effects_on_the_boundary(
                            yty=float(yty[s]), n=xp0.n)
         best = min(r.criterion for r in optimize_theta(xp, False))
         assert refits.criterion[s] <= best + 0.01, f"refit {s}: {refits.criterion[s]:.4f} vs BOBYQA {best:.4f}"
+
+
+def test_seed001_school_is_the_printed_school_and_its_true_line_is_recovered():
+    """Seed 001 prints 23 students' SES, epsilon and Y (two decimals); Y - epsilon is the true line."""
+    d, beta = hc.seed001_school()
+    assert d.shape == (23, 3) and list(d.columns) == ["x", "eps", "y"]
+    assert (d.iloc[0].tolist(), d.iloc[-1].tolist()) == ([-1.05, 4.46, 14.53], [0.38, -3.61, -0.13])
+    X = np.column_stack([np.ones(23), d["x"]])
+    # within what rounding three printed numbers allows: |dY| + |d eps| + |beta1| |d SES| <= 0.005 (2 + 4.62)
+    assert np.abs(d["y"] - d["eps"] - X @ beta).max() < 0.005 * (2 + abs(beta[1]))
+    np.testing.assert_allclose(beta, [5.2426, -4.6147], atol=1e-4)
+    u = beta - np.array([12.0, 2.0])
+    d2 = u @ np.linalg.solve(np.array([[16.0, 8.0], [8.0, 25.0]]), u)
+    assert np.sqrt(d2) == pytest.approx(1.831, abs=1e-3)  # farther out than ~81% of the population

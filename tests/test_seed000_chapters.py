@@ -117,6 +117,12 @@ def test_minority_model_seed_vs_careful_fit(fits):
     assert printed(REF["models"]["hsb_minority_reml"]["reml_criterion"], 1) == 46503.4
     # fixed effects barely move: seed 13.5218, 1.9047, -3.1596
     np.testing.assert_allclose(mino.fixef, [13.5218, 1.9047, -3.1596], atol=0.05)
+    # the seed's SEs (0.2134, 0.1092, 0.2515) are lme4's default (singular) fit; ours are lme4's bobyqa fit,
+    # and the cses SE is about 11% larger than the seed's
+    seed_se = [0.2134, 0.1092, 0.2515]
+    assert [printed(v, 4) for v in REF["models"]["hsb_minority_reml"]["se"].values()] == seed_se
+    np.testing.assert_allclose(mino.se, list(REF["models"]["hsb_minority_reml_bobyqa"]["se"].values()), rtol=1e-3)
+    assert 1 - seed_se[1] / mino.se["cses"] == pytest.approx(0.11, abs=0.01)
     assert mino.tau.iloc[1, 1] > 40 * 0.0114
     # restarting from the seed's estimates reaches ours
     table = sc.restart_table(mino, {"seed": theta_seed})
