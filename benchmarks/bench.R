@@ -16,14 +16,20 @@ models <- list(
   hsb_minority = list("mathach ~ cses + minority + (cses + minority | school)", hsb),
   hsb_null = list("mathach ~ 1 + (1 | school)", hsb),
   exam_vi = list("normexam ~ standLRT + (1 | school)", exam),
-  exam_hlm = list("normexam ~ standLRT + (standLRT | school)", exam)
+  exam_hlm = list("normexam ~ standLRT + (standLRT | school)", exam),
+  exam_vs = list("normexam ~ standLRT + (standLRT - 1 | school)", exam),
+  hsb_int = list("mathach ~ cses + (1 | school)", hsb),
+  hsb_int_minority = list("mathach ~ cses + minority + (1 | school)", hsb),
+  hsb_rc_ml = list("mathach ~ cses + (cses | school)", hsb, FALSE),
+  hsb_isa_ml = list("mathach ~ cses * mean_ses + cses * sector + (cses | school)", hsb, FALSE)
 )
 reps <- if (quick) 3 else 10
 el <- function(expr) unname(system.time(expr)["elapsed"])
 out <- list()
 for (nm in names(models)) {
   f <- as.formula(models[[nm]][[1]]); d <- models[[nm]][[2]]
-  t <- sapply(seq_len(reps), function(i) el(suppressMessages(suppressWarnings(lmer(f, d)))))
+  reml <- if (length(models[[nm]]) > 2) models[[nm]][[3]] else TRUE
+  t <- sapply(seq_len(reps), function(i) el(suppressMessages(suppressWarnings(lmer(f, d, REML = reml)))))
   out[[paste0("fit_", nm)]] <- median(t)
 }
 small <- lmer(mathach ~ cses + (1 | school), hsb, REML = FALSE)
