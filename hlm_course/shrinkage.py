@@ -588,6 +588,11 @@ def variance_tests(model: LmerFit, W=None) -> pd.DataFrame:
         chisq = float(np.sum((ols[ok, k] - fixed[ok, k]) ** 2 / V[ok, k, k]))
         npred = int(np.any(s.W[:, k, :] != 0, axis=0).sum())
         df = Jp - npred
+        if df < 1:
+            raise MixedModelError(
+                f"the chi-square test of '{s.names[k]}' needs more schools with an invertible X_j'X_j "
+                f"than level-2 coefficients: {Jp} school(s) usable for {npred} coefficient(s) gives "
+                f"{df} degrees of freedom")
         rows.append({"term": s.names[k], "variance": s.T[k, k], "chisq": chisq, "df": df,
                      "p": float(stats.chi2.sf(chisq, df)), "groups_used": Jp})
     return pd.DataFrame(rows)

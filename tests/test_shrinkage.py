@@ -16,6 +16,7 @@ Reference numbers:
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -525,3 +526,21 @@ def test_coverage_plot(m3):
         hc.plots.coverage_plot(cov, methods={"bayes": "Bayes"})
     with pytest.raises(KeyError, match=r"terms \['sex'\]"):
         hc.plots.coverage_plot(cov, terms=["sex"])
+
+
+def test_too_few_usable_schools_are_named_not_returned_as_nan():
+    """variance_tests and group_ols refuse designs where too few schools have an invertible X_j'X_j."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for g in range(6):
+        n = 12
+        x = rng.normal(size=n) if g == 0 else np.full(n, float(g))  # only school 0 has varying x
+        rows.append(pd.DataFrame({"g": g, "x": x, "y": 1 + 0.5 * x + rng.normal(size=n)}))
+    d = pd.concat(rows, ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = hc.lmer("y ~ x + (x | g)", d)
+    with pytest.raises(MixedModelError, match=r"1 school\(s\) usable for 1 coefficient\(s\) gives 0 degrees"):
+        hc.variance_tests(fit)
+    with pytest.raises(MixedModelError, match="no school has a nonsingular"):
+        hc.group_ols(d[d.g > 0], "y ~ x", "g")
