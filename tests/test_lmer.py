@@ -302,3 +302,37 @@ def test_interaction_names_follow_r_variable_order():
     row = hc.fixed_design(fit, hsb.head(3))
     assert list(row.columns) == fit.fixed_names
     np.testing.assert_allclose(row.to_numpy(), fit.X[:3])
+
+
+def test_bobyqa_stopping_short_is_flagged_and_the_best_optimum_kept(monkeypatch):
+    """If BOBYQA from lme4's start ends above the check optimizer's optimum, lmer warns and keeps the best."""
+    import sys
+
+    lmer_module = sys.modules["hlm_course.lmer"]
+    hsb = hc.load_hsb()
+    good = hc.lmer("mathach ~ cses + (cses | school)", hsb)
+    original = lmer_module._nlopt_minimize
+    monkeypatch.setattr(lmer_module, "_nlopt_minimize",
+                        lambda *args, **kw: original(*args, **{**kw, "maxeval": 4}))  # BOBYQA cut short
+    with pytest.warns(UserWarning, match="BOBYQA from lme4's start stopped .* above the optimum"):
+        fit = hc.lmer("mathach ~ cses + (cses | school)", hsb)
+    runs = fit.optimizers.set_index("optimizer")["criterion"]
+    assert runs["bobyqa"] > runs["lbfgsb"] + 1e-3
+    assert fit.reml_criterion == pytest.approx(good.reml_criterion, abs=1e-6)
+    np.testing.assert_allclose(fit.fixef, good.fixef, rtol=1e-6)
+
+
+def test_fitted_resid_and_the_correlation_block_of_summary_match_lme4():
+    """fitted = X γ̂ + Z_j b̂_j, resid = y - fitted; summary()'s 'Correlation of Fixed Effects' is lme4's."""
+    ref = REF["models"]["hsb_isa_reml"]
+    fit = hc.lmer(ref["formula"], hc.load_hsb())
+    b = fit.ranef.to_numpy()[fit.codes]
+    np.testing.assert_allclose(fit.fitted, fit.X @ fit.fixef.to_numpy() + np.sum(fit.Z * b, axis=1), atol=1e-10)
+    np.testing.assert_allclose(fit.resid, fit.y - fit.fitted, atol=1e-12)
+    V = np.array(ref["vcov"])
+    corr = V / np.sqrt(np.outer(np.diag(V), np.diag(V)))
+    block = fit.summary().split("Correlation of Fixed Effects:")[1].strip().splitlines()[1:]
+    assert len(block) == len(V) - 1
+    for i, line in enumerate(block, start=1):
+        printed_row = [float(v) for v in line.split()[-i:]]
+        np.testing.assert_allclose(printed_row, corr[i, :i], atol=6e-4)
