@@ -21,7 +21,7 @@ import pandas as pd
 
 from .lmer import LmerFit, MixedModelError
 
-__all__ = ["simulate_response", "simulate_two_level", "seed001_school"]
+__all__ = ["simulate", "simulate_response", "simulate_two_level", "seed001_school"]
 
 
 def simulate_response(fit: LmerFit, nsim: int = 1, seed=None, *, beta=None, theta=None,
@@ -82,6 +82,29 @@ def simulate_two_level(n_groups: int, gamma=(12.0, 2.0), G=((16.0, 8.0), (8.0, 2
     true_coef = pd.DataFrame({"intercept": beta[:, 0], "slope": beta[:, 1], "n": sizes},
                              index=pd.Index(np.arange(1, n_groups + 1), name="group"))
     return data, true_coef
+
+
+def simulate(model: LmerFit | None = None, nsim: int = 1, seed=None, **params):
+    """Simulate two-level data from a fitted model or from chosen parameters (lme4's ``simulate``).
+
+    * ``simulate(fit, nsim, seed, beta=..., theta=..., sigma=...)``: ``nsim``
+      new responses from a fitted model, shape (nsim, n) — :func:`simulate_response`,
+      as the parametric bootstrap uses it.
+    * ``simulate(n_groups=J, gamma=..., G=..., sigma2=..., n_mean=..., seed=...)``:
+      a new data set from parameters, ``(data, true_coef)`` — :func:`simulate_two_level`
+      (seed 001's simulated schools).
+    """
+    if model is not None:
+        if not isinstance(model, LmerFit):
+            raise TypeError(f"simulate: model must be a fit from hlm_course.lmer, got {type(model).__name__}; "
+                            "to simulate from parameters, pass them by name (n_groups=, gamma=, G=, sigma2=)")
+        return simulate_response(model, nsim, seed, **params)
+    if nsim != 1:
+        raise ValueError("simulate: nsim counts responses simulated from a fitted model; "
+                         "from parameters, give the number of schools as n_groups=")
+    if "n_groups" not in params:
+        raise ValueError("simulate: give a fitted model, or parameters including n_groups=")
+    return simulate_two_level(seed=seed, **params)
 
 
 # ---------------------------------------------------------------------------

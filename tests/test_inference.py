@@ -8,6 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import hlm_course as hc
@@ -230,3 +231,17 @@ def test_seed001_school_is_the_printed_school_and_its_true_line_is_recovered():
     u = beta - np.array([12.0, 2.0])
     d2 = u @ np.linalg.solve(np.array([[16.0, 8.0], [8.0, 25.0]]), u)
     assert np.sqrt(d2) == pytest.approx(1.831, abs=1e-3)  # farther out than ~81% of the population
+
+
+def test_simulate_dispatches_to_a_model_or_to_parameters():
+    m = fits()["int"]
+    np.testing.assert_array_equal(hc.simulate(m, 2, seed=5), hc.simulate_response(m, 2, seed=5))
+    data, truth = hc.simulate(n_groups=3, seed=1)
+    data2, truth2 = hc.simulate_two_level(3, seed=1)
+    pd.testing.assert_frame_equal(data, data2) and pd.testing.assert_frame_equal(truth, truth2)
+    with pytest.raises(TypeError, match="model must be a fit"):
+        hc.simulate(hsb())
+    with pytest.raises(ValueError, match="n_groups="):
+        hc.simulate(gamma=(1.0, 2.0))
+    with pytest.raises(ValueError, match="nsim counts responses"):
+        hc.simulate(nsim=5, n_groups=3)
