@@ -19,3 +19,23 @@ def positive_number(value, what: str) -> float:
     if not np.isfinite(x) or x <= 0:
         raise ValueError(f"{what} must be a positive number, got {value!r}")
     return x
+
+
+def symmetric_matrix(value, what: str, size: int | None = None) -> np.ndarray:
+    """``value`` as a symmetric matrix of finite floats, or a ``ValueError`` naming ``what`` and the problem.
+
+    ``size`` fixes the dimension (e.g. 3 for a 3 × 3 covariance matrix); ``None`` accepts any non-empty
+    square matrix.  Positive semi-definiteness is left to the caller, whose tolerance depends on its use.
+    """
+    shape = f"a {size} × {size} matrix" if size else "a non-empty square matrix"
+    try:
+        A = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{what} must be {shape} of numbers: {err}") from None
+    if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] == 0 or (size and A.shape[0] != size):
+        raise ValueError(f"{what} must be {shape}, got shape {A.shape}")
+    if not np.all(np.isfinite(A)):
+        raise ValueError(f"{what} has missing or infinite values")
+    if not np.allclose(A, A.T, atol=1e-10 * max(1.0, np.abs(A).max())):
+        raise ValueError(f"{what} must be symmetric")
+    return A

@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from .lmer import LmerFit, MixedModelError
-from ._validate import positive_number
+from ._validate import positive_number, symmetric_matrix
 
 __all__ = [
     "marginal_fitted",
@@ -170,16 +170,7 @@ def principal_axes(T) -> pd.DataFrame:
     if isinstance(T, LmerFit):
         T = T.tau
     names = list(T.columns) if isinstance(T, pd.DataFrame) else None
-    try:
-        A = np.asarray(T, dtype=float)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"T must be a square matrix of numbers: {err}") from None
-    if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] == 0:
-        raise ValueError(f"T must be a non-empty square matrix, got shape {A.shape}")
-    if not np.all(np.isfinite(A)):
-        raise ValueError("T has missing or infinite values")
-    if not np.allclose(A, A.T, atol=1e-10 * max(1.0, np.abs(A).max())):
-        raise ValueError("T must be symmetric")
+    A = symmetric_matrix(T, "T")
     if not np.any(A):
         raise ValueError("T is zero: the random effects have no variance, so the ellipsoid has no axes")
     names = names or [f"u{k}" for k in range(A.shape[0])]
@@ -201,8 +192,7 @@ def principal_axes(T) -> pd.DataFrame:
 def fixed_part_variance(fit: LmerFit) -> float:
     """``σ²_f``: the sample variance (denominator n − 1, as R's ``var``) of the
     fitted fixed part ``x_i'γ̂`` over the observations (Nakagawa & Schielzeth 2013)."""
-    _check_fit(fit)
-    return float(np.var(fit.X @ fit.pls.beta, ddof=1))
+    return float(np.var(marginal_fitted(fit), ddof=1))
 
 
 def random_part_variance(fit: LmerFit) -> float:

@@ -15,3 +15,19 @@ def test_positive_number_accepts_positive_finite_numbers(value):
 def test_positive_number_names_the_argument_and_the_bad_value(value):
     with pytest.raises(ValueError, match=r"^size must be a positive number, got "):
         positive_number(value, "size")
+
+
+def test_symmetric_matrix_names_the_problem():
+    from hlm_course._validate import symmetric_matrix
+
+    np.testing.assert_array_equal(symmetric_matrix([[1, 2], [2, 5]], "T"), [[1.0, 2.0], [2.0, 5.0]])
+    with pytest.raises(ValueError, match=r"^cov must be a 3 × 3 matrix, got shape \(2, 2\)"):
+        symmetric_matrix(np.eye(2), "cov", size=3)
+    with pytest.raises(ValueError, match=r"^T must be a non-empty square matrix, got shape \(0, 0\)"):
+        symmetric_matrix(np.zeros((0, 0)), "T")
+    with pytest.raises(ValueError, match="^T must be a non-empty square matrix of numbers"):
+        symmetric_matrix([["a", "b"], ["c", "d"]], "T")
+    with pytest.raises(ValueError, match="^T has missing or infinite values"):
+        symmetric_matrix([[1, np.nan], [np.nan, 1]], "T")
+    with pytest.raises(ValueError, match="^T must be symmetric"):
+        symmetric_matrix([[1, 0.5], [0, 1]], "T")

@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .._validate import positive_number
+from .._validate import positive_number, symmetric_matrix
 from .beta_space import draw_ellipse
 from .style import OKABE_ITO, new_figure
 
@@ -45,16 +45,7 @@ _COLOURS = [OKABE_ITO[5], OKABE_ITO[6], OKABE_ITO[3], OKABE_ITO[7]]
 
 
 def _as_cov3(cov, what: str = "cov") -> np.ndarray:
-    try:
-        A = np.asarray(cov, dtype=float)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{what} must be a 3 × 3 matrix of numbers: {err}") from None
-    if A.shape != (3, 3):
-        raise ValueError(f"{what} must be a 3 × 3 matrix, got shape {A.shape}")
-    if not np.all(np.isfinite(A)):
-        raise ValueError(f"{what} has missing or infinite values")
-    if not np.allclose(A, A.T, atol=1e-10 * max(1.0, np.abs(A).max())):
-        raise ValueError(f"{what} must be symmetric")
+    A = symmetric_matrix(cov, what, size=3)
     if np.linalg.eigvalsh(A).min() < -1e-10 * max(1.0, np.abs(A).max()):
         raise ValueError(f"{what} must be positive semi-definite")
     return (A + A.T) / 2
