@@ -76,7 +76,8 @@ def _expected(nb: nbformat.NotebookNode, url: str) -> nbformat.NotebookNode:
     return out
 
 
-def _is_notebook(path: Path) -> bool:
+def is_notebook(path: Path) -> bool:
+    """Whether a chapter ``.md`` is a MyST notebook (jupytext front matter), not a plain page."""
     return path.read_text(encoding="utf8").startswith("---\njupytext:")
 
 
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="report problems, change nothing")
     args = parser.parse_args(argv)
     url = repository_url()
-    chapters = [p for p in sorted(Path(args.chapters).glob("*.md")) if _is_notebook(p)]
+    chapters = [p for p in sorted(Path(args.chapters).glob("*.md")) if is_notebook(p)]
     if args.check:
         problems = [msg for md in chapters for msg in check_chapter(md, url)]
         for msg in problems:

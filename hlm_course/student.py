@@ -24,6 +24,8 @@ from pathlib import Path
 import jupytext
 import nbformat
 
+from .notebooks import is_notebook
+
 __all__ = ["strip_solutions", "make_student_edition"]
 
 _SOLUTION_BLOCK = re.compile(r"^(:{3,})\{solution\}.*?^\1\s*$\n?", re.MULTILINE | re.DOTALL)
@@ -96,8 +98,8 @@ def make_student_edition(chapters: Path, dest: Path, fmt: str = "ipynb") -> dict
     dest.mkdir(parents=True, exist_ok=True)
     report = {}
     for path in sorted(Path(chapters).glob("*.md")):
-        if not path.read_text(encoding="utf8").startswith("---\njupytext:"):
-            continue  # a plain page (the bibliography), not a notebook
+        if not is_notebook(path):
+            continue  # a plain page (the bibliography)
         nb = jupytext.read(path)
         stripped, removed = strip_solutions(nb)
         target = dest / (path.stem + (".ipynb" if fmt == "ipynb" else ".md"))

@@ -11,7 +11,7 @@ from hlm_course import notebooks
 from myst_text import MYST_HEADER
 
 ROOT = Path(__file__).resolve().parent.parent
-CHAPTERS = sorted(p for p in (ROOT / "chapters").glob("*.md") if notebooks._is_notebook(p))
+CHAPTERS = sorted(p for p in (ROOT / "chapters").glob("*.md") if notebooks.is_notebook(p))
 
 SMALL = MYST_HEADER + """
 # A chapter
