@@ -37,7 +37,7 @@ import pandas as pd
 import patsy
 from scipy import stats
 
-from .lmer import LmerFit, lme4_name, r_column_names
+from .lmer import LmerFit, lme4_name
 from .methods import get_fix, hypothesis_matrix, wald
 
 __all__ = ["expand_grid", "fixed_design", "effect_grid", "difference_grid", "HausmanTest", "hausman_test"]
@@ -110,8 +110,7 @@ def fixed_design(fit, newdata: pd.DataFrame) -> pd.DataFrame:
     except patsy.PatsyError as err:
         raise ValueError(f"cannot build the model's design for newdata: {err}") from err
     if isinstance(fit, LmerFit):  # R's names, interaction variables in order of first appearance
-        rmap = r_column_names(info, patsy.ModelDesc.from_formula(fit.parsed.fixed).rhs_termlist)
-        dm.columns = [rmap.get(c, lme4_name(c)) for c in dm.columns]
+        dm.columns = [fit._fixed_r_names[c] for c in dm.columns]
     else:
         dm.columns = [lme4_name(c) for c in dm.columns]
     if set(dm.columns) != set(names):  # statsmodels names kept as patsy's when ambiguous

@@ -460,6 +460,7 @@ class LmerFit:
     n_dropped: int = 0
     _fixed_design_info: object = field(default=None, repr=False)
     _random_design_info: object = field(default=None, repr=False)
+    _fixed_r_names: dict = field(default=None, repr=False)  # patsy column -> R's name (r_column_names)
 
     # -- sizes -------------------------------------------------------------
     @property
@@ -669,7 +670,7 @@ class LmerFit:
                       fixed_names=self.fixed_names, random_names=self.random_names, xp=xp,
                       pls=pls_solve(best.theta, xp), runs=runs, n_dropped=self.n_dropped,
                       _fixed_design_info=self._fixed_design_info,
-                      _random_design_info=self._random_design_info)
+                      _random_design_info=self._random_design_info, _fixed_r_names=self._fixed_r_names)
         return fit
 
     # -- printing ----------------------------------------------------------------
@@ -856,7 +857,8 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True) -> LmerFit:
     fit = LmerFit(formula=formula, parsed=parsed, reml=reml, data=frame, X=X, Z=Z, y=y, codes=codes,
                   groups=groups, fixed_names=fixed_names, random_names=random_names, xp=xp,
                   pls=pls_solve(best.theta, xp), runs=runs, n_dropped=n_dropped,
-                  _fixed_design_info=Xdf.design_info, _random_design_info=Zdf.design_info)
+                  _fixed_design_info=Xdf.design_info, _random_design_info=Zdf.design_info,
+                  _fixed_r_names=Xdf.attrs["r_names"])
     if fit.singular:
         warnings.warn("boundary (singular) fit: a random-effect variance is estimated as zero or a "
                       "correlation as ±1; see the section on checking a fit", stacklevel=2)
