@@ -238,7 +238,8 @@ def test_simulate_dispatches_to_a_model_or_to_parameters():
     np.testing.assert_array_equal(hc.simulate(m, 2, seed=5), hc.simulate_response(m, 2, seed=5))
     data, truth = hc.simulate(n_groups=3, seed=1)
     data2, truth2 = hc.simulate_two_level(3, seed=1)
-    pd.testing.assert_frame_equal(data, data2) and pd.testing.assert_frame_equal(truth, truth2)
+    pd.testing.assert_frame_equal(data, data2)
+    pd.testing.assert_frame_equal(truth, truth2)
     with pytest.raises(TypeError, match="model must be a fit"):
         hc.simulate(hsb())
     with pytest.raises(ValueError, match="n_groups="):
