@@ -413,20 +413,19 @@ return {
 # horizontal padding (adjacent numbers run together).
 LAYOUT_JS = r"""
 const art = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
-const right = art.getBoundingClientRect().right;
+const ab = art.getBoundingClientRect();
 const scrolls = el => ['auto', 'scroll'].includes(getComputedStyle(el).overflowX);
 const clipped = [];
 for (const m of document.querySelectorAll('mjx-container[display="true"]')) {
   const box = m.getBoundingClientRect();
-  let hidden = false;
-  for (let el = m; el && el !== art; el = el.parentElement) {
-    if (el.scrollWidth > el.clientWidth + 1 && !scrolls(el)) { hidden = true; break; }
+  const inner = (m.firstElementChild || m).getBoundingClientRect();
+  // content left of its box cannot be scrolled to; a box outside the article is cut by the page
+  let hidden = inner.left < box.left - 1 || box.left < ab.left - 1 || box.right > ab.right + 1;
+  for (let el = m; el && el !== art && !hidden; el = el.parentElement) {
     if (scrolls(el)) break;
+    if (el.scrollWidth > el.clientWidth + 1) hidden = true;
   }
-  if (hidden || box.right > right + 1) {
-    const tex = (m.closest('.math') || m).textContent.replace(/\s+/g, ' ').slice(0, 60);
-    clipped.push(tex);
-  }
+  if (hidden) clipped.push((m.closest('.math') || m).textContent.replace(/\s+/g, ' ').slice(0, 60));
 }
 const cramped = [...document.querySelectorAll('.cell_output table td')].filter(td => {
   const cs = getComputedStyle(td);
