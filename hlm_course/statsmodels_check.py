@@ -6,8 +6,8 @@ Two questions share this module.
    of the profiled REML criterion over θ (Bates et al. 2015, §3.4–3.6,
    eq. 41).  Optimizers can stop early, for instance at a false boundary
    (a variance of zero, a correlation of ±1), as lme4's default did on
-   seed 000's model ``mathach ~ cses + minority + (cses + minority | school)``
-   (§8.2.3 of the seed).  The checks here are the ones the book teaches:
+   the lme4 course vignette's model
+   ``mathach ~ cses + minority + (cses + minority | school)`` (its §8.2.3).  The checks here are the ones the book teaches:
    evaluate the criterion at someone else's estimates
    (:func:`theta_from_tau`), restart the optimizer from other values
    (:func:`restart_table`), and trace the criterion along the straight line
@@ -27,6 +27,12 @@ Two questions share this module.
    why its gradient optimizers fail on the HSB data: the analytic score is
    computed at the Cholesky factor with positive diagonal, so at a packed
    point with a negative diagonal element it has the wrong sign).
+   :func:`optimizers_tried`, :func:`flag_phrase` and :func:`warnings_phrase`
+   turn a run into the words chapter 13 prints, so that its prose says what
+   the run did on the reader's machine: whether a failing optimizer reports
+   convergence, and how many warnings it raises, changes with the starting
+   point and even with the BLAS kernel; the gap to lmer's criterion is what
+   the chapter and its tests rely on.
 
 The book never teaches a number from MixedLM; chapter 13 uses this module
 to show how to detect and repair its failures.
@@ -56,6 +62,11 @@ __all__ = [
     "mixedlm_start",
     "compare_mixedlm",
     "warning_table",
+    "DEFAULT_METHODS",
+    "optimizers_tried",
+    "flag_phrase",
+    "warnings_phrase",
+    "stopping_point",
     "score_check",
 ]
 
@@ -88,8 +99,8 @@ def theta_from_tau(tau: pd.DataFrame | np.ndarray, sigma2: float) -> np.ndarray:
     """θ (lme4's order: the lower triangle of Λθ column by column) from T and σ².
 
     Inverts ``T = σ² Λθ Λθ'`` (Bates et al. 2015, eq. 4 and §3.1), so a
-    published table of variances and correlations — for instance a seed's
-    printed ``VarCorr`` — can be evaluated with
+    published table of variances and correlations — for instance a
+    document's printed ``VarCorr`` — can be evaluated with
     :func:`hlm_course.lmer.profiled_deviance`.
 
     Parameters
@@ -243,6 +254,7 @@ class MixedLMRun:
     elapsed: float
     group: str = "Group"  # MixedLM names the random intercept after the grouping column
     warnings: list[tuple[str, str]] = field(default_factory=list)
+    methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))  # the list MixedLM was given
 
     @property
     def converged(self) -> bool:
@@ -267,6 +279,9 @@ class MixedLMRun:
     def fixef(self) -> pd.Series:
         fe = self.result.fe_params
         return pd.Series(np.asarray(fe, dtype=float), index=[lme4_name(n) for n in fe.index])
+
+
+DEFAULT_METHODS = ("bfgs", "lbfgs", "cg")  # MixedLM.fit's sequence when method=None (statsmodels 0.14)
 
 
 def fit_mixedlm(formula: str, data: pd.DataFrame, *, method=None, reml: bool = True, start=None,
@@ -306,9 +321,10 @@ def fit_mixedlm(formula: str, data: pd.DataFrame, *, method=None, reml: bool = T
     if label is None:
         label = "default" if method is None else (method if isinstance(method, str) else " → ".join(method))
         if start is not None:
-            label += " (lmer start)"
+            label += " (lmer start)" if isinstance(start, LmerFit) else " (given start)"
+    methods = list(DEFAULT_METHODS) if method is None else ([method] if isinstance(method, str) else list(method))
     return MixedLMRun(label=label, result=result, reml=reml, elapsed=elapsed, group=args["groups"],
-                      warnings=[(w.category.__name__, str(w.message)) for w in caught])
+                      warnings=[(w.category.__name__, str(w.message)) for w in caught], methods=methods)
 
 
 def _re_names(model, group: str) -> list[str]:
@@ -381,19 +397,83 @@ def warning_table(run: MixedLMRun, width: int = 90) -> pd.DataFrame:
     return out
 
 
-def score_check(run: MixedLMRun, step: float = 1e-6) -> pd.DataFrame:
-    """MixedLM's analytic score against a central finite difference.
+def optimizers_tried(run: MixedLMRun) -> list[str]:
+    """The optimizers MixedLM ran, in order.
 
-    Evaluated at the packed parameter vector where the last optimizer
-    stopped (``result.hist``; MixedLM optimizes the Cholesky factor of
-    T/σ², lower triangle row by row).  Where the columns disagree the
-    optimizer was steered by a wrong gradient.
+    ``MixedLM.fit`` tries the methods of its list in turn and stops at the
+    first that reports convergence; before each retry it warns "Retrying
+    MixedLM optimization with <method>".  The run's ``converged`` flag is
+    the last method's own verdict: it says nothing about the earlier ones,
+    nor about whether the last one moved at all.
+    """
+    retries = [m.rsplit(" ", 1)[-1] for _, m in run.warnings
+               if m.startswith("Retrying MixedLM optimization with ")]
+    return list(run.methods[:1]) + retries
+
+
+def flag_phrase(run: MixedLMRun) -> str:
+    """"reports convergence" or "reports a failure": the run's ``converged`` flag in words."""
+    return "reports convergence" if run.converged else "reports a failure"
+
+
+def warnings_phrase(run: MixedLMRun) -> str:
+    """"without a single warning", "with 1 warning" or "with n warnings"."""
+    n = len(run.warnings)
+    return "without a single warning" if n == 0 else f"with {n} warning{'s' if n > 1 else ''}"
+
+
+def _packed_estimate(run: MixedLMRun) -> np.ndarray:
+    """The estimate as MixedLM packs it: the Cholesky factor of T/σ² (positive diagonal), row by row."""
+    res = run.result
+    L = _psd_cholesky(np.atleast_2d(np.asarray(res.cov_re_unscaled, dtype=float)))
+    k = L.shape[0]
+    vc = np.sqrt(np.asarray(getattr(res, "vcomp", []), dtype=float) / float(res.scale))
+    return np.concatenate([L[np.tril_indices(k)], vc])
+
+
+def stopping_point(run: MixedLMRun) -> tuple[np.ndarray, str]:
+    """The packed parameter vector to examine, and where it comes from.
+
+    ``"stop"``: the point where the last optimizer stopped, read from its
+    path (``result.hist``; scipy's BFGS and CG keep one, L-BFGS does not).
+    ``"estimate"``: without a path, the estimate itself, packed as MixedLM's
+    Cholesky factor with a positive diagonal — the sign of the factor the
+    optimizer actually stopped at is then unknown.
     """
     hist = getattr(run.result, "hist", None)
-    if not hist or "allvecs" not in hist[-1] or not len(hist[-1]["allvecs"]):
-        raise ValueError("the run has no optimizer history: fit it with fit_mixedlm (full_output=True)")
+    if hist and isinstance(hist[-1], dict) and len(hist[-1].get("allvecs", [])):
+        return np.asarray(hist[-1]["allvecs"][-1], dtype=float), "stop"
+    return _packed_estimate(run), "estimate"
+
+
+def score_check(run: MixedLMRun, point=None, step: float = 1e-6) -> pd.DataFrame:
+    """MixedLM's analytic score against a central finite difference.
+
+    Parameters
+    ----------
+    run
+        A MixedLM run (:func:`fit_mixedlm`).
+    point
+        The packed parameter vector (the Cholesky factor of T/σ², lower
+        triangle row by row, as MixedLM optimizes it).  ``None``: the point
+        given by :func:`stopping_point` — where the last optimizer stopped
+        if the run kept its path, otherwise the estimate.  The table's
+        ``attrs["point"]`` says which (``"stop"``, ``"estimate"`` or
+        ``"given"``); no run is refused for lacking a path.
+    step
+        Finite-difference step.
+
+    Returns
+    -------
+    DataFrame with the packed value, the analytic score, the finite
+    difference and ``same sign`` (whether the two agree in sign).  Where
+    they disagree the optimizer was steered by a wrong gradient.
+    """
     model = run.result.model
-    x = np.asarray(hist[-1]["allvecs"][-1], dtype=float)
+    if point is None:
+        x, where = stopping_point(run)
+    else:
+        x, where = np.asarray(point, dtype=float), "given"
     analytic = np.asarray(model.score(x, profile_fe=True), dtype=float)
     numeric = np.array([(model.loglike(x + h, profile_fe=True) - model.loglike(x - h, profile_fe=True)) / (2 * step)
                         for h in np.eye(len(x)) * step])
@@ -401,4 +481,8 @@ def score_check(run: MixedLMRun, step: float = 1e-6) -> pd.DataFrame:
     rows, cols = np.tril_indices(k)
     names = [f"L[{i},{j}]" for i, j in zip(rows, cols)]
     names += [f"vc{m}" for m in range(len(x) - len(names))]
-    return pd.DataFrame({"packed value": x, "analytic score": analytic, "finite difference": numeric}, index=names)
+    out = pd.DataFrame({"packed value": x, "analytic score": analytic, "finite difference": numeric,
+                        "same sign": np.sign(analytic) == np.sign(numeric)}, index=names)
+    out.attrs["point"] = where
+    out.attrs["loglike"] = float(model.loglike(x, profile_fe=True))
+    return out

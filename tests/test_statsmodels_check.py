@@ -1,17 +1,24 @@
 """Tests for hlm_course.statsmodels_check: fit checks (θ from T, restarts, criterion
 along a line) and the statsmodels MixedLM comparison of chapter 13.
 
-The MixedLM failure values are those of statsmodels 0.14.x on the HSB data
-(they are properties of that version's optimizers); the tests that depend on
-them are skipped for other versions.
+MixedLM's failures on the HSB data are checked for statsmodels 0.14.x (the
+tests that depend on them are skipped for other versions), and only for what
+is robust: a gap to lmer's criterion far above rounding, warnings issued.
+Where a failing optimizer stops, how many warnings it raises and whether it
+reports convergence change with the BLAS kernel (OpenBLAS's default kernel and
+``OPENBLAS_CORETYPE=Prescott`` differ) and are never pinned.  Run this file
+under both kernels to check it.
 """
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import statsmodels
+import statsmodels.formula.api as smf
+from statsmodels.regression.mixed_linear_model import MixedLMParams
 
 import hlm_course as hc
 from hlm_course import statsmodels_check as sc
@@ -149,59 +156,105 @@ def test_mixedlm_start_reorders_random_effects(hsb, mino):
 
 @SM014
 def test_default_mixedlm_fails_and_lmer_start_repairs(hsb, rc):
-    """Chapter 13's claims: REML criterion 46914.99 instead of 46714.23, τ00 4.39, τ11 15.57."""
+    """Chapter 13's claims: the default sequence stops far above lmer's criterion, with warnings."""
     default = sc.fit_mixedlm("mathach ~ cses + (cses | school)", hsb)
-    assert not default.converged
-    assert default.criterion == pytest.approx(46914.99, abs=0.01)
-    assert default.tau.loc["(Intercept)", "(Intercept)"] == pytest.approx(4.39, abs=0.01)
-    assert default.tau.loc["cses", "cses"] == pytest.approx(15.57, abs=0.01)
+    gap = default.criterion - rc.reml_criterion
+    assert gap > 10  # 200.75 on two BLAS kernels; far above rounding on any
+    assert default.tau.loc["cses", "cses"] / rc.tau.loc["cses", "cses"] > 5
+    assert len(default.warnings) > 0
     cats = sc.warning_table(default)
-    assert set(cats["category"]) == {"ConvergenceWarning"}
-    assert cats["times"].sum() == len(default.warnings) == 8
-    # the analytic score has the wrong sign where the Cholesky diagonal is negative
+    assert "ConvergenceWarning" in set(cats["category"])
+    assert cats["times"].sum() == len(default.warnings)
+    tried = sc.optimizers_tried(default)
+    assert tried[0] == "bfgs" and len(tried) >= 2 and set(tried) <= set(sc.DEFAULT_METHODS)
+    assert f"Converged:           {'Yes' if default.converged else 'No'}" in str(default.result.summary())
+    # score_check never refuses a run: at the stopping point (path kept) or at the estimate (no path)
     score = sc.score_check(default)
-    assert (score.loc[["L[0,0]", "L[1,1]"], "packed value"] < 0).all()
-    np.testing.assert_allclose(score["analytic score"], -score["finite difference"], rtol=1e-4)
+    assert score.attrs["point"] in {"stop", "estimate"}
+    if score.attrs["point"] == "estimate":  # positive diagonal: the analytic score is right, and far from zero
+        assert score["same sign"].all()
+        assert np.sqrt((score["finite difference"] ** 2).sum()) > 1
     repaired = sc.fit_mixedlm("mathach ~ cses + (cses | school)", hsb, start=rc)
     assert repaired.converged and repaired.label == "default (lmer start)"
     assert repaired.criterion == pytest.approx(rc.reml_criterion, abs=1e-4)
     table = sc.compare_mixedlm([default, repaired], rc)
     assert list(table.index) == ["lmer", "MixedLM: default", "MixedLM: default (lmer start)"]
-    assert table.loc["MixedLM: default", "minus lmer"] == pytest.approx(200.75, abs=0.01)
+    assert table.loc["MixedLM: default", "minus lmer"] == pytest.approx(gap)
     assert table.loc["lmer", "tau cses"] == pytest.approx(REF["hsb_rc_reml"]["varcorr"]["var"]["cses"], rel=1e-4)
-    # the coefficients look fine, their SEs do not: SE of gamma10 0.333 vs lmer's 0.128
-    np.testing.assert_allclose(default.fixef, rc.fixef, atol=0.02)
-    assert default.result.bse["cses"] == pytest.approx(0.333, abs=5e-4)
-    assert default.result.bse["cses"] / rc.se["cses"] == pytest.approx(2.6, abs=0.05)
-    assert default.tau.loc["cses", "cses"] / rc.tau.loc["cses", "cses"] > 20
-    assert "Converged:           No" in str(default.result.summary())
-    # more iterations do not help: the line searches fail, not the iteration limit
+    # more iterations do not reach the maximum
     more = sc.fit_mixedlm("mathach ~ cses + (cses | school)", hsb, maxiter=2000)
-    assert not more.converged and more.label == "default"
-    assert more.criterion == pytest.approx(default.criterion, abs=1e-6)
+    assert more.label == "default" and more.criterion - rc.reml_criterion > 10
+
+
+def test_analytic_score_ignores_the_sign_of_the_factor(hsb, rc):
+    """Kernel-independent reproduction: L and -L give one likelihood, but MixedLM's score does not change sign."""
+    run = sc.fit_mixedlm("mathach ~ cses + (cses | school)", hsb, start=rc)
+    at_i = sc.score_check(run, point=[1.0, 0.0, 1.0])
+    at_mirror = sc.score_check(run, point=[-1.0, 0.0, -1.0])
+    assert at_i.attrs["point"] == at_mirror.attrs["point"] == "given"
+    assert at_i.attrs["loglike"] == pytest.approx(at_mirror.attrs["loglike"], abs=1e-8)
+    np.testing.assert_allclose(at_i["finite difference"], at_i["analytic score"], rtol=1e-3)
+    np.testing.assert_allclose(at_mirror["analytic score"], at_i["analytic score"], rtol=1e-12)
+    np.testing.assert_allclose(at_mirror["finite difference"], -at_i["finite difference"], rtol=1e-3)
+    nonzero = at_i["finite difference"].abs() > 1  # the off-diagonal component may be small
+    assert nonzero.sum() >= 2
+    assert not at_mirror.loc[nonzero, "same sign"].any() and at_i.loc[nonzero, "same sign"].all()
 
 
 @SM014
 def test_derivative_free_repair_and_its_limits(hsb, rc):
-    """Powell then Nelder-Mead repairs the two-effect model; Powell alone fails quietly on three effects."""
+    """Powell then Nelder-Mead repairs the two-effect model; Powell alone stops short on three effects."""
     run = sc.fit_mixedlm("mathach ~ cses + (cses | school)", hsb, method=["powell", "nm"])
     assert run.label == "powell → nm" and run.converged and run.warnings == []
     assert run.criterion == pytest.approx(rc.reml_criterion, abs=1e-4)
+    assert sc.optimizers_tried(run) == ["powell"]
     mino = hc.lmer(MINORITY, hsb)
     powell = sc.fit_mixedlm(MINORITY, hsb, method="powell")
-    assert powell.converged and powell.warnings == []
-    assert 0.3 < powell.criterion - mino.reml_criterion < 0.6  # quietly above the maximum
+    assert powell.criterion - mino.reml_criterion > 0.1  # above the maximum by more than rounding
 
 
 @SM014
-def test_lbfgs_quiet_failures(hsb, rc):
-    lbfgs = sc.fit_mixedlm("mathach ~ cses + (cses | school)", hsb, method="lbfgs")
-    assert lbfgs.converged and lbfgs.warnings == []
-    assert lbfgs.criterion - rc.reml_criterion == pytest.approx(3.11, abs=0.01)
+def test_lbfgs_stops_short(hsb, rc):
+    """L-BFGS from statsmodels' start and from 0.999 I stops clearly above the maximum; its flag is luck."""
+    for scale in (1.0, 0.999):
+        start = None if scale == 1.0 else MixedLMParams.from_components(fe_params=np.zeros(2),
+                                                                       cov_re=scale * np.eye(2))
+        lbfgs = sc.fit_mixedlm("mathach ~ cses + (cses | school)", hsb, method="lbfgs", start=start)
+        assert lbfgs.criterion - rc.reml_criterion > 0.1
+        assert sc.optimizers_tried(lbfgs) == ["lbfgs"]
+        assert sc.score_check(lbfgs).attrs["point"] == "estimate"  # L-BFGS keeps no path: no error
+
+
+@SM014
+def test_lbfgs_random_intercept_breaks(hsb):
+    """statsmodels issue #10239: a zero variance returns the intercept as (exactly) zero and llf = +inf."""
     ri = sc.fit_mixedlm("mathach ~ cses + (1 | school)", hsb, method="lbfgs")
-    assert ri.converged and np.isposinf(ri.result.llf)
-    assert ri.fixef["(Intercept)"] == pytest.approx(0.0, abs=1e-8)
-    assert ri.tau.iloc[0, 0] == pytest.approx(0.0, abs=1e-12)
+    assert np.isposinf(ri.result.llf)
+    assert abs(ri.fixef["(Intercept)"]) < 1e-6
+    assert ri.tau.iloc[0, 0] < 1e-6
+    assert {"UserWarning", "ConvergenceWarning"} <= set(sc.warning_table(ri)["category"])
+
+
+@SM014
+def test_use_sqrt_false_is_worse(hsb):
+    model = smf.mixedlm("mathach ~ cses", hsb, groups="school", re_formula="~cses", use_sqrt=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = model.fit()
+    assert (np.diag(res.cov_re) < 0).any()  # a negative variance: not a covariance matrix
+
+
+def test_phrases():
+    ok = sc.MixedLMRun(label="x", result=type("R", (), {"converged": True})(), reml=True, elapsed=0.0)
+    bad = sc.MixedLMRun(label="x", result=type("R", (), {"converged": False})(), reml=True, elapsed=0.0,
+                        warnings=[("ConvergenceWarning", "a"), ("ConvergenceWarning", "Retrying MixedLM "
+                                                                                  "optimization with lbfgs")])
+    assert sc.flag_phrase(ok) == "reports convergence" and sc.flag_phrase(bad) == "reports a failure"
+    assert sc.warnings_phrase(ok) == "without a single warning" and sc.warnings_phrase(bad) == "with 2 warnings"
+    bad.warnings = bad.warnings[:1]
+    assert sc.warnings_phrase(bad) == "with 1 warning"
+    assert sc.optimizers_tried(ok) == ["bfgs"]
+    assert sc.optimizers_tried(sc.MixedLMRun(label="x", result=None, reml=True, elapsed=0.0, methods=["nm"])) == ["nm"]
 
 
 def test_compare_mixedlm_errors(hsb, rc):
@@ -212,10 +265,21 @@ def test_compare_mixedlm_errors(hsb, rc):
         sc.compare_mixedlm([ml], rc)
 
 
-def test_score_check_needs_history(rc):
-    run = sc.MixedLMRun(label="x", result=type("R", (), {"hist": None})(), reml=True, elapsed=0.0)
-    with pytest.raises(ValueError, match="no optimizer history"):
-        sc.score_check(run)
+def test_score_check_without_history_uses_the_estimate(hsb, rc):
+    """A run fitted without full_output keeps no path: score_check examines the estimate instead of raising."""
+    import statsmodels.formula.api as smf
+
+    model = smf.mixedlm("mathach ~ cses", hsb, groups="school", re_formula="~cses")
+    res = model.fit(start_params=sc.mixedlm_start(rc, model))
+    assert res.hist is None
+    run = sc.MixedLMRun(label="plain", result=res, reml=True, elapsed=0.0)
+    point, where = sc.stopping_point(run)
+    assert where == "estimate"
+    L = np.linalg.cholesky(np.asarray(res.cov_re_unscaled))
+    np.testing.assert_allclose(point, L[np.tril_indices(2)])
+    score = sc.score_check(run)
+    assert score.attrs["point"] == "estimate" and list(score.index) == ["L[0,0]", "L[1,0]", "L[1,1]"]
+    assert np.all(np.abs(score["finite difference"]) < 0.05)  # at the maximum the gradient vanishes
 
 
 def test_warning_table_empty():
