@@ -5,7 +5,7 @@ recipe used more than once.  Its vocabulary is lme4's: ``lmer``, ``fixef``,
 ``ranef``, ``coef``, ``anova``.
 
 Modules: ``data`` (loaders), ``lmer`` (the engine), ``multilevel`` (cvar,
-dvar, up), ``methods`` (seed 001's six approaches, Wald tests), ``inference``
+dvar, up), ``methods`` (Monette's (2010) six approaches, Wald tests), ``inference``
 (anova, parametric bootstrap), ``shrinkage`` (Bryk–Raudenbush shrinkage,
 reliability, HLM statistics), ``simulate`` (two-level simulation), ``r2`` (multilevel R²), ``plots``
 (figure recipes shared by chapters).

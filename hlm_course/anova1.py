@@ -1,6 +1,6 @@
 """The one-way ANOVA with random effects and its generalization to BLUPs.
 
-Computations for seed 001's chapters "The hierarchical model" and "From the
+Computations for Monette's (2010) chapters "The hierarchical model" and "From the
 simple to the complex" that the book uses more than once:
 
 * nlme's approximate intervals (:func:`nlme_intervals`): Wald intervals for
@@ -12,22 +12,22 @@ simple to the complex" that the book uses more than once:
   :func:`nlme_criteria` gives logLik, AIC and BIC as nlme counts them;
 * weighted means of school means (:func:`weighted_means`): the mean of
   means, the student mean and the GLS mean with inverse-variance weights
-  ``1/(τ00 + σ²/n_j)`` (seed 001, "Mixed model approach");
+  ``1/(τ00 + σ²/n_j)`` (Monette (2010), "Mixed model approach");
 * BLUEs and BLUPs (:func:`shrink_toward`, :func:`blup_inverse_variance`,
   :func:`eblup_oneway`): each school's least-squares coefficients (from
   :func:`hlm_course.shrinkage.group_ols`) and their inverse-variance-weighted
   combination with the school's population
-  line, ``β̃_j = (T⁻¹ + Z_j'Z_j/σ²)⁻¹ (T⁻¹ m_j + Z_j'Z_j/σ² β̂_j)`` (seed 001,
+  line, ``β̃_j = (T⁻¹ + Z_j'Z_j/σ²)⁻¹ (T⁻¹ m_j + Z_j'Z_j/σ² β̂_j)`` (Monette (2010),
   "EBLUPs" and "Why BLUPs are called 'shrinkage' estimators"; Bryk &
   Raudenbush 1992, eq. 3.56);
 * BLUEs against BLUPs by simulation (:func:`blue_blup_error_cov`,
   :func:`simulate_blue_blup`, :func:`blue_blup_mse`): with the fitted
   parameters taken as the truth, the BLUE's error variance ``σ²(X_j'X_j)⁻¹``
   and the BLUP's prediction-error variance ``(T⁻¹ + X_j'X_j/σ²)⁻¹``, checked
-  by Monte Carlo (seed 001, "How can both BLUEs and BLUPs be best?");
+  by Monte Carlo (Monette (2010), "How can both BLUEs and BLUPs be best?");
 * the GLS form of the mixed model (:func:`group_matrices`,
   :func:`gls_fixef`): ``γ̂ = (Σ X_j'Σ_j⁻¹X_j)⁻¹ Σ X_j'Σ_j⁻¹y_j`` with
-  ``Σ_j = Z_j T Z_j' + σ² I`` (seed 001, "The GLS fit"; Laird & Ware 1982).
+  ``Σ_j = Z_j T Z_j' + σ² I`` (Monette (2010), "The GLS fit"; Laird & Ware 1982).
 
 Notation (Bryk & Raudenbush): ``V_j = σ²(X_j'X_j)⁻¹`` is the sampling
 variance of a group's least-squares coefficients, ``Δ_j = T + V_j`` their
@@ -93,7 +93,7 @@ def _check_boundary(fit: LmerFit, what: str) -> None:
 # the intraclass correlation
 # ---------------------------------------------------------------------------
 def intraclass_correlation(fit: LmerFit) -> float:
-    """ρ = τ00 / (τ00 + σ²) of a random-intercept model (seed 001, "One-way
+    """ρ = τ00 / (τ00 + σ²) of a random-intercept model (Monette (2010), "One-way
     ANOVA with random effects"; Bryk & Raudenbush 1992, eq. 2.10): the share
     of the variance of Y that lies between groups, and the correlation of two
     students of the same group."""
@@ -273,7 +273,7 @@ def nlme_criteria(fit: LmerFit) -> pd.Series:
 def weighted_means(fit: LmerFit) -> pd.DataFrame:
     """Three estimates of γ00 as weighted means of the school means ȳ_j.
 
-    Seed 001 ("Estimating the one-way ANOVA model", "Mixed model approach"):
+    Monette (2010) ("Estimating the one-way ANOVA model", "Mixed model approach"):
     every weighted mean ``Σ w_j ȳ_j`` with ``Σ w_j = 1`` is unbiased for γ00,
     with variance ``Σ w_j² (τ00 + σ²/n_j)``.  Rows:
 
@@ -320,7 +320,7 @@ def shrink_toward(beta_hat, XtX, center, T, sigma2: float) -> np.ndarray:
 
     ``β̃_j = (T⁻¹ + X_j'X_j/σ²)⁻¹ (T⁻¹ c_j + (X_j'X_j/σ²) β̂_j)``: the
     inverse-variance-weighted mean of the population line ``c_j`` (variance T)
-    and the BLUE ``β̂_j`` (variance σ²(X_j'X_j)⁻¹) — seed 001, "Why BLUPs are
+    and the BLUE ``β̂_j`` (variance σ²(X_j'X_j)⁻¹) — Monette (2010), "Why BLUPs are
     called 'shrinkage' estimators".  With known γ, T and σ² this is the BLUP;
     with estimates plugged in, the EBLUP.
 
@@ -386,7 +386,7 @@ def blup_inverse_variance(fit: LmerFit) -> pd.DataFrame:
     ``β̃_j = (T⁻¹ + Z_j'Z_j/σ²)⁻¹ (T⁻¹ m_j + (Z_j'Z_j/σ²) β̂_j)`` — the
     precision-weighted combination of the school's population line ``m_j``
     (precision T⁻¹: the school is one draw from the population) and its
-    least-squares line ``β̂_j`` (precision ``Z_j'Z_j/σ²``) (seed 001, "Why BLUPs
+    least-squares line ``β̂_j`` (precision ``Z_j'Z_j/σ²``) (Monette (2010), "Why BLUPs
     are called 'shrinkage' estimators"; Bryk & Raudenbush 1992, eq. 3.56).
     With the fit's γ̂, T̂ and σ̂² this equals lme4's ``coef`` on the random terms,
     i.e. ``m_j + ranef``.  Columns are the random terms.
@@ -405,7 +405,7 @@ def eblup_oneway(fit: LmerFit) -> pd.DataFrame:
 
     Columns: ``n``; ``blue`` = ȳ_j; ``weight`` = the shrinkage factor
     ``λ_j = τ00/(τ00 + σ²/n_j) = (n_j/σ²)/(n_j/σ² + 1/τ00)``, the weight of the
-    BLUE (seed 001, "EBLUPs"); ``blup = λ_j ȳ_j + (1 − λ_j) γ̂00``, which is lme4's
+    BLUE (Monette (2010), "EBLUPs"); ``blup = λ_j ȳ_j + (1 − λ_j) γ̂00``, which is lme4's
     ``coef``; ``ranef = blup − γ̂00``.  Needs ``y ~ 1 + (1 | g)``.
     """
     fit = _check_fit(fit)
@@ -449,7 +449,7 @@ def blue_blup_error_cov(fit: LmerFit) -> tuple[np.ndarray, np.ndarray]:
     Returns two (J, q, q) arrays: the BLUE's sampling variance
     ``V_j = σ²(X_j'X_j)⁻¹`` and the BLUP's prediction-error variance
     ``Var(β̃_j − β_j) = (T⁻¹ + X_j'X_j/σ²)⁻¹`` (lme4's conditional variance of
-    the random effects), with the fit's T̂ and σ̂² taken as the truth (seed 001,
+    the random effects), with the fit's T̂ and σ̂² taken as the truth (Monette (2010),
     "How can both BLUEs and BLUPs be best?"; Henderson 1975).  ``X_j`` is the
     group's level-1 design, the columns of the random part.
     """
@@ -468,7 +468,7 @@ def simulate_blue_blup(fit: LmerFit, nsim: int = 400, seed=None) -> dict:
     the group's population line (:func:`group_population_coef`), and new
     responses ``y_j = X_j β_j + r_j``, ``r_j ~ N(0, σ̂² I)``; then computes the
     BLUE ``β̂_j = (X_j'X_j)⁻¹X_j'y_j`` and the BLUP with the known parameters
-    (:func:`shrink_toward`) — seed 001, "How can both BLUEs and BLUPs be
+    (:func:`shrink_toward`) — Monette (2010), "How can both BLUEs and BLUPs be
     best?".  Returns a dict of (nsim, J, q) arrays ``true``, ``blue`` and
     ``blup`` (groups in ``fit.groups`` order, coefficients in
     ``fit.random_names`` order).
@@ -520,7 +520,7 @@ def blue_blup_mse(fit: LmerFit, nsim: int = 400, seed=None) -> pd.DataFrame:
 # ---------------------------------------------------------------------------
 def group_matrices(fit: LmerFit, group) -> dict:
     """The Laird–Ware pieces of one group: ``X_j``, ``Z_j``, ``y_j`` and
-    ``Sigma`` = ``Σ_j = Z_j T̂ Z_j' + σ̂² I``, the covariance of ``y_j`` (seed 001,
+    ``Sigma`` = ``Σ_j = Z_j T̂ Z_j' + σ̂² I``, the covariance of ``y_j`` (Monette (2010),
     "Matrix form", where it is written V_j; Laird & Ware 1982).
     Returns a dict of DataFrames/Series labelled with the fit's names."""
     fit = _check_fit(fit)
@@ -541,7 +541,7 @@ def gls_fixef(fit: LmerFit) -> tuple[pd.Series, pd.DataFrame]:
     """The fixed effects by explicit generalized least squares.
 
     ``γ̂ = (Σ_j X_j'Σ_j⁻¹X_j)⁻¹ Σ_j X_j'Σ_j⁻¹y_j`` with ``Σ_j = Z_j T̂ Z_j' + σ̂² I``
-    built school by school (seed 001, "The GLS fit", where Σ_j is written V_j),
+    built school by school (Monette (2010), "The GLS fit", where Σ_j is written V_j),
     and its covariance ``(Σ_j X_j'Σ_j⁻¹X_j)⁻¹``.  With the fit's T̂ and σ̂² this
     reproduces lme4's ``fixef`` and ``vcov``, which lme4 computes without ever
     forming Σ_j.

@@ -1,6 +1,6 @@
 """Six ways to compare two kinds of schools, and Wald tests of linear hypotheses.
 
-Seed 001 (Monette, *Mixed Models with R*, "Comparing mathach and its
+Monette (2010) (*Mixed Models with R*, "Comparing mathach and its
 relationship with ses in the two school sectors") compares Catholic and
 Public schools on the 40-school ``hs`` data in six ways.  Each function
 below fits one of them and returns a :class:`MethodResult`, whose ``table``
@@ -9,7 +9,7 @@ slope and the differences from the reference sector -- so that the methods
 can be laid side by side (:func:`compare_methods`):
 
 ====  ==========================  ============================================
-seed  function                    model
+no.   function                    model
 ====  ==========================  ============================================
 1     :func:`method_pooled`       OLS ``y ~ x * sector``, schools ignored
 2a    :func:`method_fixed_lines`  one OLS line per school, then equal-weight
@@ -68,7 +68,7 @@ __all__ = [
     "fit_methods",
     "compare_methods",
     "methods_summary",
-    "seed_table",
+    "published_table",
 ]
 
 
@@ -102,7 +102,7 @@ def between_within_df(fit: LmerFit) -> pd.Series:
     within every group is a level-2 column and gets ``J − (number of level-2
     columns) − 1``, the 1 being the intercept, which itself gets the larger
     of the two.  (The random-effects structure does not enter.)  These are
-    the DF printed by seed 001's ``lme`` and ``glh`` output.
+    the DF printed by Monette's (2010) ``lme`` and ``glh`` output.
     """
     X = np.asarray(fit.X, dtype=float)
     codes = np.asarray(fit.codes)
@@ -223,7 +223,7 @@ def _p_two_sided(t: np.ndarray, df: np.ndarray) -> np.ndarray:
 def wald(fit, L=None, *, df=None, level: float | None = 0.95) -> pd.DataFrame:
     """Estimates, SEs, t tests and confidence intervals of linear combinations ``L β``.
 
-    spida's ``wald``/``glh`` (seed 001 uses it for the fixed-effects
+    spida's ``wald``/``glh`` (Monette (2010) uses it for the fixed-effects
     contrasts of method 2).  Each row of ``L`` gives one combination; its
     t test uses the smallest df of the coefficients it involves.
 
@@ -301,7 +301,7 @@ def _joint_test(fe: FixedEffects, Lm: pd.DataFrame) -> pd.DataFrame:
 def wald_test(fit, L=None, *, df=None) -> pd.DataFrame:
     """Joint Wald F test of ``L β = 0``: one row with ``numDF`` (rank of L),
     ``denDF`` (smallest df of the coefficients involved), ``F-value`` and
-    ``p-value``.  Arguments as :func:`wald`; seed 001's method 2a prints
+    ``p-value``.  Arguments as :func:`wald`; Monette's (2010) method 2a prints
     ``numDF 2, denDF 1897, F 21.03533``."""
     fe = get_fix(fit, df)
     return _joint_test(fe, hypothesis_matrix(L, fe.beta.index))
@@ -360,7 +360,7 @@ def lm_list(data: pd.DataFrame, y: str = "mathach", x: str = "ses", group: str =
     ``cov_int_slope``, the residual SD ``sigma``, the group size ``n`` and the
     residual ``df``, followed by the group's level-2 columns (from
     :func:`~hlm_course.multilevel.up`).  These are the school-level OLS
-    estimates β̂_j of seed 001's methods 2 and 3 (and R&B's OLS β̂_j).
+    estimates β̂_j of Monette's (2010) methods 2 and 3 (and R&B's OLS β̂_j).
 
     Raises ``ValueError`` for a group with fewer than ``min_n`` rows or with
     ``x`` constant (a singular ``X_j'X_j``).
@@ -431,7 +431,7 @@ def manova_tests(E: np.ndarray, H: np.ndarray, q: int, df_resid: int) -> pd.Data
 # ---------------------------------------------------------------------------
 @dataclass
 class MethodResult:
-    """One of seed 001's approaches, fitted.
+    """One of Monette's (2010) approaches, fitted.
 
     Attributes
     ----------
@@ -455,8 +455,8 @@ class MethodResult:
         Per-school estimates (methods 2a, 3 and 4) or ``None``.
     slope_estimates, efficient, population
         What the slope is consistent for, whether the estimator uses the
-        data efficiently, and the population its SEs generalize to (seed
-        001's "Summary of methods": consistent, efficient, honest).
+        data efficiently, and the population its SEs generalize to (Monette's
+        (2010) "Summary of methods": consistent, efficient, honest).
     """
 
     key: str
@@ -597,7 +597,7 @@ def method_pooled(data: pd.DataFrame, y: str = "mathach", x: str = "ses", group:
                   sector: str | None = "Sector") -> MethodResult:
     """Method 1: pool the students, ignore the schools: OLS ``y ~ x * sector``.
 
-    Seed 001: ``lm(mathach ~ ses * Sector, hs)`` gives 13.5579, 2.2999,
+    Monette (2010): ``lm(mathach ~ ses * Sector, hs)`` gives 13.5579, 2.2999,
     −1.4666, 1.6051 (RSE 6.344 on 1973 df, R² 0.1404).  The SEs treat the
     1977 students as independent, which they are not.
     """
@@ -625,7 +625,7 @@ def method_fixed_lines(data: pd.DataFrame, y: str = "mathach", x: str = "ses", g
 
     The fit is OLS ``y ~ 0 + school + school:x`` (R: ``factor(school)/ses - 1``),
     so σ² is pooled within schools; the sector averages and their
-    differences are Wald contrasts ``L β`` (seed 001:
+    differences are Wald contrasts ``L β`` (Monette (2010):
     Int −2.027255 (0.351992), Slope 1.109995 (0.454114), df 1897; joint F 21.03533).
     """
     df = _group_design(_prepare(data, y, x, group, sector), group)
@@ -652,7 +652,7 @@ def method_fixed_intercepts(data: pd.DataFrame, y: str = "mathach", x: str = "se
     """Method 2b: a separate intercept per school, a common slope per sector.
 
     OLS ``y ~ x + school + x:sector``; the slope difference is the
-    ``x:sector`` coefficient (seed 001: ``ses:SectorPublic`` 1.204719
+    ``x:sector`` coefficient (Monette (2010): ``ses:SectorPublic`` 1.204719
     (0.436134), df 1935).  Intercept rows are equal-weight averages of the
     school intercepts of each sector.  The common slope weights schools by
     their within-school sum of squares of ``x``.
@@ -688,7 +688,7 @@ def method_two_stage(data: pd.DataFrame, y: str = "mathach", x: str = "ses", gro
     ``lm(cbind(intercept, slope) ~ Sector)``, whose coefficient covariance is
     ``Σ̂ ⊗ (X'X)⁻¹`` with Σ̂ the between-school covariance of the pairs.  The
     sector difference is tested with the MANOVA statistics (``tests``).
-    Seed 001's slope equation: (Intercept) 1.6672 (0.3506), SectorPublic
+    Monette's (2010) slope equation: (Intercept) 1.6672 (0.3506), SectorPublic
     1.1100 (0.5086), p = 0.0353.  Coefficients are named
     ``"<response>:<term>"`` as R names an ``mlm``'s (``ses:SectorPublic``).
     """
@@ -739,7 +739,7 @@ def method_between(data: pd.DataFrame, y: str = "mathach", x: str = "ses", group
     """Method 4: the between-school (ecological) regression on school means,
     ``ȳ_j ~ x̄_j`` ("average then regress").
 
-    Seed 001 fits ``lm(mathach ~ ses, up(hs, ~ school, all = TRUE))`` --
+    Monette (2010) fits ``lm(mathach ~ ses, up(hs, ~ school, all = TRUE))`` --
     pass ``sector=None`` -- and gets 12.7926 (0.2898), 5.7734 (0.6984).
     With a sector the model is ``ȳ_j ~ x̄_j * sector``.  ``weighted=True``
     weights the schools by their sizes ``n_j`` (WLS), which makes the pooled
@@ -783,7 +783,7 @@ def method_hlm_contextual(data: pd.DataFrame, y: str = "mathach", x: str = "ses"
     """Method 6: the HLM with the contextual (school-mean) variable.
 
     Adds ``mean_<x> = cvar(x, school)`` and ``c<x> = dvar(x, school)`` and fits
-    ``y ~ (mean_x + cx) * sector + (1 + cx | school)`` (seed 001's "contextual
+    ``y ~ (mean_x + cx) * sector + (1 + cx | school)`` (Monette's (2010) "contextual
     cluster mean variable with CWG variable and random CWG slopes").  The
     ``slope`` rows are the within-school slopes (``cx``), the ``between
     slope`` rows the slopes of the school means (``mean_x``) and the
@@ -820,7 +820,7 @@ _METHODS = {"pooled": method_pooled, "fixed_lines": method_fixed_lines,
 def fit_methods(data: pd.DataFrame, y: str = "mathach", x: str = "ses", group: str = "school",
                 sector: str | None = "Sector", methods: Sequence[str] | None = None) -> dict[str, MethodResult]:
     """Fit the listed methods (default: all seven, 1--6 with 2a and 2b) and
-    return ``{key: MethodResult}`` in seed order.  Keys: ``pooled,
+    return ``{key: MethodResult}`` in the original's order.  Keys: ``pooled,
     fixed_lines, fixed_intercepts, two_stage, between, hlm, hlm_contextual``."""
     methods = list(_METHODS) if methods is None else list(methods)
     unknown = [m for m in methods if m not in _METHODS]
@@ -861,7 +861,7 @@ def compare_methods(data, effects: Sequence[str] | None = None, *,
 
 
 def methods_summary(results: Mapping[str, MethodResult], effect: str | None = None) -> pd.DataFrame:
-    """Seed 001's "Summary of methods" table filled from the fits: for each
+    """Monette's (2010) "Summary of methods" table filled from the fits: for each
     method what its slope estimates (consistent for), whether it is
     efficient, the population its SEs generalize to (honest), and the
     estimated ``effect`` (default: the sector difference in slopes) ± SE."""
@@ -883,27 +883,28 @@ def methods_summary(results: Mapping[str, MethodResult], effect: str | None = No
 
 
 # ---------------------------------------------------------------------------
-# 6. The seed's printed numbers next to ours
+# 6. An original's printed numbers next to ours
 # ---------------------------------------------------------------------------
 def _decimals(printed: str) -> int:
     mantissa = printed.lower().split("e")[0]
     return len(mantissa.split(".")[1]) if "." in mantissa else 0
 
 
-def seed_table(rows: Sequence[tuple[str, str, float]]) -> pd.DataFrame:
-    """A number printed in seed 001 next to ours, rounded the way the seed
-    printed it.
+def published_table(rows: Sequence[tuple[str, str, float]], source: str = "Monette (2010)") -> pd.DataFrame:
+    """Numbers printed in a published source next to ours, rounded the way
+    the source printed them.
 
     ``rows`` are ``(quantity, printed, ours)``: the quantity's name, the
-    seed's value *as printed* (a string, so that its precision is known) and
-    our unrounded value.  Ours is shown with as many decimals as the seed's
-    value; a value the seed printed in scientific notation (``"2.84e-05"``)
+    published value *as printed* (a string, so that its precision is known)
+    and our unrounded value.  Ours is shown with as many decimals as the
+    printed value; a value printed in scientific notation (``"2.84e-05"``)
     is shown with the same number of significant digits in that notation.
     A ``match`` column says whether ours, so rounded, equals the printed
     value (within half a unit of its last printed digit).
 
-    Returns a DataFrame indexed by ``quantity`` with columns ``seed says``,
-    ``ours`` (strings) and ``match`` (bool).
+    Returns a DataFrame indexed by ``quantity`` with columns ``source`` (the
+    printed values, headed by the ``source`` name), ``ours`` (strings) and
+    ``match`` (bool).
     """
     out = []
     for row in rows:
@@ -911,19 +912,19 @@ def seed_table(rows: Sequence[tuple[str, str, float]]) -> pd.DataFrame:
             raise ValueError(f"each row must be (quantity, printed, ours), got {row!r}")
         name, printed, ours = row
         if not isinstance(printed, str):
-            raise TypeError(f"the seed's value for {name!r} must be the printed string, got {printed!r}")
+            raise TypeError(f"the printed value for {name!r} must be the printed string, got {printed!r}")
         try:
-            seed_value = float(printed)
+            printed_value = float(printed)
         except ValueError:
-            raise ValueError(f"the seed's value for {name!r} is not a number: {printed!r}") from None
+            raise ValueError(f"the printed value for {name!r} is not a number: {printed!r}") from None
         ours = float(ours)
         decimals = _decimals(printed)
         if "e" in printed.lower():
             shown = f"{ours:.{decimals}e}"
-            half = 0.5 * 10.0 ** (np.floor(np.log10(abs(seed_value))) - decimals) if seed_value else 0.0
+            half = 0.5 * 10.0 ** (np.floor(np.log10(abs(printed_value))) - decimals) if printed_value else 0.0
         else:
             shown = f"{ours:.{decimals}f}"
             half = 0.5 * 10.0 ** (-decimals)
-        out.append((name, printed, shown, bool(abs(ours - seed_value) <= half * (1 + 1e-9) + 1e-12)))
-    table = pd.DataFrame(out, columns=["quantity", "seed says", "ours", "match"])
+        out.append((name, printed, shown, bool(abs(ours - printed_value) <= half * (1 + 1e-9) + 1e-12)))
+    table = pd.DataFrame(out, columns=["quantity", source, "ours", "match"])
     return table.set_index("quantity")

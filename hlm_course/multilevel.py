@@ -2,7 +2,7 @@
 
 A multilevel data set in *long* format has one row per level-1 unit (a
 student) and repeats each level-2 unit's (school's) values on every one of
-its rows.  Seed 001 ("Easy manipulation of multilevel data", "Types of
+its rows.  Monette (2010) ("Easy manipulation of multilevel data", "Types of
 variables in multilevel models") manipulates such data with four spida
 functions, reproduced here for pandas:
 
@@ -139,7 +139,7 @@ def cvar(x, by, data: pd.DataFrame | None = None, *, all_levels: bool = False):
         result is a DataFrame with the within-group *proportion* of each
         level except the first (reference) level, with columns named as R
         names treatment dummies (``SexMale``); ``all_levels=True`` keeps the
-        first level too.  This is spida's ``cvar`` (seed 001, "Types of
+        first level too.  This is spida's ``cvar`` (Monette (2010), "Types of
         variables in multilevel models": a level-2 variable derived from a
         level-1 variable).
     by
@@ -173,7 +173,7 @@ def dvar(x, by, data: pd.DataFrame | None = None, *, all_levels: bool = False):
     """``x`` centred within groups: ``x - cvar(x, by)`` (spida's ``dvar``).
 
     The within-group deviation is a level-1 variable whose group means are
-    all zero, so it carries only within-group information (seed 001:
+    all zero, so it carries only within-group information (Monette (2010):
     "centered within groups, CWG").  For a categorical ``x`` the result is
     the treatment indicators minus their group proportions (a DataFrame).
     Parameters as in :func:`cvar`.
@@ -188,7 +188,7 @@ def dvar(x, by, data: pd.DataFrame | None = None, *, all_levels: bool = False):
 def capply(df, by, func: Callable, data: pd.DataFrame | None = None) -> pd.Series:
     """Apply ``func`` to each group's rows and broadcast the result back.
 
-    spida's ``capply`` (seed 001: ``capply(hs$Sex == "Female", hs$school, mean)``
+    spida's ``capply`` (Monette (2010): ``capply(hs$Sex == "Female", hs$school, mean)``
     gives each school's proportion of girls on every student's row).
 
     Parameters
@@ -253,7 +253,7 @@ def _constant_within(data: pd.DataFrame, names: list[str]) -> pd.Series:
 def is_level2(df: pd.DataFrame, col, by) -> bool:
     """True if column ``col`` is constant within every group of ``by``.
 
-    Level-2 variables (seed 001: "vary between schools and do not vary within
+    Level-2 variables (Monette (2010): "vary between schools and do not vary within
     schools") are characteristics of the group, or summaries of level-1
     variables such as :func:`cvar`.
     """
@@ -292,9 +292,9 @@ def up(df: pd.DataFrame, by, agg: bool = False) -> pd.DataFrame:
         missing values.
     agg
         ``False`` (default): keep only the level-2 columns -- those constant
-        within every group (seed 001's ``up(hs, ~ school)``).  ``True``: also
+        within every group (Monette's (2010) ``up(hs, ~ school)``).  ``True``: also
         summarize the level-1 columns -- group means of numeric and boolean
-        columns, the most frequent value (mode) of categorical ones (seed 001's
+        columns, the most frequent value (mode) of categorical ones (Monette's (2010)
         ``up(hs, ~ school, all = TRUE)``); other columns are dropped.
 
     Returns
@@ -334,7 +334,7 @@ def reorder(x, by, func: Callable = np.mean) -> pd.Series:
     """A categorical copy of ``x`` whose levels are sorted by ``func(by)`` within
     each level (R's ``reorder``; ties keep the sorted order of the values).
 
-    Seed 001 orders its school labels by sector, then mean ses, with
+    Monette (2010) orders its school labels by sector, then mean ses, with
     ``reorder(ssid, ses + 1000 * (Sector == "Catholic"))``; with pandas:
     ``reorder(hs["sid"], hs["ses"] + 1000 * (hs["Sector"] == "Catholic"))``.
     Plots and :func:`up` then show the groups in that order.

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .lmer import LmerFit, MixedModelError
 
-__all__ = ["simulate", "simulate_response", "simulate_two_level", "seed001_school"]
+__all__ = ["simulate", "simulate_response", "simulate_two_level", "monette_school"]
 
 
 def simulate_response(fit: LmerFit, nsim: int = 1, seed=None, *, beta=None, theta=None,
@@ -92,7 +92,7 @@ def simulate(model: LmerFit | None = None, nsim: int = 1, seed=None, **params):
       as the parametric bootstrap uses it.
     * ``simulate(n_groups=J, gamma=..., G=..., sigma2=..., n_mean=..., seed=...)``:
       a new data set from parameters, ``(data, true_coef)`` — :func:`simulate_two_level`
-      (seed 001's simulated schools).
+      (Monette's (2010) simulated schools).
     """
     if model is not None:
         if not isinstance(model, LmerFit):
@@ -108,29 +108,29 @@ def simulate(model: LmerFit | None = None, nsim: int = 1, seed=None, **params):
 
 
 # ---------------------------------------------------------------------------
-# Seed 001's printed simulated school
+# Monette (2010)'s printed simulated school
 # ---------------------------------------------------------------------------
-#: Seed 001 ("A simulated example") prints its first simulated school in full, to two decimals:
+#: Monette (2010) ("A simulated example") prints its first simulated school in full, to two decimals:
 #: the 23 students' SES, their level-1 errors ε and their outcomes Y, in the printed order.
-_SEED001_SES = [-1.05, -0.78, 1.05, -1.01, 0.77, 1.85, 0.87, -1.18, 0.18, 2.08, -1.14, -1.71,
+_MONETTE_SES = [-1.05, -0.78, 1.05, -1.01, 0.77, 1.85, 0.87, -1.18, 0.18, 2.08, -1.14, -1.71,
                 -0.64, -0.41, 0.86, 1.29, 0.04, 0.23, 0.90, 0.50, -2.10, -1.89, 0.38]
-_SEED001_EPS = [4.46, -0.73, 0.30, 7.63, -7.03, 1.20, -6.23, -4.66, 6.17, 0.75, -1.43, 0.46,
+_MONETTE_EPS = [4.46, -0.73, 0.30, 7.63, -7.03, 1.20, -6.23, -4.66, 6.17, 0.75, -1.43, 0.46,
                 3.64, -2.39, 2.24, 2.60, 3.96, 0.71, -3.74, 3.30, 4.42, -4.59, -3.61]
-_SEED001_Y = [14.53, 8.09, 0.70, 17.56, -5.34, -2.10, -4.99, 6.03, 10.58, -3.59,
+_MONETTE_Y = [14.53, 8.09, 0.70, 17.56, -5.34, -2.10, -4.99, 6.03, 10.58, -3.59,
               9.09, 13.57, 11.83, 4.75, 3.51, 1.88, 9.00, 4.91, -2.66, 6.24,
               19.37, 9.38, -0.13]
 
 
-def seed001_school() -> tuple[pd.DataFrame, np.ndarray]:
-    """Seed 001's printed simulated school, and its true coefficients recovered from the print.
+def monette_school() -> tuple[pd.DataFrame, np.ndarray]:
+    """Monette (2010)'s printed simulated school, and its true coefficients recovered from the print.
 
     Returns the 23 students (columns ``x`` = SES, ``eps``, ``y``) and
-    ``β_j = (β_0j, β_1j)``.  The seed prints Y = β_0j + β_1j SES + ε but not
+    ``β_j = (β_0j, β_1j)``.  The original prints Y = β_0j + β_1j SES + ε but not
     β_j; since ``y - eps`` is an exact straight line in SES (up to the
     two-decimal rounding of the print), least squares of ``y - eps`` on SES
     recovers it.
     """
-    d = pd.DataFrame({"x": _SEED001_SES, "eps": _SEED001_EPS, "y": _SEED001_Y})
+    d = pd.DataFrame({"x": _MONETTE_SES, "eps": _MONETTE_EPS, "y": _MONETTE_Y})
     X = np.column_stack([np.ones(len(d)), d["x"]])
     beta, *_ = np.linalg.lstsq(X, d["y"] - d["eps"], rcond=None)
     return d, beta

@@ -219,9 +219,9 @@ def test_refit_many_finds_the_optimum_with_three_random_effects_on_the_boundary(
         assert refits.criterion[s] <= best + 0.01, f"refit {s}: {refits.criterion[s]:.4f} vs BOBYQA {best:.4f}"
 
 
-def test_seed001_school_is_the_printed_school_and_its_true_line_is_recovered():
+def test_monette_school_is_the_printed_school_and_its_true_line_is_recovered():
     """Seed 001 prints 23 students' SES, epsilon and Y (two decimals); Y - epsilon is the true line."""
-    d, beta = hc.seed001_school()
+    d, beta = hc.monette_school()
     assert d.shape == (23, 3) and list(d.columns) == ["x", "eps", "y"]
     assert (d.iloc[0].tolist(), d.iloc[-1].tolist()) == ([-1.05, 4.46, 14.53], [0.38, -3.61, -0.13])
     X = np.column_stack([np.ones(23), d["x"]])

@@ -407,29 +407,30 @@ def test_ellipse_radius_f_chi2_and_hotelling(res):
         res["pooled"].ellipse_radius("Catholic", conf=95)
 
 
-def test_seed_table_rounds_to_the_seed_precision():
-    t = hc.seed_table([
+def test_published_table_rounds_to_the_printed_precision():
+    t = hc.published_table([
         ("(Intercept)", "13.5579", 13.557912),
         ("p", "2.84e-05", 2.8412e-05),
         ("p2", "5.1e-10", 5.3e-10),
         ("DF", "1897", 1897.0),
         ("F", "107.4", 107.46),
     ])
-    assert list(t.columns) == ["seed says", "ours", "match"]
+    assert list(t.columns) == ["Monette (2010)", "ours", "match"]
+    assert list(hc.published_table([("x", "1.5", 1.5)], source="Kaplan (2010)").columns)[0] == "Kaplan (2010)"
     assert t.index.name == "quantity"
     assert t["ours"].tolist() == ["13.5579", "2.84e-05", "5.3e-10", "1897", "107.5"]
     assert t["match"].tolist() == [True, True, False, True, False]
     with pytest.raises(TypeError, match="printed string"):
-        hc.seed_table([("x", 1.5, 1.5)])
+        hc.published_table([("x", 1.5, 1.5)])
     with pytest.raises(ValueError, match="not a number"):
-        hc.seed_table([("x", "n/a", 1.5)])
+        hc.published_table([("x", "n/a", 1.5)])
     with pytest.raises(ValueError, match=r"\(quantity, printed, ours\)"):
-        hc.seed_table([("x", "1.5")])
+        hc.published_table([("x", "1.5")])
 
 
-def test_seed_table_of_method_2a_all_match(res):
+def test_published_table_of_method_2a_all_match(res):
     d_int, d_slope = res["fixed_lines"].table.loc[DIFF_INT], res["fixed_lines"].table.loc[DIFF_SLOPE]
-    t = hc.seed_table([("Int: estimate", "-2.027255", d_int["Estimate"]),
+    t = hc.published_table([("Int: estimate", "-2.027255", d_int["Estimate"]),
                        ("Slope: SE", "0.454114", d_slope["Std.Error"]),
                        ("Slope: p", "0.0146", d_slope["p-value"])])
     assert t["match"].all(), t

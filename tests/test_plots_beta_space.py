@@ -95,12 +95,12 @@ def test_data_space_steps(school):
     assert len(b.lines) == 4 + 2
     gamma_line = a.lines[0].get_xydata()
     np.testing.assert_allclose(gamma_line[:, 1], GAMMA[0] + GAMMA[1] * gamma_line[:, 0])
-    ls_line = [ln for ln in b.lines if ln.get_label().startswith("β̂_j")][0].get_xydata()
+    ls_line = [ln for ln in b.lines if ln.get_label().startswith(r"$\hat\beta_j$")][0].get_xydata()
     np.testing.assert_allclose(ls_line[:, 1], school["beta_hat"][0] + school["beta_hat"][1] * ls_line[:, 0])
     assert len(fig.legends) == 1
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert labels == ["γ: population mean line", "β_j: the school's true line", "students",
-                      "β̂_j: least-squares line"]
+    assert labels == ["γ: population mean line", r"$\beta_j$: the school's true line", "students",
+                      r"$\hat\beta_j$: least-squares line"]
 
 
 def test_beta_space_steps_draw_the_three_ellipses(school):
@@ -110,11 +110,11 @@ def test_beta_space_steps_draw_the_three_ellipses(school):
     by_label = {ln.get_label(): ln for ln in ax.lines}
     X = np.column_stack([np.ones_like(school["x"]), school["x"]])
     S = 20.0 * np.linalg.inv(X.T @ X)
-    for label, centre, cov in [("T", GAMMA, T), ("V_j = σ²(X_j'X_j)⁻¹", school["beta"], S),
-                               ("Δ_j = T + V_j", GAMMA, T + S)]:
+    for label, centre, cov in [("T", GAMMA, T), (r"$V_j = \sigma^2(X_j'X_j)^{-1}$", school["beta"], S),
+                               (r"$\Delta_j = T + V_j$", GAMMA, T + S)]:
         d = by_label[label].get_xydata() - centre
         np.testing.assert_allclose(np.einsum("ni,ij,nj->n", d, np.linalg.inv(cov), d), 1.0, rtol=1e-8)
-    assert to_hex(by_label["Δ_j = T + V_j"].get_color()) == bs.ELEMENT_COLORS["blue"].lower()
+    assert to_hex(by_label[r"$\Delta_j = T + V_j$"].get_color()) == bs.ELEMENT_COLORS["blue"].lower()
     # common limits contain every point drawn
     xl, yl = ax.get_xlim(), ax.get_ylim()
     for p in (school["beta"], school["beta_hat"], GAMMA):

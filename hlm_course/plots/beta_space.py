@@ -11,17 +11,17 @@ Recipes:
 * geometry — :func:`ellipse_radius`, :func:`ellipse_points`,
   :func:`draw_ellipse`, :func:`dispersion_ellipse` (data ellipse of a cloud of
   points), :func:`draw_shadows` (an ellipse's ±1 SD shadows on the axes);
-* one school, step by step (seed 001, Figs 8–17) — :func:`school_data_space`,
+* one school, step by step (Monette (2010), Figs 8–17) — :func:`school_data_space`,
   :func:`school_beta_space` and :func:`school_steps_figure`: the population
   mean line γ and its dispersion T, a school's true line β_j, its data, its
   least-squares line β̂_j with its sampling variance ``V_j = σ²(X_j'X_j)⁻¹``, and
-  ``Δ_j = T + V_j`` (Bryk & Raudenbush's notation; seed 001 calls Δ_j "V_j");
-* shrinkage in the one-way model (seed 001, "Fitting the models") —
+  ``Δ_j = T + V_j`` (Bryk & Raudenbush's notation; Monette (2010) calls Δ_j "V_j");
+* shrinkage in the one-way model (Monette (2010), "Fitting the models") —
   :func:`weighted_means_figure` (GLS mean vs overall mean vs mean of means),
   :func:`shrinkage_by_group_plot`, :func:`shrinkage_by_n_plot` (arrows from
   BLUE to BLUP against n), :func:`residuals_vs_fitted_panels` (residuals of
-  shrunken and unshrunken fits side by side, seed 001's ``plot(fit.oneway.re)``);
-* BLUEs and BLUPs in beta space (seed 001, Figs 18–19) —
+  shrunken and unshrunken fits side by side, Monette's (2010) ``plot(fit.oneway.re)``);
+* BLUEs and BLUPs in beta space (Monette (2010), Figs 18–19) —
   :func:`blue_blup_plot`, :func:`blue_blup_figure` (one panel per sector).
 """
 
@@ -134,7 +134,7 @@ def dispersion_ellipse(ax, points, radius: float = 1.0, **kw):
 def draw_shadows(ax, center, cov, radius: float = 1.0, color: str = "#000000", **kw):
     """Shadows of an ellipse on the two axes: its bounding box (dashed) and bars
     along the axes from ``c ± r·sd`` (for ``radius=1`` the mean ± 1 SD of each
-    coordinate, seed 001 Fig. 13)."""
+    coordinate, Monette (2010) Fig. 13)."""
     c = _as_2(center, "center")
     sd = radius * np.sqrt(np.diag(_as_cov(cov, "cov")))
     lo, hi = c - sd, c + sd
@@ -147,7 +147,7 @@ def draw_shadows(ax, center, cov, radius: float = 1.0, color: str = "#000000", *
 
 
 # ---------------------------------------------------------------------------
-# the simulated school, step by step (seed 001, Figs 8–17)
+# the simulated school, step by step (Monette (2010), Figs 8–17)
 # ---------------------------------------------------------------------------
 DATA_STEPS = ("gamma", "beta", "data", "ls")
 BETA_STEPS = ("gamma", "T", "shadows", "beta", "sampling", "beta_hat", "Delta")
@@ -162,7 +162,7 @@ def school_data_space(ax, *, gamma, beta=None, x=None, y=None, beta_hat=None,
                       show=DATA_STEPS, xlim=(-3.0, 3.0)):
     """One school in data space: any of the population mean line γ (``"gamma"``),
     the school's true line β_j (``"beta"``), its data (``"data"``) and its
-    least-squares line β̂_j (``"ls"``) — seed 001, Figs 8–11."""
+    least-squares line β̂_j (``"ls"``) — Monette (2010), Figs 8–11."""
     unknown = set(show) - set(DATA_STEPS)
     if unknown:
         raise ValueError(f"unknown data-space element(s) {sorted(unknown)}; choose from {DATA_STEPS}")
@@ -170,13 +170,13 @@ def school_data_space(ax, *, gamma, beta=None, x=None, y=None, beta_hat=None,
     if "gamma" in show:
         _line(ax, _as_2(gamma, "gamma"), xlim, color=c["gamma"], ls="--", lw=1.5, label="γ: population mean line")
     if "beta" in show:
-        _line(ax, _as_2(beta, "beta"), xlim, color=c["beta"], lw=2, label="β_j: the school's true line")
+        _line(ax, _as_2(beta, "beta"), xlim, color=c["beta"], lw=2, label=r"$\beta_j$: the school's true line")
     if "data" in show:
         if x is None or y is None:
             raise ValueError("the 'data' element needs x and y")
         ax.plot(x, y, "o", color=c["data"], alpha=0.55, ms=4, label="students")
     if "ls" in show:
-        _line(ax, _as_2(beta_hat, "beta_hat"), xlim, color=c["blue"], lw=2, label="β̂_j: least-squares line")
+        _line(ax, _as_2(beta_hat, "beta_hat"), xlim, color=c["blue"], lw=2, label=r"$\hat\beta_j$: least-squares line")
     ax.set_xlim(xlim)
     ax.set_xlabel("SES")
     ax.set_ylabel("Y (math achievement)")
@@ -192,7 +192,7 @@ def school_beta_space(ax, *, gamma, T=None, beta=None, sampling_cov=None, beta_h
     (``"beta"``) with the dispersion ellipse ``V_j = σ²(X_j'X_j)⁻¹`` of its
     least-squares estimate (``"sampling"``), the estimate β̂_j (``"beta_hat"``)
     and the dispersion ellipse ``Δ_j = T + V_j`` of β̂_j around γ (``"Delta"``;
-    seed 001 writes this matrix V_j) — seed 001, Figs 12–17.  Dispersion
+    Monette (2010) writes this matrix V_j) — Monette (2010), Figs 12–17.  Dispersion
     ellipses are standard (radius 1)."""
     unknown = set(show) - set(BETA_STEPS)
     if unknown:
@@ -206,15 +206,15 @@ def school_beta_space(ax, *, gamma, T=None, beta=None, sampling_cov=None, beta_h
     if "shadows" in show:
         draw_shadows(ax, g, _as_cov(T, "T"), color=c["gamma"])
     if "beta" in show:
-        ax.plot(*_as_2(beta, "beta"), "s", color=c["beta"], ms=7, label="β_j (true)")
+        ax.plot(*_as_2(beta, "beta"), "s", color=c["beta"], ms=7, label=r"$\beta_j$ (true)")
     if "sampling" in show:
         draw_ellipse(ax, _as_2(beta, "beta"), _as_cov(sampling_cov, "sampling_cov"), color=c["beta"], ls="--",
-                     lw=1.5, center_marker=None, label="V_j = σ²(X_j'X_j)⁻¹")
+                     lw=1.5, center_marker=None, label=r"$V_j = \sigma^2(X_j'X_j)^{-1}$")
     if "beta_hat" in show:
-        ax.plot(*_as_2(beta_hat, "beta_hat"), "^", color=c["blue"], ms=8, label="β̂_j (least squares)")
+        ax.plot(*_as_2(beta_hat, "beta_hat"), "^", color=c["blue"], ms=8, label=r"$\hat\beta_j$ (least squares)")
     if "Delta" in show:
         Delta = _as_cov(T, "T") + _as_cov(sampling_cov, "sampling_cov")
-        draw_ellipse(ax, g, Delta, color=c["blue"], lw=1.5, center_marker=None, label="Δ_j = T + V_j")
+        draw_ellipse(ax, g, Delta, color=c["blue"], lw=1.5, center_marker=None, label=r"$\Delta_j = T + V_j$")
     ax.set_xlabel("intercept β₀")
     ax.set_ylabel("slope β₁ (SES)")
     return ax
@@ -296,14 +296,14 @@ def _figure_legend(fig, axes, ncol: int = 4):
 
 
 # ---------------------------------------------------------------------------
-# one-way model: weighted means and shrinkage (seed 001, "Fitting the models")
+# one-way model: weighted means and shrinkage (Monette (2010), "Fitting the models")
 # ---------------------------------------------------------------------------
 def weighted_means_figure(position, y, lines: dict, *, zoom: float | None = 0.35, colors=None,
                           xlabel: str = "school (Public, then Catholic; by mean SES)", ylabel: str = "mathach"):
     """Each student's score against the position of their school, with
     horizontal lines at several estimates of the overall mean (``lines``:
     label → value).  With ``zoom`` a second panel shows the lines up close
-    (± ``zoom`` around their middle), as seed 001 does with ``ylim``."""
+    (± ``zoom`` around their middle), as Monette (2010) does with ``ylim``."""
     from .style import new_figure
 
     if not lines:
@@ -336,9 +336,9 @@ def shrinkage_by_group_plot(blue, blup, gamma0: float, *, labels=None, ax=None):
     fig, ax = _axes(ax, width=8.0, height=4.0)
     pos = np.arange(1, len(blue) + 1)
     c = ELEMENT_COLORS
-    ax.axhline(gamma0, color=c["gamma"], lw=1.2, label="γ̂00 (GLS)")
+    ax.axhline(gamma0, color=c["gamma"], lw=1.2, label=r"$\hat\gamma_{00}$ (GLS)")
     ax.vlines(pos, blue, blup, color="#000000", lw=0.8, alpha=0.5)
-    ax.plot(pos, blue, "o", color=c["blue"], ms=6, label="BLUE: ȳ_j")
+    ax.plot(pos, blue, "o", color=c["blue"], ms=6, label=r"BLUE: $\bar y_j$")
     ax.plot(pos, blup, "o", color=c["blup"], ms=4.5, label="BLUP")
     if labels is not None:
         ax.set_xticks(pos)
@@ -351,7 +351,7 @@ def shrinkage_by_group_plot(blue, blup, gamma0: float, *, labels=None, ax=None):
 
 def shrinkage_by_n_plot(n, blue, blup, gamma0: float, *, ax=None, min_arrow: float = 1e-3):
     """Shrinking from the BLUE to the BLUP against group size: an arrow from
-    each group's ȳ_j to its BLUP, at x = n_j, with γ̂00 as a line (seed 001,
+    each group's ȳ_j to its BLUP, at x = n_j, with γ̂00 as a line (Monette (2010),
     "Shrinking from the BLUE to the BLUP -- relationship with n").  Arrows
     shorter than ``min_arrow`` are skipped."""
     n, blue, blup = (np.asarray(v, dtype=float) for v in (n, blue, blup))
@@ -359,16 +359,16 @@ def shrinkage_by_n_plot(n, blue, blup, gamma0: float, *, ax=None, min_arrow: flo
         raise ValueError("n, blue and blup must be 1-d arrays of the same length")
     fig, ax = _axes(ax, width=6.8, height=4.4)
     c = ELEMENT_COLORS
-    ax.axhline(gamma0, color="#009E73", lw=2, label="γ̂00 (GLS)")
+    ax.axhline(gamma0, color="#009E73", lw=2, label=r"$\hat\gamma_{00}$ (GLS)")
     for xi, b0, b1 in zip(n, blue, blup):
         if abs(b1 - b0) > min_arrow:
             ax.annotate("", xy=(xi, b1), xytext=(xi, b0),
                         arrowprops=dict(arrowstyle="-|>", color="#000000", lw=0.9, shrinkA=0, shrinkB=0,
                                         mutation_scale=9))
-    ax.plot(n, blue, "o", color=c["blue"], ms=6, label="BLUE: ȳ_j")
+    ax.plot(n, blue, "o", color=c["blue"], ms=6, label=r"BLUE: $\bar y_j$")
     ax.plot(n, blup, "o", color=c["blup"], ms=4.5, label="BLUP")
     ax.plot([], [], color="#000000", lw=0.9, label="shrinkage")
-    ax.set_xlabel("sample size n_j")
+    ax.set_xlabel(r"sample size $n_j$")
     ax.set_ylabel("mathach")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, ncol=4)
     fig.tight_layout()
@@ -385,7 +385,7 @@ def residuals_vs_fitted_panels(panels: dict, *, ylabel: str = "standardized resi
     least-squares fit, whose residuals are orthogonal to its fitted values;
     rising for a fit with shrunken random effects, whose schools' mean
     residuals ``(1 − λ_j)(ȳ_j − γ̂00)`` share the sign of ``fitted − γ̂00``
-    (seed 001, ``plot(fit.oneway.re)``: "note pattern in fitted residuals in
+    (Monette (2010), ``plot(fit.oneway.re)``: "note pattern in fitted residuals in
     contrast with OLS").  Returns the figure.
     """
     from .style import new_figure
@@ -415,7 +415,7 @@ def residuals_vs_fitted_panels(panels: dict, *, ylabel: str = "standardized resi
 
 
 # ---------------------------------------------------------------------------
-# BLUEs and BLUPs in beta space (seed 001, Figs 18–19)
+# BLUEs and BLUPs in beta space (Monette (2010), Figs 18–19)
 # ---------------------------------------------------------------------------
 def blue_blup_plot(blue, blup, *, center=None, T=None, ax=None, arrows: bool = True, ellipses: bool = True,
                    show_blue: bool = True, title: str | None = None):
@@ -436,18 +436,18 @@ def blue_blup_plot(blue, blup, *, center=None, T=None, ax=None, arrows: bool = T
                                                                   alpha=0.6, shrinkA=0, shrinkB=2,
                                                                   mutation_scale=7))
     if show_blue:
-        ax.plot(blue[:, 0], blue[:, 1], "o", mfc="none", mec=c["blue"], ms=6, label="BLUE β̂_j")
-    ax.plot(blup[:, 0], blup[:, 1], "o", color=c["blup"], ms=4, label="BLUP β̃_j")
+        ax.plot(blue[:, 0], blue[:, 1], "o", mfc="none", mec=c["blue"], ms=6, label=r"BLUE $\hat\beta_j$")
+    ax.plot(blup[:, 0], blup[:, 1], "o", color=c["blup"], ms=4, label=r"BLUP $\tilde\beta_j$")
     if ellipses:
         if show_blue:
             dispersion_ellipse(ax, blue, color=c["blue"], lw=1.3, center_marker=None)
         dispersion_ellipse(ax, blup, color=c["blup"], lw=1.3, center_marker=None)
     if center is not None:
         ax.plot(*_as_2(center, "center"), "*", color="#009E73", ms=14, mec="#000000", mew=0.5,
-                label="γ̂: population line")
+                label=r"$\hat\gamma$: population line")
         if T is not None:
             draw_ellipse(ax, center, _as_cov(T, "T"), color="#009E73", ls="--", lw=1.3, center_marker=None,
-                         label="T̂")
+                         label=r"$\hat T$")
     ax.set_xlabel("intercept")
     ax.set_ylabel("SES slope")
     if title:

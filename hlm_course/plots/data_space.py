@@ -2,7 +2,7 @@
 
 A regression line is a point (β0, β1) in *beta space* (see ``beta_space``);
 here it is drawn as a line in *data space*, over the data it summarizes.
-Seed 001 ("Looking at hierarchical data", Figs 2--3) looks at multilevel
+Monette (2010) ("Looking at hierarchical data", Figs 2--3) looks at multilevel
 data with *trellis* plots: one small panel per school, with the school's
 least-squares line.  The recipes:
 
@@ -14,7 +14,7 @@ least-squares line.  The recipes:
 * :func:`sector_panels` -- one panel per level of a level-2 variable
   (sector), points and LS lines per level of a second variable (sex);
 * :func:`uniform_quantiles` -- a first look at every variable: its sorted
-  values against uniform quantiles, one small panel per column (seed 001's
+  values against uniform quantiles, one small panel per column (Monette's (2010)
   Figure 1, spida's ``xqplot(hs, type = 'u')``).
 
 Every recipe returns the matplotlib Figure (or the Axes it drew on) and uses
@@ -364,7 +364,7 @@ def uniform_quantiles(data: pd.DataFrame, columns: Sequence | None = None, ncols
     """Uniform quantile plot of each column: its values sorted from smallest to
     largest, plotted against the fraction of the data below them.
 
-    The "line them up from shortest to tallest" snapshot of seed 001's
+    The "line them up from shortest to tallest" snapshot of Monette's (2010)
     Figure 1 (spida's ``xqplot(hs, type = 'u')``).  The *k*-th smallest of
     *n* non-missing values is plotted at ``(k - 0.5) / n``, the uniform
     quantile (Hazen plotting position), so the x axis runs from 0 to 1 for
