@@ -1,7 +1,7 @@
 """HLM-program output tables, and the Monte Carlo error of bootstrap percentiles.
 
 Two groups of helpers used by the chapters on the full High School and
-Beyond data (seed 000).
+Beyond data (the lme4 course vignette on Raudenbush & Bryk, ch. 4).
 
 1. *Tables in the layout of the HLM program* (Raudenbush & Bryk 2002,
    chs. 3–4; the program's "Final estimation of fixed effects (with robust
@@ -20,7 +20,7 @@ Beyond data (seed 000).
    :func:`percentile_mc_band` the band for every column of a replicate table
    and :func:`compare_boot_intervals` lines a
    :func:`hlm_course.inference.bootstrap_ci` result up against another
-   program's intervals (seed 000, §8.2.2: lme4's ``confint(method = "boot")``).
+   program's intervals (the vignette's §8.2.2: lme4's ``confint(method = "boot")``).
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ def compare_boot_intervals(boot: pd.DataFrame, reference: pd.DataFrame, coverage
     replicates and level are read from ``boot.attrs``); ``reference`` has
     columns ``lower`` and ``upper`` indexed by lme4's parameter names
     (``.sig01``, ``.sigma``, ``(Intercept)``, … — the ``lme4`` column of
-    ``boot``), e.g. the intervals a seed document prints.
+    ``boot``), e.g. the intervals a published document prints.
 
     Returns a DataFrame indexed by lme4's names with two column groups,
     ``lower`` and ``upper``, each holding ``ours``, ``MC band from``,
