@@ -25,6 +25,7 @@ from .hlm_tables import *  # noqa: F401,F403
 from .r2 import *  # noqa: F401,F403
 from .hypotheses import *  # noqa: F401,F403
 from .influence import *  # noqa: F401,F403
+from .display import format_p, style_table  # noqa: F401
 from . import plots  # noqa: F401
 from . import r2  # noqa: F401
 

@@ -34,12 +34,16 @@ __all__ = ["fingerprint", "invalidate_if_changed", "toc_files", "execute_into_ca
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 STAMP = "hlm_course.fingerprint"
+#: Modules that only run while the book is built, never in a chapter: editing them cannot change an output,
+#: so they stay out of the fingerprint (and do not force a cold build).
+BUILD_ONLY = frozenset({"sphinx_cache.py", "sphinx_notebooks.py", "reader.py", "notebooks.py"})
 
 
 def fingerprint(package_dir: Path = PACKAGE_DIR, data_dir: Path | None = None) -> str:
     """SHA-256 over the names and bytes of ``package_dir/**/*.py`` and ``data_dir/*``."""
     data_dir = package_dir.parent / "data" if data_dir is None else data_dir
-    files = sorted(package_dir.rglob("*.py"))
+    files = sorted(p for p in package_dir.rglob("*.py")
+                   if not (p.parent == package_dir and p.name in BUILD_ONLY))
     if data_dir.is_dir():
         files += sorted(p for p in data_dir.iterdir() if p.is_file())
     digest = hashlib.sha256()

@@ -408,6 +408,42 @@ return {
 };
 """
 
+# Layout faults a reader meets at the current viewport width: display equations cut off (wider than their
+# box with no way to scroll, or sticking out of the article column) and output tables whose cells have no
+# horizontal padding (adjacent numbers run together).
+LAYOUT_JS = r"""
+const art = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+const right = art.getBoundingClientRect().right;
+const scrolls = el => ['auto', 'scroll'].includes(getComputedStyle(el).overflowX);
+const clipped = [];
+for (const m of document.querySelectorAll('mjx-container[display="true"]')) {
+  const box = m.getBoundingClientRect();
+  let hidden = false;
+  for (let el = m; el && el !== art; el = el.parentElement) {
+    if (el.scrollWidth > el.clientWidth + 1 && !scrolls(el)) { hidden = true; break; }
+    if (scrolls(el)) break;
+  }
+  if (hidden || box.right > right + 1) {
+    const tex = (m.closest('.math') || m).textContent.replace(/\s+/g, ' ').slice(0, 60);
+    clipped.push(tex);
+  }
+}
+const cramped = [...document.querySelectorAll('.cell_output table td')].filter(td => {
+  const cs = getComputedStyle(td);
+  return parseFloat(cs.paddingLeft) + parseFloat(cs.paddingRight) < 4;
+}).length;
+return {clipped: clipped, cramped: cramped, width: window.innerWidth};
+"""
+
+
+def layout_problems(driver) -> list[str]:
+    """Equations cut off and cramped table cells at the driver's current width (see ``LAYOUT_JS``)."""
+    state = driver.execute_script(LAYOUT_JS)
+    problems = [f"display equation clipped at {state['width']} px: {tex!r}" for tex in state["clipped"]]
+    if state["cramped"]:
+        problems.append(f"{state['cramped']} output table cell(s) without horizontal padding")
+    return problems
+
 
 class HttpProbe:
     """Status and content type of URLs on the local book server (HEAD, cached)."""
@@ -496,6 +532,7 @@ def browser_page_problems(driver, server: BookServer, site: SiteIndex, page: str
     def served(rel: str) -> bool:
         return probe.head(server.url + rel)[0] == 200
 
+    problems += layout_problems(driver)
     problems += link_problems(page, state["hrefs"], site, exists=served, live_ids=state["ids"])
     problems += [f"request {path} answered {status}" for path, status in dict.fromkeys(failed)]
     problems += [f"browser console error: {msg}" for msg in dict.fromkeys(console)]

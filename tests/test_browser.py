@@ -14,13 +14,15 @@ checks themselves are unit-tested below on a small synthetic site, mostly withou
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 from browser_support import (FIGURE_IMAGES, BookServer, HttpProbe, SiteIndex, book_pages,
                              browser_page_problems, dim_figures, find_chromedriver, find_chromium,
-                             internal_target, link_problems, luminance, open_page, page_facts,
+                             internal_target, layout_problems, link_problems, luminance, open_page,
+                             page_facts,
                              redirect_target, start_chromium, static_page_problems,
                              switch_to_dark_mode, toc_files, toc_pages)
 
@@ -144,6 +146,103 @@ def test_figures_stay_readable_in_dark_mode(site, server, driver):
     driver.save_screenshot(str(shot))
     dim = dim_figures(driver)
     assert not dim, f"{page} in dark mode: figures without an opaque light background:\n  " + "\n  ".join(dim)
+
+
+@pytest.mark.browser
+def test_equations_and_tables_fit_on_a_phone(site, server, driver):
+    """At 420 px (a phone) no display equation is cut off and table cells keep their padding."""
+    pages = [p for p in PAGES if site.facts(p).has_math]
+    assert pages, "no page of the book has math"
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 420, "height": 900, "deviceScaleFactor": 1, "mobile": True})
+    problems = []
+    try:
+        for page in pages:
+            open_page(driver, server.url + page, True)
+            problems += [f"{page}: {p}" for p in layout_problems(driver)]
+    finally:
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})
+    assert not problems, "\n  ".join(problems)
+
+
+def _soup(site, page):
+    from bs4 import BeautifulSoup
+
+    return BeautifulSoup((site.html_dir / page).read_text(encoding="utf-8"), "html.parser")
+
+
+@pytest.mark.browser
+def test_no_plumbing_in_visible_code(site):
+    """No code cell a reader sees glues a value or reads the test suite's reference files."""
+    problems = []
+    for page in PAGES:
+        for cell in _soup(site, page).select("div.cell_input"):
+            code = cell.get_text()
+            for bad in ("glue(", "tests/reference", "keep("):
+                if bad in code:
+                    problems.append(f"{page}: a visible code cell contains {bad!r}: {code.strip()[:80]!r}")
+    assert not problems, "\n  ".join(problems)
+
+
+#: Phrases in which "seed" is a random-number seed, not a name for a source document.
+RANDOM_SEED = re.compile(r"(random|fixed|same|different|its|a|the rng's|numpy's)\s+seeds?\b|\bseed\s*[=:(]|"
+                         r"\bseeded\b|\bseeds? (of|for) the (random|simulation)|default_rng", re.I)
+
+
+@pytest.mark.browser
+def test_sources_are_named_not_called_seeds(site):
+    """Reader-facing text names Monette (2010), Kaplan (2010), the lme4 vignette -- never "seed"."""
+    problems = []
+    for page in PAGES:
+        text = " ".join(_soup(site, page).get_text(" ").split())
+        for m in re.finditer(r"\bseed", text, re.I):
+            context = text[max(0, m.start() - 30): m.end() + 30]
+            if not RANDOM_SEED.search(context):
+                problems.append(f"{page}: ...{context}...")
+    assert not problems, f"{len(problems)} uses of 'seed' for a source:\n  " + "\n  ".join(problems[:40])
+
+
+@pytest.mark.browser
+def test_download_and_student_notebooks_have_numbers_and_no_solutions(site):
+    """The .ipynb behind each page's download button is the reader notebook: numbers written in, no MyST
+    role, no solution; the student notebooks and their zip are published with the book."""
+    import nbformat
+
+    chapters = [p for p in PAGES if p.startswith("chapters/") and (ROOT / p).with_suffix(".md").exists()]
+    problems = []
+    for page in chapters:
+        md = (ROOT / page).with_suffix(".md")
+        if not md.read_text().startswith("---\njupytext:"):
+            continue
+        for nb_path in (site.html_dir / "_sources" / Path(page).with_suffix(".ipynb"),
+                        site.html_dir / "notebooks" / (md.stem + ".ipynb")):
+            if not nb_path.exists():
+                problems.append(f"{page}: no {nb_path.relative_to(site.html_dir)}")
+                continue
+            text = nbformat.writes(nbformat.read(nb_path, as_version=4))
+            for bad in ("{glue", "{eval", "{solution", "{cite", "{ref}", "{numref}"):
+                if bad in text:
+                    problems.append(f"{nb_path.relative_to(site.html_dir)} contains {bad!r}")
+            for line in _solution_lines(md):
+                if line in text:
+                    problems.append(f"{nb_path.relative_to(site.html_dir)} gives away a solution: {line[:60]!r}")
+    assert (site.html_dir / "notebooks" / "hlm-course-notebooks.zip").exists()
+    assert not problems, "\n  ".join(problems[:30])
+
+
+def _solution_lines(md: Path) -> list[str]:
+    """Distinctive lines (long, no MyST role) of a chapter's solutions."""
+    import jupytext
+
+    from hlm_course.student import strip_solutions
+
+    nb = jupytext.read(md)
+    kept, _ = strip_solutions(nb)
+    kept_text = "\n".join(c.source for c in kept.cells)
+    lines = {ln.strip() for c in nb.cells for ln in c.source.split("\n")}
+    return sorted(ln for ln in lines if len(ln) >= 40 and "{" not in ln and "`" not in ln
+                  and ln not in kept_text)
 
 
 # ------------------------------------------------------------- the checks can fail: unit tests

@@ -98,3 +98,16 @@ def test_execute_into_cache_runs_in_parallel_and_myst_nb_finds_the_result(tmp_pa
         cache.match_cache_notebook(sc._read_notebook(bad))
     # a second call finds everything cached and executes nothing
     assert sc.execute_into_cache(tmp_path / "cache", [good], jobs=2, log=messages.append) == {}
+
+
+def test_fingerprint_ignores_build_only_modules(tmp_path):
+    pkg, data = tmp_path / "pkg", tmp_path / "data"
+    pkg.mkdir()
+    data.mkdir()
+    (pkg / "engine.py").write_text("x = 1\n")
+    before = sc.fingerprint(pkg, data)
+    for name in sc.BUILD_ONLY:
+        (pkg / name).write_text("# changed\n")
+    assert sc.fingerprint(pkg, data) == before
+    (pkg / "engine.py").write_text("x = 2\n")
+    assert sc.fingerprint(pkg, data) != before

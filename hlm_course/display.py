@@ -1,0 +1,69 @@
+"""How the book shows numbers in tables: p-values and padded, right-aligned styled tables.
+
+R prints a p-value below ``.Machine$double.eps`` (2.2e-16) as ``< 2.2e-16`` (``format.pval``): a
+double cannot tell such a p-value from 0, so printing ``0.0`` would claim a certainty the arithmetic
+does not have.  :func:`format_p` does the same with a threshold the caller chooses.
+"""
+
+from __future__ import annotations
+
+import html
+import numbers
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["format_p", "format_p_column", "style_table"]
+
+#: R's ``.Machine$double.eps``: the cut-off below which ``format.pval`` prints ``< 2.2e-16``.
+DOUBLE_EPS = float(np.finfo(float).eps)
+
+
+def format_p(p, digits: int = 3, eps: float = DOUBLE_EPS) -> str:
+    """A p-value as text: ``"0.0403"``, ``"3.1e-07"``, or ``"< 2.2e-16"`` below ``eps`` (never ``"0.0"``).
+
+    ``digits`` significant digits (R's ``format.pval`` default is 3 in ``summary`` tables).
+    NaN (a test that was not done) prints as an empty string; values outside [0, 1] raise.
+    """
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"p must be a number, got {type(p).__name__}")
+    if isinstance(digits, (bool, np.bool_)) or int(digits) != digits or digits < 1:
+        raise ValueError(f"digits must be a positive integer, got {digits!r}")
+    p = float(p)
+    if np.isnan(p):
+        return ""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"a p-value must lie in [0, 1], got {p}")
+    if p < eps:
+        return f"< {eps:.2g}"
+    if p >= 1e-4:
+        return f"{p:.{int(digits)}g}" if p < 1 else "1"
+    return f"{p:.{int(digits) - 1}e}".replace("e-0", "e-")
+
+
+def format_p_column(values, digits: int = 3, eps: float = DOUBLE_EPS) -> pd.Series:
+    """:func:`format_p` applied to every value of a column (keeps the index)."""
+    s = pd.Series(values)
+    return s.map(lambda p: format_p(p, digits=digits, eps=eps))
+
+
+def style_table(df: pd.DataFrame, precision: int = 3, p_columns=(), caption: str | None = None):
+    """A pandas ``Styler`` that reads well in the book and in a notebook.
+
+    Cells get horizontal padding (so numbers never run together), numbers are right-aligned with a
+    fixed ``precision``, and the columns named in ``p_columns`` are shown with :func:`format_p`.
+    """
+    missing = [c for c in p_columns if c not in df.columns]
+    if missing:
+        raise KeyError(f"p_columns not in the table: {missing}")
+    styler = df.style.format(precision=precision, na_rep="", escape="html")
+    if p_columns:
+        styler = styler.format(lambda p: html.escape(format_p(p)), subset=list(p_columns))
+    styler = styler.set_table_styles([
+        {"selector": "th, td", "props": [("padding", "0.25em 0.8em")]},
+        {"selector": "td", "props": [("text-align", "right"), ("font-variant-numeric", "tabular-nums")]},
+        {"selector": "th.col_heading", "props": [("text-align", "right")]},
+    ], overwrite=False)
+    if caption:
+        styler = styler.set_caption(caption)
+    return styler

@@ -1,0 +1,340 @@
+"""Reader notebooks: each chapter as a plain Jupyter notebook with the book's numbers written in.
+
+The chapters are MyST notebooks (``chapters/*.md``). Their prose refers to computed numbers with
+``{glue:text}`` roles, cites with ``{cite:p}``, cross-references with ``{ref}`` and ``{numref}``, and keeps
+exercise solutions in ``{solution}`` blocks: the book renders all of that, but JupyterLab, Colab and plain
+Jupyter render no MyST and would show the raw syntax (and every solution).
+
+After the book is built, :func:`reader_notebook` turns a chapter's *executed* notebook (myst-nb writes it
+to ``_build/jupyter_execute/``) into the notebook a student is handed:
+
+* every glued number is written into the prose, formatted exactly as the book shows it
+  (myst-nb's own ``format_plain_text``), and the cells and outputs that existed only to glue are gone;
+* citations, cross-references and figure/exercise numbers become text (``Monette (2010)``,
+  ``Figure 6.1``, ``Exercise 14.3``); MyST directives become plain Markdown (blockquotes);
+* solutions are stripped (:func:`hlm_course.student.strip_solutions`), so the notebook is the
+  student edition; the book itself keeps the solutions in dropdowns;
+* code cells keep their source and outputs (figures, tables), with figure captions written below them.
+
+The Sphinx extension :mod:`hlm_course.sphinx_notebooks` runs this at the end of every build.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import re
+from dataclasses import dataclass, field
+
+import nbformat
+
+from .student import strip_solutions
+
+__all__ = ["BookContext", "glue_values", "convert_markdown", "strip_glue_code", "reader_notebook",
+           "raw_syntax"]
+
+GLUE_MIME_PREFIX = "application/papermill.record/"
+
+
+@dataclass
+class BookContext:
+    """What the conversion needs to know about the whole book (filled from the Sphinx environment).
+
+    ``labels``: label → text a reference shows (a section's title, a figure's caption);
+    ``numbers``: label → display number of a numbered item (``"Figure 6.1"``, ``"Exercise 5.2"``,
+    ``"(3.2)"``); ``citations``: bibliography key → (authors, year) as the book cites them.
+    """
+
+    labels: dict[str, str] = field(default_factory=dict)
+    numbers: dict[str, str] = field(default_factory=dict)
+    citations: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------
+# Glue values
+# ---------------------------------------------------------------------------
+def _glue_key(output) -> str | None:
+    return (output.get("metadata") or {}).get("scrapbook", {}).get("name")
+
+
+def glue_values(nb: nbformat.NotebookNode) -> dict[str, dict]:
+    """``{key: mime bundle}`` of every ``glue(key, value)`` in an executed notebook."""
+    values = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            key = _glue_key(output)
+            if key is None:
+                continue
+            prefix = (output["metadata"]["scrapbook"].get("mime_prefix") or "")
+            values[key] = {k[len(prefix):]: v for k, v in output.get("data", {}).items()}
+    return values
+
+
+def _glue_text(key: str, fmt: str, glue: dict[str, dict]) -> str:
+    from myst_nb.core.variables import format_plain_text
+
+    if key not in glue:
+        raise KeyError(f"glue key {key!r} is not defined in the executed notebook")
+    bundle = glue[key]
+    if "text/plain" not in bundle:
+        raise ValueError(f"glue key {key!r} has no text/plain representation to write into the prose")
+    return format_plain_text(bundle["text/plain"], fmt)
+
+
+# ---------------------------------------------------------------------------
+# Markdown: roles and directives
+# ---------------------------------------------------------------------------
+_ROLE = re.compile(r"\{([A-Za-z][\w:.-]*)\}`([^`]*)`")
+_TARGET = re.compile(r"^\([\w.:-]+\)=[ \t]*\n", re.MULTILINE)
+_MATH_LABEL = re.compile(r"^(\$\$)[ \t]*\([\w.:-]+\)[ \t]*$", re.MULTILINE)
+_FENCE_OPEN = re.compile(r"^([ \t]*)(`{3,}|:{3,})\{([\w:-]+)\}[ \t]*(.*)$")
+
+
+def _cite(keys: str, textual: bool, ctx: BookContext) -> str:
+    parts = []
+    for key in (k.strip() for k in keys.split(",") if k.strip()):
+        authors, year = ctx.citations.get(key, (key, ""))
+        parts.append(f"{authors} ({year})" if textual else f"{authors} {year}".strip())
+    return "; ".join(parts) if textual else f"({'; '.join(parts)})"
+
+
+def _split_target(text: str) -> tuple[str | None, str]:
+    """``"text <label>"`` → (``"text"``, ``"label"``); ``"label"`` → (None, ``"label"``)."""
+    m = re.match(r"^(.*?)\s*<([^<>]+)>$", text.strip())
+    return (m.group(1), m.group(2)) if m else (None, text.strip())
+
+
+def _role(name: str, text: str, ctx: BookContext, glue: dict[str, dict]) -> str:
+    if name in ("glue:text", "glue", "glue:", "glue:md"):
+        key, _, fmt = text.rpartition(":") if name == "glue:text" and ":" in text else (text, "", "")
+        if name != "glue:text":
+            key, fmt = text, ""
+        if "::" in key:
+            raise ValueError(f"glue reference {text!r} points into another document; not supported")
+        return _glue_text(key, fmt, glue)
+    if name in ("cite:p", "cite:ps", "cite", "cite:alp"):
+        return _cite(text, textual=False, ctx=ctx)
+    if name in ("cite:t", "cite:ts", "cite:author", "cite:year"):
+        return _cite(text, textual=True, ctx=ctx)
+    if name in ("ref", "doc", "prf:ref"):
+        shown, label = _split_target(text)
+        return shown or ctx.labels.get(label) or ctx.numbers.get(label) or label
+    if name == "numref":
+        shown, label = _split_target(text)
+        number = ctx.numbers.get(label, label)
+        if shown:
+            return shown.replace("%s", number.split(" ", 1)[-1]).replace("{number}", number.split(" ", 1)[-1])
+        return number
+    if name == "eq":
+        return ctx.numbers.get(text.strip(), f"({text.strip()})")
+    if name == "math":
+        return f"${text}$"
+    # term, abbr, index, sub, sup, kbd, …: the text itself
+    shown, _ = _split_target(text)
+    return shown if shown is not None else text
+
+
+def _replace_roles(text: str, ctx: BookContext, glue: dict[str, dict]) -> str:
+    return _ROLE.sub(lambda m: _role(m.group(1), m.group(2), ctx, glue), text)
+
+
+def _directive_blocks(text: str):
+    """Split Markdown into plain text and directive blocks: yields ("text", s) or
+    ("directive", (indent, name, argument, options, body))."""
+    lines = text.split("\n")
+    i, buf = 0, []
+    while i < len(lines):
+        m = _FENCE_OPEN.match(lines[i])
+        if not m:
+            buf.append(lines[i])
+            i += 1
+            continue
+        indent, fence, name, arg = m.group(1), m.group(2), m.group(3), m.group(4).strip()
+        close = re.compile(rf"^{re.escape(indent)}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
+        j, depth = i + 1, 0
+        while j < len(lines):
+            if _FENCE_OPEN.match(lines[j]) and _FENCE_OPEN.match(lines[j]).group(2)[0] == fence[0] \
+                    and len(_FENCE_OPEN.match(lines[j]).group(2)) == len(fence):
+                depth += 1
+            elif close.match(lines[j]):
+                if depth == 0:
+                    break
+                depth -= 1
+            j += 1
+        body = lines[i + 1:j]
+        options = {}
+        while body and re.match(r"^\s*:[\w-]+:", body[0]):
+            k, _, v = body.pop(0).strip()[1:].partition(":")
+            options[k] = v.strip()
+        if buf:
+            yield "text", "\n".join(buf)
+            buf = []
+        yield "directive", (indent, name, arg, options, "\n".join(body).strip("\n"))
+        i = j + 1
+    if buf:
+        yield "text", "\n".join(buf)
+
+
+_ADMONITIONS = {"note", "tip", "hint", "important", "warning", "caution", "attention", "danger", "error",
+                "seealso", "admonition", "dropdown", "topic", "sidebar", "margin", "epigraph", "exercise"}
+_DROP = {"index", "bibliography", "nb-exec-table", "tableofcontents", "glossary", "solution",
+         "solution-start", "solution-end", "raw"}
+
+
+def _quote(title: str, body: str) -> str:
+    """A titled Markdown blockquote (how JupyterLab and Colab can show an admonition or an exercise)."""
+    lines = ([f"**{title}**", ""] if title else []) + body.split("\n")
+    return "\n".join(f"> {ln}".rstrip() for ln in lines)
+
+
+def convert_markdown(text: str, ctx: BookContext, glue: dict[str, dict]) -> str:
+    """One markdown cell of a MyST notebook as plain Markdown with the book's numbers written in."""
+    text = _TARGET.sub("", text)
+    text = _MATH_LABEL.sub(r"\1", text)
+    out = []
+    for kind, item in _directive_blocks(text):
+        if kind == "text":
+            out.append(_replace_roles(item, ctx, glue))
+            continue
+        indent, name, arg, options, body = item
+        if name in _DROP:
+            continue
+        body = convert_markdown(body, ctx, glue)
+        if name in ("math",):
+            out.append(f"$$\n{body}\n$$")
+        elif name in ("code-block", "code", "sourcecode"):
+            out.append(f"```{arg}\n{body}\n```")
+        elif name in ("figure", "image"):
+            alt = options.get("alt", "")
+            number = ctx.numbers.get(options.get("name", ""), "")
+            caption = f"\n\n*{number}* {body}".rstrip() if (number or body) else ""
+            out.append(f"![{alt}]({arg}){caption}")
+        elif name == "exercise":
+            title = ctx.numbers.get(options.get("label", ""), "Exercise")
+            out.append(_quote(f"{title}" + (f" ({_replace_roles(arg, ctx, glue)})" if arg else ""), body))
+        else:  # admonitions and anything else: a titled blockquote
+            title = _replace_roles(arg, ctx, glue) if arg else name.capitalize()
+            out.append(_quote(title, body))
+    result = "\n".join(s for s in out)
+    return re.sub(r"\n{3,}", "\n\n", result).strip("\n")
+
+
+# ---------------------------------------------------------------------------
+# Code: glue calls go, everything else stays
+# ---------------------------------------------------------------------------
+def _is_glue_only(stmt: ast.stmt) -> bool:
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+        f = stmt.value.func
+        return (isinstance(f, ast.Name) and f.id == "glue") or (isinstance(f, ast.Attribute) and f.attr == "glue")
+    if isinstance(stmt, (ast.For, ast.If, ast.With)) and not getattr(stmt, "orelse", None):
+        return all(_is_glue_only(s) for s in stmt.body)
+    return False
+
+
+def _is_glue_import(stmt: ast.stmt) -> bool:
+    return isinstance(stmt, ast.ImportFrom) and stmt.module == "myst_nb" and \
+        all(a.name == "glue" for a in stmt.names)
+
+
+def strip_glue_code(source: str) -> str:
+    """``source`` without its top-level ``glue(...)`` statements and ``from myst_nb import glue``.
+
+    A ``for``/``if``/``with`` statement whose body only glues goes too. Code that does not parse is
+    returned unchanged (IPython magics, say).
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    lines = source.split("\n")
+    drop = set()
+    for stmt in tree.body:
+        if _is_glue_only(stmt) or _is_glue_import(stmt):
+            drop.update(range(stmt.lineno - 1, stmt.end_lineno))
+    kept = [ln for i, ln in enumerate(lines) if i not in drop]
+    text = "\n".join(kept)
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
+
+
+# ---------------------------------------------------------------------------
+# The whole notebook
+# ---------------------------------------------------------------------------
+def _figure_caption(cell, ctx: BookContext, glue: dict[str, dict]) -> str | None:
+    fig = ((cell.get("metadata") or {}).get("mystnb") or {}).get("figure")
+    if not fig or not fig.get("caption"):
+        return None
+    number = ctx.numbers.get(fig.get("name", ""), "Figure")
+    return f"*{number}.* {_replace_roles(' '.join(str(fig['caption']).split()), ctx, glue)}"
+
+
+def _uses_glue(source: str) -> bool:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return "glue(" in source
+    return any(isinstance(node, ast.Name) and node.id == "glue" for node in ast.walk(tree))
+
+
+def reader_notebook(executed: nbformat.NotebookNode, ctx: BookContext,
+                    glued: dict[str, dict] | None = None) -> nbformat.NotebookNode:
+    """The student's notebook of a chapter (see the module docstring).
+
+    ``glued`` adds glue values kept outside the notebook ({key: mime bundle}): myst-nb moves them out of
+    the cells of the notebook it writes to ``jupyter_execute/`` into a ``.glue.json`` file beside it.
+
+    Raises ``ValueError`` if a ``glue`` call is mixed into other code (say, inside a function), where it
+    cannot be removed: the student's notebook would call a function it no longer imports.
+    """
+    glue = {**glue_values(executed), **(glued or {})}
+    nb, _ = strip_solutions(copy.deepcopy(executed))
+    cells = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            source = convert_markdown(cell.source, ctx, glue)
+            if source.strip():
+                cells.append(nbformat.v4.new_markdown_cell(source))
+            continue
+        if cell.cell_type != "code":
+            cells.append(cell)
+            continue
+        tags = list((cell.get("metadata") or {}).get("tags", []))
+        source = strip_glue_code(cell.source)
+        if not source.strip():
+            continue
+        if _uses_glue(source):
+            raise ValueError("a glue call is mixed with other code and cannot be removed from the reader "
+                             f"notebook; give it a statement of its own:\n{source[:300]}")
+        outputs = [o for o in cell.get("outputs", []) if _glue_key(o) is None]
+        if "remove-output" in tags:
+            outputs = []
+        new = nbformat.v4.new_code_cell(source, outputs=outputs)
+        new.execution_count = None
+        if tags:
+            new.metadata["tags"] = tags
+        for out in new.outputs:
+            if "execution_count" in out:
+                out["execution_count"] = None
+        if {"remove-cell", "remove-input", "hide-input", "hide-cell"} & set(tags):
+            new.metadata["jupyter"] = {"source_hidden": True}
+        cells.append(new)
+        caption = _figure_caption(cell, ctx, glue)
+        if caption:
+            cells.append(nbformat.v4.new_markdown_cell(caption))
+    out = nbformat.v4.new_notebook(cells=cells)
+    out.metadata = {"kernelspec": executed.metadata.get("kernelspec", {"name": "python3", "language": "python",
+                                                                        "display_name": "Python 3"}),
+                    "language_info": {"name": "python"}}
+    return out
+
+
+_LEFTOVER = re.compile(r"\{(glue|eval|cite|ref|numref|eq|doc|solution)[\w:-]*\}")
+
+
+def raw_syntax(nb: nbformat.NotebookNode) -> list[str]:
+    """MyST roles or directives left in a notebook's markdown (empty for a reader notebook)."""
+    found = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            found += [m.group(0) for m in _LEFTOVER.finditer(cell.source)]
+            found += [ln for ln in cell.source.split("\n") if _FENCE_OPEN.match(ln)]
+    return found

@@ -1,0 +1,131 @@
+"""Reader notebooks: numbers written in, MyST turned into plain Markdown, solutions and glue gone."""
+
+import jupytext
+import nbformat
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hlm_course.reader import (BookContext, convert_markdown, glue_values, raw_syntax, reader_notebook,
+                               strip_glue_code)
+from myst_text import MYST_HEADER
+
+CTX = BookContext(labels={"ch-models": "Comparing the models"},
+                  numbers={"fig-arrows": "Figure 6.1", "ex-one": "Exercise 5.1"},
+                  citations={"monette2010": ("Monette", "2010"), "kaplan2010": ("Kaplan", "2010")})
+
+
+def _glue_output(key, text, display=False):
+    prefix = "" if display else "application/papermill.record/"
+    return nbformat.v4.new_output("display_data", data={prefix + "text/plain": text},
+                                  metadata={"scrapbook": {"name": key, "mime_prefix": prefix}})
+
+
+def _executed():
+    nb = jupytext.reads(MYST_HEADER + '''
+(sec-a)=
+# A chapter
+
+As {cite:t}`monette2010` shows, the gap is {glue:text}`gap:.2f` points ({glue:text}`n` schools), see
+{ref}`ch-models` and {numref}`fig-arrows`.
+
+```{code-cell} ipython3
+from myst_nb import glue
+import numpy as np
+gap = 3.14159
+gap
+```
+
+```{code-cell} ipython3
+:tags: [remove-cell]
+
+glue("gap", gap, display=False)
+for k in ["n"]:
+    glue(k, 40, display=False)
+```
+
+$$
+y = X\\beta
+$$ (eq-model)
+
+:::{exercise}
+:label: ex-one
+
+Compute the gap {cite:p}`kaplan2010`.
+:::
+
+:::{solution} ex-one
+:class: dropdown
+
+The gap is {glue:text}`gap:.1f`, the secret answer.
+:::
+
+```{code-cell} ipython3
+:tags: [solution]
+
+secret_answer = gap * 2
+```
+
+```{index} single: gap
+```
+
+```{note}
+Notes become blockquotes.
+```
+''', fmt="md:myst")
+    nb.cells[1].outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "3.14159"},
+                                                  execution_count=1)]
+    nb.cells[2].outputs = [_glue_output("gap", "3.14159"), _glue_output("n", "40")]
+    return nb
+
+
+def test_glue_values_reads_every_key():
+    values = glue_values(_executed())
+    assert values == {"gap": {"text/plain": "3.14159"}, "n": {"text/plain": "40"}}
+
+
+def test_reader_notebook_writes_numbers_and_drops_plumbing_and_solutions():
+    nb = reader_notebook(_executed(), CTX)
+    text = nbformat.writes(nb)
+    assert raw_syntax(nb) == []
+    prose = nb.cells[0].source
+    assert "As Monette (2010) shows, the gap is 3.14 points (40 schools)" in prose
+    assert "Comparing the models" in prose and "Figure 6.1" in prose and "(sec-a)=" not in prose
+    assert "glue(" not in text and "myst_nb" not in text and "papermill" not in text
+    assert "secret" not in text and "# Your code here" in text
+    assert "> **Exercise 5.1**" in text and "(Kaplan 2010)" in text
+    assert "> **Note**" in text and "{index}" not in text and "(eq-model)" not in text
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code[0].source == "import numpy as np\ngap = 3.14159\ngap"
+    assert code[0].outputs[0]["data"]["text/plain"] == "3.14159"
+    assert all(c.execution_count is None for c in code)
+
+
+def test_a_missing_glue_key_is_an_error_naming_it():
+    with pytest.raises(KeyError, match="'nope'"):
+        convert_markdown("x = {glue:text}`nope:.2f`", CTX, {})
+
+
+def test_strip_glue_code_keeps_mixed_statements_and_unparsable_code():
+    src = "x = 1\nglue('a', x)\nfor i in range(2):\n    glue(f'k{i}', i)\nif x:\n    y = 2\n    glue('b', y)"
+    assert strip_glue_code(src) == "x = 1\nif x:\n    y = 2\n    glue('b', y)"
+    assert strip_glue_code("%timeit f()") == "%timeit f()"
+
+
+@settings(max_examples=60, derandomize=True, deadline=None)
+@given(value=st.floats(allow_nan=False, allow_infinity=False, width=64),
+       spec=st.sampled_from(["", ".1f", ".3f", ".2e", ".4g", ",.0f"]))
+def test_numbers_are_formatted_as_the_book_formats_them(value, spec):
+    """The reader notebook uses myst-nb's own formatting of {glue:text}, for any value and format."""
+    from myst_nb.core.variables import format_plain_text
+
+    glue = {"v": {"text/plain": repr(value)}}
+    role = "{glue:text}`v" + (f":{spec}" if spec else "") + "`"
+    assert convert_markdown(f"value {role}.", CTX, glue) == f"value {format_plain_text(repr(value), spec)}."
+
+
+def test_glue_hidden_inside_a_function_is_refused():
+    nb = jupytext.reads(MYST_HEADER + "\n```{code-cell} ipython3\ndef keep(k, v):\n    glue(k, v)\n```\n",
+                        fmt="md:myst")
+    with pytest.raises(ValueError, match="glue call is mixed with other code"):
+        reader_notebook(nb, CTX)
