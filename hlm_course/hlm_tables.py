@@ -22,27 +22,25 @@ Beyond data (the lme4 course vignette on Raudenbush & Bryk, ch. 4).
    :func:`hlm_course.inference.bootstrap_ci` result up against another
    program's intervals (the vignette's §8.2.2: lme4's ``confint(method = "boot")``).
 
-3. *Tables that read well*: :func:`format_p` writes a p-value that never
-   reads 0 (``< 1e-16`` below the smallest p-value a double-precision
-   tail computation resolves reliably, scientific notation below 0.001), and
-   :func:`styled` turns a table into a pandas Styler with padded cells,
-   right-aligned numbers and its p-value columns through :func:`format_p`.
+3. *Tables that read well*: :func:`styled` shows a table in the book's style
+   (:func:`hlm_course.display.style_table`), with its p-value columns found by
+   name and printed by :func:`hlm_course.display.format_p`, which never writes 0.
 """
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .display import style_table
 from .lmer import LmerFit, MixedModelError
 from .shrinkage import level1_structure, robust_se, variance_tests
 
 __all__ = ["hlm_fixed_table", "hlm_variance_table", "QuantileBand", "quantile_band_ranks",
-           "percentile_mc_band", "compare_boot_intervals", "format_p", "p_columns", "styled"]
+           "percentile_mc_band", "compare_boot_intervals", "p_columns", "styled"]
 
 
 # ---------------------------------------------------------------------------
@@ -216,55 +214,21 @@ def compare_boot_intervals(boot: pd.DataFrame, reference: pd.DataFrame, coverage
 # ---------------------------------------------------------------------------
 # 3. Display
 # ---------------------------------------------------------------------------
-#: Below this a p-value prints as ``< 1e-16``: about the machine epsilon of a double (R's ``format.pval``
-#: prints ``< 2.2e-16`` for the same reason), where a p-value computed as 1 − F would already be 0.
-P_FLOOR = 1e-16
-
-#: Padding and right-aligned numbers for :func:`styled` tables (the default HTML of a pandas Styler has
-#: no padding, so adjacent numbers run together).
-TABLE_STYLES = [
-    {"selector": "th, td", "props": [("padding", "0.3em 0.9em")]},
-    {"selector": "td", "props": [("text-align", "right"), ("font-variant-numeric", "tabular-nums")]},
-    {"selector": "th.col_heading", "props": [("text-align", "right")]},
-    {"selector": "th.row_heading", "props": [("text-align", "left")]},
-]
-
-
-def format_p(p, digits: int = 4) -> str:
-    """A p-value as text that never reads 0.
-
-    ``nan`` or None gives ``""`` (a table's empty cell); below :data:`P_FLOOR`
-    ``"< 1e-16"``; below 0.001 three significant digits in scientific notation
-    (``"3.14e-07"``, ``"9.99e-04"``); otherwise ``digits`` decimals (``"0.0076"``).
-    """
-    if p is None or pd.isna(p):
-        return ""
-    p = float(p)
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"a p-value must lie between 0 and 1, got {p}")
-    if p < P_FLOOR:
-        return f"< {P_FLOOR:.0e}"
-    if p < 1e-3:
-        return f"{p:.2e}"
-    return f"{p:.{digits}f}"
-
-
 def p_columns(frame: pd.DataFrame) -> list:
     """The columns of ``frame`` that hold p-values: ``Pr(...)``, ``p.value`` or containing ``p-value``."""
     return [c for c in frame.columns
             if str(c).startswith("Pr(") or str(c) == "p.value" or "p-value" in str(c).lower()]
 
 
-def styled(frame, formats=None, *, digits: int = 4, na_rep: str = ""):
-    """``frame`` (a DataFrame or Series) as a pandas Styler that reads well.
+def styled(frame, formats=None, *, digits: int = 4):
+    """``frame`` (a DataFrame or Series) as :func:`hlm_course.display.style_table` shows it, column by column.
 
-    Cells are padded and numbers right-aligned (:data:`TABLE_STYLES`), the
-    p-value columns (:func:`p_columns`) go through :func:`format_p`, and the
-    other numbers through ``formats``: one format string for all, or a dict
-    ``{column: format}`` (columns not in ``frame`` are ignored); by default
-    ``digits`` decimals.  With one format string, float columns that hold only
-    whole numbers (an anova table's ``Df``) print without decimals.  Missing
-    values show as ``na_rep``.
+    The book's table style (padded cells, right-aligned numbers, missing values empty) with the p-value
+    columns found by :func:`p_columns` printed by :func:`hlm_course.display.format_p` (never ``0.0``;
+    ``< 2.2e-16`` below the machine epsilon, as R prints), and the other numbers through ``formats``:
+    one format string for every float column, or a dict ``{column: format}`` (columns not in ``frame``
+    are ignored); by default ``digits`` decimals.  With one format string, float columns that hold only
+    whole numbers (an anova table's ``Df``) print without decimals.
     """
     if isinstance(frame, pd.Series):
         frame = frame.to_frame()
@@ -279,7 +243,6 @@ def styled(frame, formats=None, *, digits: int = 4, na_rep: str = ""):
         whole = [c for c in numeric if frame[c].dropna().size and (frame[c].dropna() % 1 == 0).all()]
         formats = {c: "{:.0f}" if c in whole else formats for c in numeric}
     formats = {c: f for c, f in formats.items() if c in frame.columns and c not in pcols}
-    sty = frame.style.set_table_styles(TABLE_STYLES).format(na_rep=na_rep).format(formats, na_rep=na_rep)
-    if pcols:
-        sty = sty.format(lambda v: html.escape(format_p(v, digits)), subset=pcols)  # "<" as &lt;
-    return sty
+    sty = style_table(frame, precision=digits, p_columns=pcols)
+    # subset: a dict formatter alone would re-format every column, the p-value columns included
+    return sty.format(formats, na_rep="", subset=list(formats)) if formats else sty

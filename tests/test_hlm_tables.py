@@ -152,34 +152,19 @@ def test_compare_boot_intervals_errors(rc):
 
 
 # ------------------------------------------------------------- display
-@pytest.mark.parametrize("p, text", [(0.0, "< 1e-16"), (5.2e-47, "< 1e-16"), (2.0e-16, "2.00e-16"),
-                                     (3.14e-7, "3.14e-07"), (1 / 1001, "9.99e-04"), (0.007591, "0.0076"),
-                                     (0.5, "0.5000"), (1.0, "1.0000"), (np.nan, ""), (None, "")])
-def test_format_p_never_reads_zero(p, text):
-    assert ht.format_p(p) == text
-
-
-def test_format_p_digits_and_range():
-    assert ht.format_p(0.0123456, digits=6) == "0.012346"
-    with pytest.raises(ValueError, match="between 0 and 1"):
-        ht.format_p(1.5)
-    with pytest.raises(ValueError, match="between 0 and 1"):
-        ht.format_p(-1e-3)
-
-
 def test_styled_pads_aligns_and_formats_p_columns():
     frame = pd.DataFrame({"npar": [4, 5], "AIC": [46728.4123, 46523.0712], "Df": [np.nan, 1.0],
                           "Pr(>Chisq)": [np.nan, 5.2e-47], "p-value": [0.0, 0.0026]}, index=["small", "big"])
     assert ht.p_columns(frame) == ["Pr(>Chisq)", "p-value"]
     html = ht.styled(frame, {"AIC": "{:.1f}", "Df": "{:.0f}", "not a column": "{:.3f}"}).to_html()
-    assert "padding: 0.3em 0.9em" in html and "text-align: right" in html
+    assert "padding" in html and "text-align: right" in html
     assert ">46728.4<" in html and ">46523.1<" in html
-    assert html.count("&lt; 1e-16") == 2 and ">0.0026<" in html
+    assert html.count("&lt; 2.2e-16") == 2 and ">0.0026<" in html  # 5.2e-47 and an exact 0 alike
     assert ">nan<" not in html and ">0.0<" not in html and ">0.0000<" not in html
-    # a single format for every float column; a Series becomes a one-column table
+    # a single format for every float column (whole-number columns without decimals); a Series is one column
     html = ht.styled(frame[["AIC", "Df"]], "{:.2f}").to_html()
     assert ">46728.41<" in html and ">1<" in html and ">1.00<" not in html
-    assert ">0.0076<" in ht.styled(pd.Series({"naive": 0.007591}, name="p-value")).to_html()
+    assert ">0.00759<" in ht.styled(pd.Series({"naive": 0.007591}, name="p-value")).to_html()
+    assert ht.p_columns(pd.DataFrame(columns=["stat", "df", "p.value"])) == ["p.value"]
     with pytest.raises(TypeError, match="DataFrame or Series"):
         ht.styled([1, 2])
-
