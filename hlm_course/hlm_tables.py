@@ -223,7 +223,7 @@ def p_columns(frame: pd.DataFrame) -> list:
 def styled(frame, formats=None, *, digits: int = 4):
     """``frame`` (a DataFrame or Series) as :func:`hlm_course.display.style_table` shows it, column by column.
 
-    The book's table style (padded cells, right-aligned numbers, missing values empty) with the p-value
+    The book's table style (padded cells, right-aligned numbers that do not wrap, missing values empty) with the p-value
     columns found by :func:`p_columns` printed by :func:`hlm_course.display.format_p` (never ``0.0``;
     ``< 2.2e-16`` below the machine epsilon, as R prints), and the other numbers through ``formats``:
     one format string for every float column, or a dict ``{column: format}`` (columns not in ``frame``
@@ -243,6 +243,8 @@ def styled(frame, formats=None, *, digits: int = 4):
         whole = [c for c in numeric if frame[c].dropna().size and (frame[c].dropna() % 1 == 0).all()]
         formats = {c: "{:.0f}" if c in whole else formats for c in numeric}
     formats = {c: f for c, f in formats.items() if c in frame.columns and c not in pcols}
-    sty = style_table(frame, precision=digits, p_columns=pcols)
+    # numbers never wrap inside a cell ("< 2.2e-16" broke over three lines in a narrow column)
+    sty = style_table(frame, precision=digits, p_columns=pcols).set_table_styles(
+        [{"selector": "td", "props": [("white-space", "nowrap")]}], overwrite=False)
     # subset: a dict formatter alone would re-format every column, the p-value columns included
     return sty.format(formats, na_rep="", subset=list(formats)) if formats else sty

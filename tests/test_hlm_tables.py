@@ -157,7 +157,7 @@ def test_styled_pads_aligns_and_formats_p_columns():
                           "Pr(>Chisq)": [np.nan, 5.2e-47], "p-value": [0.0, 0.0026]}, index=["small", "big"])
     assert ht.p_columns(frame) == ["Pr(>Chisq)", "p-value"]
     html = ht.styled(frame, {"AIC": "{:.1f}", "Df": "{:.0f}", "not a column": "{:.3f}"}).to_html()
-    assert "padding" in html and "text-align: right" in html
+    assert "padding" in html and "text-align: right" in html and "white-space: nowrap" in html
     assert ">46728.4<" in html and ">46523.1<" in html
     assert html.count("&lt; 2.2e-16") == 2 and ">0.0026<" in html  # 5.2e-47 and an exact 0 alike
     assert ">nan<" not in html and ">0.0<" not in html and ">0.0000<" not in html
