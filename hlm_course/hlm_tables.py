@@ -1,7 +1,7 @@
 """HLM-program output tables, and the Monte Carlo error of bootstrap percentiles.
 
 Two groups of helpers used by the chapters on the full High School and
-Beyond data (seed 000).
+Beyond data (the lme4 course vignette on Raudenbush & Bryk, ch. 4).
 
 1. *Tables in the layout of the HLM program* (Raudenbush & Bryk 2002,
    chs. 3–4; the program's "Final estimation of fixed effects (with robust
@@ -20,7 +20,11 @@ Beyond data (seed 000).
    :func:`percentile_mc_band` the band for every column of a replicate table
    and :func:`compare_boot_intervals` lines a
    :func:`hlm_course.inference.bootstrap_ci` result up against another
-   program's intervals (seed 000, §8.2.2: lme4's ``confint(method = "boot")``).
+   program's intervals (the vignette's §8.2.2: lme4's ``confint(method = "boot")``).
+
+3. *Tables that read well*: :func:`styled` shows a table in the book's style
+   (:func:`hlm_course.display.style_table`), with its p-value columns found by
+   name and printed by :func:`hlm_course.display.format_p`, which never writes 0.
 """
 
 from __future__ import annotations
@@ -31,11 +35,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .display import style_table
 from .lmer import LmerFit, MixedModelError
 from .shrinkage import level1_structure, robust_se, variance_tests
 
 __all__ = ["hlm_fixed_table", "hlm_variance_table", "QuantileBand", "quantile_band_ranks",
-           "percentile_mc_band", "compare_boot_intervals"]
+           "percentile_mc_band", "compare_boot_intervals", "p_columns", "styled"]
 
 
 # ---------------------------------------------------------------------------
@@ -173,7 +178,7 @@ def compare_boot_intervals(boot: pd.DataFrame, reference: pd.DataFrame, coverage
     replicates and level are read from ``boot.attrs``); ``reference`` has
     columns ``lower`` and ``upper`` indexed by lme4's parameter names
     (``.sig01``, ``.sigma``, ``(Intercept)``, … — the ``lme4`` column of
-    ``boot``), e.g. the intervals a seed document prints.
+    ``boot``), e.g. the intervals a published document prints.
 
     Returns a DataFrame indexed by lme4's names with two column groups,
     ``lower`` and ``upper``, each holding ``ours``, ``MC band from``,
@@ -204,3 +209,42 @@ def compare_boot_intervals(boot: pd.DataFrame, reference: pd.DataFrame, coverage
     out = pd.concat(parts, axis=1).loc[[k for k in names if k in reference.index]]
     out.index.name = "parameter (lme4)"
     return out
+
+
+# ---------------------------------------------------------------------------
+# 3. Display
+# ---------------------------------------------------------------------------
+def p_columns(frame: pd.DataFrame) -> list:
+    """The columns of ``frame`` that hold p-values: ``Pr(...)``, ``p.value`` or containing ``p-value``."""
+    return [c for c in frame.columns
+            if str(c).startswith("Pr(") or str(c) == "p.value" or "p-value" in str(c).lower()]
+
+
+def styled(frame, formats=None, *, digits: int = 4):
+    """``frame`` (a DataFrame or Series) as :func:`hlm_course.display.style_table` shows it, column by column.
+
+    The book's table style (padded cells, right-aligned numbers that do not wrap, missing values empty) with the p-value
+    columns found by :func:`p_columns` printed by :func:`hlm_course.display.format_p` (never ``0.0``;
+    ``< 2.2e-16`` below the machine epsilon, as R prints), and the other numbers through ``formats``:
+    one format string for every float column, or a dict ``{column: format}`` (columns not in ``frame``
+    are ignored); by default ``digits`` decimals.  With one format string, float columns that hold only
+    whole numbers (an anova table's ``Df``) print without decimals.
+    """
+    if isinstance(frame, pd.Series):
+        frame = frame.to_frame()
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"expected a DataFrame or Series, got {type(frame).__name__}")
+    pcols = p_columns(frame)
+    others = [c for c in frame.columns if c not in pcols]
+    if formats is None:
+        formats = f"{{:.{digits}f}}"
+    if isinstance(formats, str):
+        numeric = [c for c in others if pd.api.types.is_float_dtype(frame[c])]
+        whole = [c for c in numeric if frame[c].dropna().size and (frame[c].dropna() % 1 == 0).all()]
+        formats = {c: "{:.0f}" if c in whole else formats for c in numeric}
+    formats = {c: f for c, f in formats.items() if c in frame.columns and c not in pcols}
+    # numbers never wrap inside a cell ("< 2.2e-16" broke over three lines in a narrow column)
+    sty = style_table(frame, precision=digits, p_columns=pcols).set_table_styles(
+        [{"selector": "td", "props": [("white-space", "nowrap")]}], overwrite=False)
+    # subset: a dict formatter alone would re-format every column, the p-value columns included
+    return sty.format(formats, na_rep="", subset=list(formats)) if formats else sty

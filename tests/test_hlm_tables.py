@@ -10,7 +10,7 @@ import hlm_course as hc
 from hlm_course import hlm_tables as ht
 from hlm_course.lmer import MixedModelError
 
-SEED_BOOT = pd.DataFrame({"lower": [2.5968018, -0.3022129, 0.4346349, 5.9544060, 12.1208481, 1.9523704],
+VIGNETTE_BOOT = pd.DataFrame({"lower": [2.5968018, -0.3022129, 0.4346349, 5.9544060, 12.1208481, 1.9523704],
                           "upper": [3.2927604, 0.4414194, 1.1285269, 6.1672046, 13.1124875, 2.4369979]},
                          index=[".sig01", ".sig02", ".sig03", ".sigma", "(Intercept)", "cses"])
 
@@ -31,7 +31,7 @@ def test_hlm_fixed_table_random_coefficients(rc):
     assert list(tab.columns) == ["Coefficient", "SE (model)", "SE (robust)", "t-ratio (robust)", "approx. df",
                                  "p-value"]
     assert list(tab.index) == ["(Intercept)", "cses"]
-    np.testing.assert_allclose(tab["Coefficient"], [12.6362, 2.1932], atol=5e-5)  # seed 000's lme4 values
+    np.testing.assert_allclose(tab["Coefficient"], [12.6362, 2.1932], atol=5e-5)  # the vignette's lme4 values
     np.testing.assert_allclose(tab["SE (model)"], [0.2445, 0.1283], atol=5e-5)
     rob = hc.robust_se(rc)
     np.testing.assert_allclose(tab["SE (robust)"], rob["Robust SE"])
@@ -124,28 +124,47 @@ def test_percentile_mc_band_reads_order_statistics():
 
 def test_compare_boot_intervals(rc):
     boot = hc.bootstrap_ci(rc, nsim=200, seed=3)
-    out = ht.compare_boot_intervals(boot, SEED_BOOT)
-    assert list(out.index) == list(SEED_BOOT.index)
+    out = ht.compare_boot_intervals(boot, VIGNETTE_BOOT)
+    assert list(out.index) == list(VIGNETTE_BOOT.index)
     assert list(out.columns.get_level_values(0).unique()) == ["lower", "upper"]
     assert list(out["lower"].columns) == ["ours", "MC band from", "MC band to", "reference", "inside"]
     np.testing.assert_allclose(out[("lower", "ours")], boot.set_index("lme4")["lower"])
-    np.testing.assert_allclose(out[("upper", "reference")], SEED_BOOT["upper"])
+    np.testing.assert_allclose(out[("upper", "reference")], VIGNETTE_BOOT["upper"])
     for side in ("lower", "upper"):
         part = out[side]
         assert (part["MC band from"] <= part["ours"]).all() and (part["ours"] <= part["MC band to"]).all()
         inside = (part["MC band from"] <= part["reference"]) & (part["reference"] <= part["MC band to"])
         assert (part["inside"] == inside).all()
-    # with 200 replicates the bands are wide: most of the seed's endpoints fall inside
+    # with 200 replicates the bands are wide: most of the vignette's endpoints fall inside
     assert out.xs("inside", axis=1, level=1).to_numpy().sum() >= 8
-    subset = ht.compare_boot_intervals(boot, SEED_BOOT.loc[["cses"]])
+    subset = ht.compare_boot_intervals(boot, VIGNETTE_BOOT.loc[["cses"]])
     assert list(subset.index) == ["cses"]
 
 
 def test_compare_boot_intervals_errors(rc):
     boot = hc.bootstrap_ci(rc, nsim=20, seed=1)
     with pytest.raises(ValueError, match="missing column"):
-        ht.compare_boot_intervals(boot, SEED_BOOT[["lower"]])
+        ht.compare_boot_intervals(boot, VIGNETTE_BOOT[["lower"]])
     with pytest.raises(ValueError, match="not parameters of the bootstrap"):
-        ht.compare_boot_intervals(boot, SEED_BOOT.rename(index={"cses": "ses"}))
+        ht.compare_boot_intervals(boot, VIGNETTE_BOOT.rename(index={"cses": "ses"}))
     with pytest.raises(ValueError, match="result of hlm_course.bootstrap_ci"):
-        ht.compare_boot_intervals(boot.drop(columns="lme4"), SEED_BOOT)
+        ht.compare_boot_intervals(boot.drop(columns="lme4"), VIGNETTE_BOOT)
+
+
+# ------------------------------------------------------------- display
+def test_styled_pads_aligns_and_formats_p_columns():
+    frame = pd.DataFrame({"npar": [4, 5], "AIC": [46728.4123, 46523.0712], "Df": [np.nan, 1.0],
+                          "Pr(>Chisq)": [np.nan, 5.2e-47], "p-value": [0.0, 0.0026]}, index=["small", "big"])
+    assert ht.p_columns(frame) == ["Pr(>Chisq)", "p-value"]
+    html = ht.styled(frame, {"AIC": "{:.1f}", "Df": "{:.0f}", "not a column": "{:.3f}"}).to_html()
+    assert "padding" in html and "text-align: right" in html and "white-space: nowrap" in html
+    assert ">46728.4<" in html and ">46523.1<" in html
+    assert html.count("&lt; 2.2e-16") == 2 and ">0.0026<" in html  # 5.2e-47 and an exact 0 alike
+    assert ">nan<" not in html and ">0.0<" not in html and ">0.0000<" not in html
+    # a single format for every float column (whole-number columns without decimals); a Series is one column
+    html = ht.styled(frame[["AIC", "Df"]], "{:.2f}").to_html()
+    assert ">46728.41<" in html and ">1<" in html and ">1.00<" not in html
+    assert ">0.00759<" in ht.styled(pd.Series({"naive": 0.007591}, name="p-value")).to_html()
+    assert ht.p_columns(pd.DataFrame(columns=["stat", "df", "p.value"])) == ["p.value"]
+    with pytest.raises(TypeError, match="DataFrame or Series"):
+        ht.styled([1, 2])

@@ -105,12 +105,12 @@ def test_criterion_line_plot_several_lines(rc):
 def test_criterion_line_plot_labels_stay_inside(rc):
     """The end labels lie inside the axes and the axis labels inside the figure (nothing clipped)."""
     lines = {"a": criterion_along_line(rc, rc.theta * 1.5, num=4), "b": criterion_along_line(rc, rc.theta * 0.5, num=4)}
-    ax = dg.criterion_line_plot(lines, start_label="seed (lme4 default)", end_label="hlm_course.lmer")
+    ax = dg.criterion_line_plot(lines, start_label="vignette (lme4 default)", end_label="hlm_course.lmer")
     fig = ax.figure
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     box = ax.get_window_extent(renderer)
-    labels = [t for t in ax.texts if t.get_text().startswith(("seed", "hlm_course"))]
+    labels = [t for t in ax.texts if t.get_text().startswith(("vignette", "hlm_course"))]
     assert len(labels) == 2
     for text in labels:
         ext = text.get_window_extent(renderer)

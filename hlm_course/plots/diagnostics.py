@@ -1,6 +1,7 @@
 """Diagnostic plots for fitted mixed models (matplotlib only).
 
-The two-level model assumes (Raudenbush & Bryk 2002, ch. 9; seed 000 §8.5)
+The two-level model assumes (Raudenbush & Bryk 2002, ch. 9; the lme4 course
+vignette on Raudenbush & Bryk ch. 4, §8.5)
 
 * level 1: r_ij ~ N(0, σ²), with constant variance across fitted values;
 * level 2: u_qj ~ N(0, τ_qq) for each random effect q.
