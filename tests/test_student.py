@@ -179,3 +179,31 @@ def test_student_edition_of_each_lab_runs_without_its_solutions(tmp_path, lab):
     checks = [o for c in nb.cells if c.cell_type == "code" and "labs.check(" in c.source
               for o in c.get("outputs", [])]
     assert checks and all("no answer yet" in str(o.get("data", o.get("text", ""))) for o in checks)
+
+
+def test_solutions_note_is_rewritten_for_students():
+    """The book's "the solutions are in the dropdowns" becomes the student edition's own note."""
+    from hlm_course.student import STUDENT_NOTE
+
+    source = MYST_HEADER + ("# A lab\n\nExercises follow.\n\n:::{div} solutions-note\n"
+                            "The worked solutions are in the dropdowns under the exercises; try first.\n:::\n\n"
+                            "More text.\n")
+    out, removed = strip_solutions(jupytext.reads(source, fmt="md:myst"))
+    text = jupytext.writes(out, fmt="md:myst")
+    assert removed == 0
+    assert "dropdowns" not in text and "solutions-note" not in text
+    assert STUDENT_NOTE.strip() in text and "Exercises follow." in text and "More text." in text
+
+
+@pytest.mark.parametrize("lab", ["14_lab1_sector_gap", "15_lab2_minority"])
+def test_student_edition_of_each_lab_does_not_promise_dropdowns(lab):
+    from pathlib import Path
+
+    from hlm_course.student import STUDENT_NOTE
+
+    chapters = Path(__file__).resolve().parent.parent / "chapters"
+    source = (chapters / f"{lab}.md").read_text()
+    assert "dropdowns" in source  # the book itself points to them
+    nb, _ = strip_solutions(jupytext.read(chapters / f"{lab}.md"))
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "dropdown" not in text and STUDENT_NOTE.strip() in text
