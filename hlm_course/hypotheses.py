@@ -20,7 +20,7 @@ estimate, standard error and confidence limit is one row of a Wald table
 * :func:`hausman_test` -- Hausman's (1978) specification test comparing a
   within-group (fixed-effects) estimate with the random-effects one.
 
-Monette's labs (seed 001, Lab 1 topics "Plotting the fitted model: hand-made
+Monette's labs (Monette 2010, Lab 1 topics "Plotting the fitted model: hand-made
 effect plots", "Graphs to show confidence bounds for hypotheses", "First
 diagnostics: Hausman test") use these ideas with spida; the functions here
 take a fitted :class:`~hlm_course.lmer.LmerFit` or a statsmodels OLS/WLS
@@ -286,7 +286,7 @@ def hausman_test(fe_fit, re_fit, terms=None) -> HausmanTest:
     -- only the within estimate stays consistent and the two drift apart.
     ``H = d'(V_FE − V_RE)⁻ d`` is compared with χ² on the rank of
     ``V_FE − V_RE`` (a generalized inverse is used, as in Stata's
-    ``hausman``).  Seed 001, Lab 1: "First diagnostics: Hausman test".
+    ``hausman``).  Monette (2010), Lab 1: "First diagnostics: Hausman test".
 
     Parameters
     ----------

@@ -15,7 +15,7 @@ Pelzer 2012, *The R Journal* 4(2), 38–47):
 * DFBETAS: ``(γ̂ₖ − γ̂ₖ₍₋ⱼ₎) / SE(γ̂ₖ₍₋ⱼ₎)``, each fixed effect's change in
   units of its standard error without the group; flag ``|DFBETAS| > 2/√J``.
 
-Seed 001, Lab 1: "Influence diagnostics".  Each refit uses the fit's own
+Monette (2010), Lab 1: "Influence diagnostics".  Each refit uses the fit's own
 design rows without the group (so the contextual variables are *not*
 recomputed) and starts the optimizer at the full-data θ̂, which makes the
 J refits cost little more than one fit.

@@ -6,7 +6,10 @@ solution, in the chapter.  The student edition removes
 * code cells tagged ``solution`` (replaced by an empty cell to work in), and
 * ``:::{solution}`` … ``:::`` blocks in markdown cells (sphinx-exercise), and
 * gated solutions, ``:::{solution-start}`` … ``:::{solution-end}``, with every
-  cell between them (the labs' dropdown solutions that contain code).
+  cell between them (the labs' dropdown solutions that contain code),
+
+and replaces every ``:::{div} solutions-note`` … ``:::`` block (a sentence that
+tells the book's reader where the solutions are) with :data:`STUDENT_NOTE`.
 
 Usage, from the repository root::
 
@@ -26,12 +29,17 @@ import nbformat
 
 from .notebooks import is_notebook
 
-__all__ = ["strip_solutions", "make_student_edition"]
+__all__ = ["strip_solutions", "make_student_edition", "STUDENT_NOTE"]
 
 _SOLUTION_BLOCK = re.compile(r"^(:{3,})\{solution\}.*?^\1\s*$\n?", re.MULTILINE | re.DOTALL)
 _GATE_START = re.compile(r"^(:{3,}|`{3,})\{solution-start\}.*?^\1[ \t]*$\n?", re.MULTILINE | re.DOTALL)
 _GATE_END = re.compile(r"^(:{3,}|`{3,})\{solution-end\}[ \t]*\n\1[ \t]*$\n?", re.MULTILINE)
+_SOLUTIONS_NOTE = re.compile(r"^(:{3,})\{div\}[ \t]+solutions-note[ \t]*\n.*?^\1[ \t]*$\n?",
+                             re.MULTILINE | re.DOTALL)
 PLACEHOLDER = "# Your code here\n"
+#: What the student edition says where the book says where its solutions are.
+STUDENT_NOTE = ("This student edition leaves the worked solutions out; they are in the book, under each "
+                "exercise. Try first.\n")
 
 
 def _strip_gated(cells: list) -> tuple[list, int]:
@@ -77,6 +85,7 @@ def strip_solutions(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, i
             cells.append(nbformat.v4.new_code_cell(PLACEHOLDER))
             continue
         if cell.cell_type == "markdown":
+            cell.source = _SOLUTIONS_NOTE.sub(STUDENT_NOTE, cell.source)
             new, k = _SOLUTION_BLOCK.subn("", cell.source)
             removed += k
             if k and not new.strip():

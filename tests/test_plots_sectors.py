@@ -41,7 +41,7 @@ def test_method_ellipse_default_radius_is_the_methods(res):
     marker = ax.get_lines()[1]
     assert marker.get_marker() == "+"
     np.testing.assert_allclose(np.ravel(marker.get_data()), centre)
-    # centre (13.5579, 2.2999): seed 001's pooled Catholic intercept and slope
+    # centre (13.5579, 2.2999): Monette (2010)'s pooled Catholic intercept and slope
     np.testing.assert_allclose(centre, [13.5579, 2.2999], atol=5e-5)
 
 
@@ -63,7 +63,7 @@ def test_method_ellipse_shadows_radius_and_conf(res):
     x, y = line.get_data()
     centre, cov = res["two_stage"].ellipse(DIFF)
     se = np.sqrt(np.diag(cov))
-    # shadows = the 95% t intervals (seed: slope difference 1.1100, SE 0.5086, p = 0.0353)
+    # shadows = the 95% t intervals (Monette 2010: slope difference 1.1100, SE 0.5086, p = 0.0353)
     assert y.min() == pytest.approx(centre[1] - t975 * se[1], abs=1e-3 * se[1])
     assert y.min() > 0
     assert x.max() == pytest.approx(centre[0] + t975 * se[0], abs=1e-3 * se[0])

@@ -1,6 +1,9 @@
 """The student edition strips solutions and keeps everything else."""
 
+import re
+
 import jupytext
+import numpy as np
 import pytest
 
 from hlm_course.student import PLACEHOLDER, make_student_edition, strip_solutions
@@ -179,3 +182,54 @@ def test_student_edition_of_each_lab_runs_without_its_solutions(tmp_path, lab):
     checks = [o for c in nb.cells if c.cell_type == "code" and "labs.check(" in c.source
               for o in c.get("outputs", [])]
     assert checks and all("no answer yet" in str(o.get("data", o.get("text", ""))) for o in checks)
+    # the code cell that follows an exercise's answer cell does not print the answer
+    from hlm_course import labs
+
+    labs.keys()  # loads the labs' checks
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    n_checked = 0
+    for cell, following in zip(code, code[1:]):
+        if "None  # your answer" not in cell.source:
+            continue
+        shown = " ".join(str(o.get("data", {}).get("text/plain", "")) + str(o.get("data", {}).get("text/html", ""))
+                         + str(o.get("text", "")) for o in following.get("outputs", []))
+        for key in re.findall(r'labs\.check\("([\w-]+)"', cell.source):
+            spec = labs._REGISTRY[key]
+            if spec.kind in ("number", "array"):
+                values = np.atleast_1d(np.asarray(spec.expected(), dtype=float)).ravel()
+                for v in values[np.abs(values) > 0.01]:
+                    assert f"{v:.3f}" not in shown, f"{lab}: the cell after {key} prints {v:.3f}"
+                    n_checked += 1
+            elif spec.kind == "set" and len(spec.expected()) > 1:  # one id in a table is no answer
+                ids = [str(s) for s in spec.expected()]
+                assert not all(s in shown for s in ids), f"{lab}: the cell after {key} prints its answer"
+                n_checked += 1
+    assert n_checked >= 10
+
+
+def test_solutions_note_is_rewritten_for_students():
+    """The book's "the solutions are in the dropdowns" becomes the student edition's own note."""
+    from hlm_course.student import STUDENT_NOTE
+
+    source = MYST_HEADER + ("# A lab\n\nExercises follow.\n\n:::{div} solutions-note\n"
+                            "The worked solutions are in the dropdowns under the exercises; try first.\n:::\n\n"
+                            "More text.\n")
+    out, removed = strip_solutions(jupytext.reads(source, fmt="md:myst"))
+    text = jupytext.writes(out, fmt="md:myst")
+    assert removed == 0
+    assert "dropdowns" not in text and "solutions-note" not in text
+    assert STUDENT_NOTE.strip() in text and "Exercises follow." in text and "More text." in text
+
+
+@pytest.mark.parametrize("lab", ["14_lab1_sector_gap", "15_lab2_minority"])
+def test_student_edition_of_each_lab_does_not_promise_dropdowns(lab):
+    from pathlib import Path
+
+    from hlm_course.student import STUDENT_NOTE
+
+    chapters = Path(__file__).resolve().parent.parent / "chapters"
+    source = (chapters / f"{lab}.md").read_text()
+    assert "dropdowns" in source  # the book itself points to them
+    nb, _ = strip_solutions(jupytext.read(chapters / f"{lab}.md"))
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "dropdown" not in text and STUDENT_NOTE.strip() in text

@@ -5,7 +5,7 @@ predictor, one line per level of another, with a confidence band around
 each line; a *difference plot* draws the difference between two such lines
 (e.g. the Catholic − Public gap as a function of ses) with its band and the
 zero line, so that one can read off where the hypothesis "no difference"
-is rejected.  Seed 001, Lab 1: "Plotting the fitted model: hand-made effect
+is rejected.  Monette (2010), Lab 1: "Plotting the fitted model: hand-made effect
 plots", "Linking the picture and the numbers", "Graphs to show confidence
 bounds for hypotheses".
 

@@ -1,6 +1,6 @@
 """Beta-space pictures of the six ways of comparing the school sectors.
 
-Seed 001 ("Comparing mathach and its relationship with ses in the two
+Monette (2010) ("Comparing mathach and its relationship with ses in the two
 school sectors") draws each method's estimates of a sector's (intercept,
 slope), or of the Public − Catholic differences, as a 95% confidence
 ellipse in *beta space*.  The recipe:
