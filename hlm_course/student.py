@@ -82,7 +82,8 @@ def strip_solutions(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, i
         tags = cell.get("metadata", {}).get("tags", [])
         if cell.cell_type == "code" and "solution" in tags:
             removed += 1
-            cells.append(nbformat.v4.new_code_cell(PLACEHOLDER))
+            if "remove-cell" not in tags:  # a hidden solution cell (its glue, say) leaves no empty cell behind
+                cells.append(nbformat.v4.new_code_cell(PLACEHOLDER))
             continue
         if cell.cell_type == "markdown":
             cell.source = _SOLUTIONS_NOTE.sub(STUDENT_NOTE, cell.source)

@@ -233,3 +233,12 @@ def test_student_edition_of_each_lab_does_not_promise_dropdowns(lab):
     nb, _ = strip_solutions(jupytext.read(chapters / f"{lab}.md"))
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     assert "dropdown" not in text and STUDENT_NOTE.strip() in text
+
+
+def test_hidden_solution_cells_leave_no_placeholder():
+    nb = jupytext.reads(MYST_HEADER + "\n```{code-cell} ipython3\n:tags: [solution, remove-cell]\n\n"
+                        "glue('answer', 2)\n```\n\n```{code-cell} ipython3\n:tags: [solution]\n\nx = 2\n```\n",
+                        fmt="md:myst")
+    out, removed = strip_solutions(nb)
+    assert removed == 2
+    assert [c.source for c in out.cells if c.cell_type == "code"] == [PLACEHOLDER]
