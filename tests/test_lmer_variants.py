@@ -60,7 +60,7 @@ def test_never_above_lme4_and_equal_where_lme4_reached_the_optimum(key):
         assert crit(m) == pytest.approx(d["criterion"], abs=1e-6)
         np.testing.assert_allclose(m.fixef, list(d["fixef"].values()), rtol=1e-5)
         np.testing.assert_allclose(m.se, list(d["se"].values()), rtol=3e-4)  # lme4 stops at ftol_abs 1e-8
-        assert m.sigma == pytest.approx(d["sigma"], rel=1e-5)
+        assert m.sigma == pytest.approx(d["sigma"], rel=5e-5)
         np.testing.assert_allclose(m.theta[m.free], d["theta"], rtol=1e-3, atol=2e-5)
         ml = m.refit(reml=False) if m.reml else m  # lme4's refitML
         assert ml.deviance == pytest.approx(d["ml_deviance"], abs=1e-4)

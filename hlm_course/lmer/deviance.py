@@ -30,11 +30,14 @@ columns.  Estimates are mapped back exactly (below, ``A``, ``B``, ``γ``, ``s``)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
-from scipy import linalg
+from scipy import linalg, sparse
 
 from .errors import MixedModelError
+
+_dpotrf, _dtrtrs = linalg.lapack.dpotrf, linalg.lapack.dtrtrs  # LAPACK directly: no per-call checks
 
 __all__ = ["LOG_2PI", "SINGULAR_TOL", "CrossProducts", "ScaledProblem", "PLSSolution", "theta_lower",
            "theta_start", "lambda_theta", "free_theta", "block_inverse", "block_inverse_batch", "pls_solve",
@@ -71,6 +74,17 @@ class CrossProducts:
     def q(self) -> int:
         return self.ZtZ.shape[1]
 
+    @cached_property
+    def _ZtZ_T(self) -> np.ndarray:
+        """Z_j'Z_j with the groups last, (q, q, J): sums over groups become BLAS products."""
+        return np.ascontiguousarray(np.transpose(self.ZtZ, (1, 2, 0)))
+
+    @cached_property
+    def _ZtXy_T(self) -> np.ndarray:
+        """Z_j'[X y] with the groups last, (q, p + 1, J)."""
+        return np.ascontiguousarray(np.transpose(np.concatenate([self.ZtX, self.Zty[:, :, None]], axis=2),
+                                                 (1, 2, 0)))
+
     @property
     def p(self) -> int:
         return self.XtX.shape[0]
@@ -78,16 +92,14 @@ class CrossProducts:
     @classmethod
     def from_arrays(cls, X: np.ndarray, Z: np.ndarray, y: np.ndarray, codes: np.ndarray,
                     ngroups: int) -> "CrossProducts":
-        """Accumulate ``W_j'W_j`` for every group ``j`` in one pass over the rows."""
-        q, p = Z.shape[1], X.shape[1]
+        """Accumulate ``Z_j'W_j`` for every group ``j``: one sparse product (groups × rows) per
+        column of Z, so the cost is one pass over the data."""
+        n, q, p = len(y), Z.shape[1], X.shape[1]
+        S = sparse.csr_matrix((np.ones(n), (np.asarray(codes), np.arange(n))), shape=(ngroups, n))
+        W = np.column_stack([Z, X, y])
         C = np.empty((ngroups, q, q + p + 1))
-        for a in range(q):  # column-wise bincounts: O(n (q + p)) memory, not O(n q (q + p))
-            za = Z[:, a]
-            for b in range(q):
-                C[:, a, b] = np.bincount(codes, weights=za * Z[:, b], minlength=ngroups)
-            for b in range(p):
-                C[:, a, q + b] = np.bincount(codes, weights=za * X[:, b], minlength=ngroups)
-            C[:, a, -1] = np.bincount(codes, weights=za * y, minlength=ngroups)
+        for a in range(q):
+            C[:, a, :] = S @ (W * Z[:, a:a + 1])
         return cls(ZtZ=C[:, :, :q].copy(), ZtX=C[:, :, q:-1].copy(), Zty=C[:, :, -1].copy(),
                    XtX=X.T @ X, Xty=X.T @ y, yty=float(y @ y), n=len(y))
 
@@ -247,22 +259,36 @@ def _pls(lam: np.ndarray, xp: CrossProducts):
     with ``‖c_u‖² = Σ_j y'Z_jΛ M_j⁻¹ Λ'Z_j'y``.
     """
     q, p = xp.q, xp.p
-    Minv, logdet_L = block_inverse(lam.T @ xp.ZtZ @ lam + np.eye(q))
-    rhs = np.concatenate([lam.T @ xp.ZtX, (lam.T @ xp.Zty[:, :, None])], axis=2)  # Λ'Z_j'[X y]
-    Mrhs = Minv @ rhs
-    S = np.tensordot(rhs, Mrhs, axes=([0, 1], [0, 1]))  # Σ_j [X y]'Z_jΛ M_j⁻¹ Λ'Z_j'[X y]
+    J = xp.ZtZ.shape[0]
+    # M_j = Λ'Z_j'Z_jΛ + I for all j at once, groups on the last axis (q × q BLAS products of length J)
+    M = np.tensordot(np.tensordot(lam.T, xp._ZtZ_T, axes=(1, 0)), lam, axes=(1, 0))  # (q, J, q)
+    M = np.transpose(M, (0, 2, 1))
+    M = M + np.eye(q)[:, :, None]
+    Minv_v, logdet = block_inverse_batch(np.transpose(M, (2, 0, 1)))  # (J, q, q)
+    logdet_L = float(np.sum(logdet))
+    Minv = np.transpose(Minv_v, (1, 2, 0))  # (q, q, J)
+    rhs = np.tensordot(lam.T, xp._ZtXy_T, axes=(1, 0))  # Λ'Z_j'[X y]: (q, p + 1, J)
+    Mrhs = np.empty_like(rhs)
+    for a in range(q):
+        acc = Minv[a, 0][None, :] * rhs[0]
+        for b in range(1, q):
+            acc += Minv[a, b][None, :] * rhs[b]
+        Mrhs[a] = acc
+    S = np.zeros((p + 1, p + 1))
+    for a in range(q):  # Σ_j [X y]'Z_jΛ M_j⁻¹ Λ'Z_j'[X y]
+        S += rhs[a] @ Mrhs[a].T
+    S = 0.5 * (S + S.T)
     A = xp.XtX - S[:p, :p]
     rhs_beta = xp.Xty - S[:p, p]
-    try:
-        RX = linalg.cholesky(A, lower=False, check_finite=False)
-    except linalg.LinAlgError as err:
-        raise MixedModelError("the fixed-effects cross-product R_X'R_X is not positive definite") from err
-    cbeta = linalg.solve_triangular(RX, rhs_beta, trans="T", check_finite=False)
-    beta = linalg.solve_triangular(RX, cbeta, check_finite=False)
-    u = Mrhs[:, :, p] - Mrhs[:, :, :p] @ beta
+    RX, info = _dpotrf(A, lower=0, clean=1)
+    if info != 0:
+        raise MixedModelError("the fixed-effects cross-product R_X'R_X is not positive definite")
+    cbeta, _ = _dtrtrs(RX, rhs_beta, lower=0, trans=1)
+    beta, _ = _dtrtrs(RX, cbeta, lower=0, trans=0)
+    u = (Mrhs[:, p, :] - np.tensordot(beta, Mrhs[:, :p, :], axes=(0, 1))).T  # (J, q)
     pwrss = xp.yty - float(S[p, p]) - float(cbeta @ cbeta)
     logdet_RX = 2.0 * float(np.sum(np.log(np.abs(np.diag(RX)))))
-    return Minv, RX, beta, u, pwrss, logdet_L, logdet_RX
+    return Minv_v, RX, beta, u, pwrss, logdet_L, logdet_RX
 
 
 def pls_solve(theta: np.ndarray, xp: CrossProducts) -> PLSSolution:
@@ -320,10 +346,10 @@ class ScaledProblem:
     logdetA: float
 
     @classmethod
-    def from_arrays(cls, X, Z, y, codes, ngroups, blocks=None) -> "ScaledProblem":
+    def from_arrays(cls, X, Z, y, codes, ngroups, blocks=None, qr=None) -> "ScaledProblem":
         n, p = X.shape
         q = Z.shape[1]
-        Q, R = np.linalg.qr(X)
+        Q, R = np.linalg.qr(X) if qr is None else qr
         d = np.sign(np.diag(R))
         d[d == 0] = 1.0
         Q, R = Q * d[None, :], R * d[:, None]

@@ -341,6 +341,9 @@ class LmerFit:
                       "correlation as ±1"]
         if self.n_dropped:
             lines += [f"{self.n_dropped} observation(s) with missing values were dropped"]
+        if not self.converged:
+            msg = self.check.message if self.check is not None else "the optimizer stopped abnormally"
+            lines += [f"Model failed to converge: {msg}"]
         return "\n".join(lines)
 
     def __repr__(self) -> str:  # pragma: no cover - convenience
@@ -361,7 +364,7 @@ def _replace_response(xp: CrossProducts, X, Z, y, codes) -> CrossProducts:
                          yty=float(y @ y), n=xp.n)
 
 
-def _validate_design(X, Z, codes, J, fixed_names, random_names, parsed) -> None:
+def _validate_design(X, Z, codes, J, fixed_names, random_names, parsed, R=None) -> None:
     """Clear errors for designs that cannot define the model (§3: lme4's checks)."""
     n, q = Z.shape
     if J < 2:
@@ -371,7 +374,8 @@ def _validate_design(X, Z, codes, J, fixed_names, random_names, parsed) -> None:
         raise MixedModelError(
             f"number of random effects ({J} groups × {q} terms = {J * q}) must be smaller than the "
             f"number of observations ({n}); the random effects would be unidentifiable")
-    rank = np.linalg.matrix_rank(X)
+    R = np.linalg.qr(X, mode="r") if R is None else R  # X's singular values are R's
+    rank = np.linalg.matrix_rank(R)
     if rank < X.shape[1]:
         # find columns that are linear combinations of the previous ones
         bad = [fixed_names[k] for k in range(1, X.shape[1])
@@ -487,10 +491,11 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, control: LmerContr
     groups = pd.Index(groups, name=parsed.group)
     J = len(groups)
     fixed_names = [Xdf.attrs["r_names"][c] for c in Xdf.columns]
-    _validate_design(X, Z, codes, J, fixed_names, random_names, parsed)
+    QR = np.linalg.qr(X)
+    _validate_design(X, Z, codes, J, fixed_names, random_names, parsed, R=QR[1])
 
     xp = CrossProducts.from_arrays(X, Z, y, codes, J)
-    xp.scaled = ScaledProblem.from_arrays(X, Z, y, codes, J, blocks)
+    xp.scaled = ScaledProblem.from_arrays(X, Z, y, codes, J, blocks, qr=QR)
     one_term = len(set(blocks)) == 1
     free = None if one_term else free_theta(blocks)
     opt = fit_theta(xp, reml, control=control, free=free)

@@ -31,8 +31,8 @@ import nlopt
 import numpy as np
 from scipy import optimize
 
-from .deviance import (CrossProducts, SINGULAR_TOL, criterion, lambda_theta, pls_solve, theta_lower, theta_start,
-                       _pls)
+from .deviance import (CrossProducts, SINGULAR_TOL, criterion, lambda_theta, lower_factor, pls_solve, theta_lower,
+                       theta_of, theta_start, _pls)
 from .errors import MixedModelError
 
 __all__ = ["LmerControl", "OptimizerRun", "ConvergenceCheck", "Optimum", "fit_theta", "optimize_theta",
@@ -292,7 +292,35 @@ def check_optimum(obj: Objective, x, tol: float = 2e-3, h: float = 1e-4, f0: flo
     if inward.size and np.min(inward) < -tol:
         msgs.append(f"at the boundary the criterion decreases into the interior (slope {np.min(inward):.3g}): "
                     "a variance estimated as zero is not a minimum")
+    if at_bound.any():
+        drop = cone_slope(obj, x, f0)
+        evals += 1
+        if drop is not None and drop < -1e-2:
+            msgs.append(f"the criterion decreases (slope {drop:.3g}) when T gains variance in the direction it "
+                        "lacks: a false boundary, not a minimum of the criterion over covariance matrices")
     return ConvergenceCheck(not msgs, "; ".join(msgs) if msgs else "ok", max_grad, min_eig, at_bound, evals, g, H)
+
+
+def _cone_point(obj: Objective, x, eps: float):
+    """x moved to T + ε v v' (v: T's null direction), or None for block-structured Λθ."""
+    if not obj.free.all():
+        return None
+    lam = lambda_theta(obj.full(x), obj.q)
+    w, V = np.linalg.eigh(lam @ lam.T)
+    scale = max(1.0, float(w[-1]))
+    L = lower_factor(np.hstack([lam, np.sqrt(eps * scale) * V[:, :1]]))
+    return np.maximum(theta_of(L), obj.lower), eps * scale
+
+
+def cone_slope(obj: Objective, x, f0) -> float | None:
+    """Slope of the criterion when a singular T gains variance along its null vector v
+    (T → T + ε v v', ε ≥ 0): the optimality condition over the cone of covariance
+    matrices (its first-order KKT condition).  Negative: the boundary is false."""
+    out = _cone_point(obj, x, 1e-4)
+    if out is None:
+        return None
+    xe, eps = out
+    return (obj(xe) - f0) / eps
 
 
 # ---------------------------------------------------------------------------
@@ -349,6 +377,8 @@ def fit_theta(xp: CrossProducts, reml: bool, start=None, control: LmerControl | 
         if chk.boundary.any() and budget[0] > 0:
             moved = best.x.copy()
             moved[chk.boundary] = 0.3
+            if not chk.ok and "false boundary" in chk.message:  # leave along the direction that goes down
+                moved = _cone_point(obj, best.x, 0.05)[0]
             runs.append(run(moved, "bobyqa_off_boundary"))
             if runs[-1].criterion < best.criterion:
                 best = runs[-1]
