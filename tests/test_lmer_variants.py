@@ -141,6 +141,15 @@ def test_constant_response_is_never_converged():
         hc.lmer("y ~ Days + (1 | Subject)", d)
 
 
+def test_a_response_constant_within_groups_is_not_converged_and_says_why():
+    rng = np.random.default_rng(1)
+    g = np.repeat(np.arange(10), 5)
+    d = pd.DataFrame({"g": g, "x": rng.normal(size=50), "y": rng.normal(size=10)[g]})
+    with pytest.warns(UserWarning, match="Model failed to converge.*constant within groups"):
+        m = hc.lmer("y ~ x + (1 | g)", d)
+    assert not m.converged and "Model failed to converge" in m.summary()
+
+
 def test_duplicate_index_labels_and_nullable_dtypes_just_work():
     base = fit("Reaction ~ Days + (Days | Subject)")
     dup = sleep().set_index(np.zeros(len(sleep()), int))

@@ -406,6 +406,9 @@ def _warn_convergence(fit: LmerFit, stacklevel: int = 2) -> None:
                   "or rescale predictors whose units differ by orders of magnitude, as lme4 advises")
     elif fit.check is not None and "maxfun" in fit.check.message:
         remedy = "raise LmerControl(maxfun=...) or drop the cap"
+    elif np.isfinite(fit.sigma) and fit.sigma < 1e-6 * max(float(np.std(fit.y)), 1e-300):
+        remedy = ("the residual SD is collapsing to zero: the response is (nearly) constant within groups, so "
+                  "there is no level-1 variation for the model to describe; check the response column")
     else:
         remedy = ("simplify the random part (a variance or correlation the data cannot support), check the "
                   "data for near-constant groups or responses, and compare fits with fit.optimizers")
