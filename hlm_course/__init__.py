@@ -12,7 +12,7 @@ reliability, HLM statistics), ``simulate`` (two-level simulation), ``r2`` (multi
 """
 
 from .data import *  # noqa: F401,F403
-from .lmer import LmerFit, MixedModelError, lmer  # noqa: F401
+from .lmer import LmerControl, LmerFit, MixedModelError, lmer  # noqa: F401
 from .multilevel import *  # noqa: F401,F403
 from .methods import *  # noqa: F401,F403
 from .inference import *  # noqa: F401,F403

@@ -30,6 +30,27 @@ from .lmer import (LOG_2PI, SINGULAR_TOL, CrossProducts, LmerFit, MixedModelErro
 from .multilevel import AttrFrame
 from .simulate import simulate_response
 
+def _same_data(fits, what: str) -> None:
+    """Refuse models fitted to different data (lme4's anova does, for a different number of rows;
+    here also for a different response or rows in a different order)."""
+    n = {f.nobs for f in fits}
+    if len(n) > 1:
+        raise MixedModelError(f"{what}: models were fitted to different numbers of observations: {sorted(n)}")
+    y0 = fits[0].y
+    for f in fits[1:]:
+        if not np.array_equal(f.y, y0):
+            raise MixedModelError(
+                f"{what}: the models were fitted to different data (their responses differ: "
+                f"{fits[0].response or fits[0].parsed.response!r} vs {f.response or f.parsed.response!r}, or "
+                "the rows differ); a likelihood-ratio test compares models of the same observations")
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise MixedModelError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 __all__ = ["anova", "mixture_pvalue", "pb_test", "PBTest", "bootstrap_ci", "refit_many", "batch_deviance"]
 
 
@@ -80,9 +101,7 @@ def anova(*fits: LmerFit, refit: bool = True, names: list[str] | None = None) ->
     """
     if len(fits) < 2:
         raise MixedModelError("anova needs at least two fitted models to compare")
-    n = {f.nobs for f in fits}
-    if len(n) > 1:
-        raise MixedModelError(f"models were fitted to different numbers of observations: {sorted(n)}")
+    _same_data(fits, "anova")
     names = list(names) if names is not None else [f"model{k + 1}" for k in range(len(fits))]
     if len(names) != len(fits):
         raise ValueError("names must have one entry per model")
@@ -281,6 +300,13 @@ def refit_many(fit: LmerFit, Y: np.ndarray, reml: bool | None = None, progress: 
     Y = np.atleast_2d(np.asarray(Y, dtype=float))
     if Y.shape[1] != fit.nobs:
         raise MixedModelError(f"simulated responses have {Y.shape[1]} columns, the model has {fit.nobs} rows")
+    if fit.blocks is not None:
+        raise MixedModelError("refits of models with uncorrelated terms ((x || g) or several terms) are not "
+                              "supported by the bootstrap")
+    # y and y − Xγ have the same criterion and θ̂ (β̂ shifts by γ): centring on the fitted fixed part keeps
+    # y'y − ‖c_u‖² − ‖c_β‖² from cancelling when y is far from zero (e.g. y + 10⁷)
+    shift = fit.pls.beta
+    Y = Y - (fit.X @ shift)[None, :]
     Zty, Xty, yty = _batch_cross_products(fit, Y)
     nsim = len(Y)
     xp0 = fit.xp
@@ -325,7 +351,7 @@ def refit_many(fit: LmerFit, Y: np.ndarray, reml: bool | None = None, progress: 
         if best.criterion < crit[s]:
             theta[s], crit[s] = best.theta, best.criterion
     crit, beta, sigma2 = batch_deviance(theta, xp0, Zty, Xty, yty, reml, full=True)
-    out = Refits(theta=theta, beta=beta, sigma=np.sqrt(sigma2), criterion=crit)
+    out = Refits(theta=theta, beta=beta + shift[None, :], sigma=np.sqrt(sigma2), criterion=crit)
     out.n_fallback = int(redo.size)
     return out
 
@@ -359,8 +385,8 @@ def pb_test(small: LmerFit, large: LmerFit, nsim: int = 1000, seed=None, progres
     responses are simulated from the fitted small model; both models are
     refitted to each; the p-value is ``(1 + #{LRT* ≥ LRT}) / (1 + nsim)``.
     """
-    if small.nobs != large.nobs:
-        raise MixedModelError("the two models were fitted to different data (numbers of rows differ)")
+    _same_data([small, large], "pb_test")
+    nsim = _positive_int(nsim, "nsim")
     if small.npar >= large.npar:
         raise MixedModelError(f"the small model must have fewer parameters than the large one "
                               f"({small.npar} vs {large.npar}); swap the arguments")
@@ -430,8 +456,11 @@ def bootstrap_ci(fit: LmerFit, nsim: int = 1000, level: float = 0.95, seed=None,
     ``estimate``, ``lower``, ``upper``, ``lme4``.  The replicates are kept in
     ``result.attrs["replicates"]``, the timing in ``result.attrs["elapsed"]``.
     """
-    if not 0 < level < 1:
-        raise ValueError(f"level must be between 0 and 1, got {level}")
+    if isinstance(level, (bool, np.bool_)) or not isinstance(level, (int, float, np.integer, np.floating)) \
+            or not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1 (a number), got {level!r}")
+    level = float(level)
+    nsim = _positive_int(nsim, "nsim")
     t0 = time.perf_counter()
     Y = simulate_response(fit, nsim, seed)
     r = refit_many(fit, Y, progress=progress)

@@ -1,0 +1,520 @@
+"""The fitted model: lme4's ``lmer`` and ``merMod`` in miniature.
+
+Bates et al. (2015), §4–5: the fit's accessors — ``fixef`` (eq. 19's β̂),
+``ranef`` (the conditional modes b̂ = Λθ û), ``VarCorr`` (T = σ² Λθ Λθ'),
+``vcov`` (σ² (R_X'R_X)⁻¹), the criteria (eqs. 34, 41) — and ``lmer`` itself,
+which chains the other modules: :mod:`.formula` (model frame and matrices),
+:mod:`.deviance` (cross-products and the profiled criterion), :mod:`.optimize`
+(BOBYQA and the convergence check).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import linalg
+
+from .deviance import (SINGULAR_TOL, CrossProducts, PLSSolution, ScaledProblem, free_theta, lambda_theta,
+                       lower_factor, pls_solve, theta_lower, theta_of)
+from .errors import MixedModelError
+from .formula import (ParsedFormula, build_design, evaluate, expression_variables, formula_variables, model_frame,
+                      parse_formula)
+from .optimize import ConvergenceCheck, LmerControl, OptimizerRun, fit_theta
+
+__all__ = ["lmer", "LmerFit"]
+
+
+@dataclass
+class LmerFit:
+    """A fitted two-level linear mixed model, with lme4's accessors.
+
+    Bryk–Raudenbush names: ``fixef`` are the γ's, ``tau`` is T, ``sigma2`` is σ²,
+    ``ranef`` are the u_j (lme4's conditional modes b_j), ``coef`` the β_j.
+    """
+
+    formula: str
+    parsed: ParsedFormula
+    reml: bool
+    data: pd.DataFrame
+    X: np.ndarray
+    Z: np.ndarray
+    y: np.ndarray
+    codes: np.ndarray
+    groups: pd.Index
+    fixed_names: list[str]
+    random_names: list[str]
+    xp: CrossProducts
+    pls: PLSSolution
+    runs: list[OptimizerRun]
+    n_dropped: int = 0
+    _fixed_design_info: object = field(default=None, repr=False)
+    _random_design_info: object = field(default=None, repr=False)
+    _fixed_r_names: dict = field(default=None, repr=False)  # patsy column -> R's name (r_column_names)
+    check: ConvergenceCheck | None = None  # the convergence check at the estimate (optimize.check_optimum)
+    control: LmerControl = field(default_factory=LmerControl)
+    blocks: tuple | None = None  # term of each random effect: Λθ's block structure (None: one term)
+    offset: np.ndarray | None = field(default=None, repr=False)  # offset(...) terms, already subtracted from y
+    response: str | None = None  # the response as written (e.g. "log(Reaction)")
+
+    @property
+    def free(self) -> np.ndarray:
+        """Which elements of θ are parameters (all, or the diagonal for ``(x || g)``)."""
+        q = self.xp.q
+        return np.ones(q * (q + 1) // 2, bool) if self.blocks is None else free_theta(self.blocks)
+
+    # -- sizes -------------------------------------------------------------
+    @property
+    def nobs(self) -> int:
+        return self.xp.n
+
+    @property
+    def ngroups(self) -> int:
+        return len(self.groups)
+
+    @property
+    def group(self) -> str:
+        return self.parsed.group
+
+    @property
+    def theta(self) -> np.ndarray:
+        return self.pls.theta
+
+    @property
+    def npar(self) -> int:
+        """Number of parameters: fixed effects, θ, and σ (as in lme4's logLik df)."""
+        return len(self.fixed_names) + int(np.sum(self.free)) + 1
+
+    # -- criteria ----------------------------------------------------------
+    @property
+    def reml_criterion(self) -> float:
+        """REML criterion at convergence (−2 × REML log-likelihood, eq. 41)."""
+        return self.pls.deviance(reml=True)
+
+    @property
+    def deviance(self) -> float:
+        """lme4's ``deviance()``: for ML fits the deviance −2ℓ (eq. 34); for
+        REML fits the ML deviance profiled at the REML estimate of θ."""
+        return self.pls.deviance(reml=False)
+
+    @property
+    def loglik(self) -> float:
+        """log-likelihood as lme4's ``logLik``: REML log-likelihood for REML fits."""
+        return -0.5 * self.pls.deviance(self.reml)
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.loglik + 2.0 * self.npar
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.loglik + np.log(self.nobs) * self.npar
+
+    # -- variance components -----------------------------------------------
+    @property
+    def sigma2(self) -> float:
+        """Level-1 variance σ² (eq. 33 for ML, eq. 40 for REML)."""
+        return self.pls.sigma2(self.reml)
+
+    @property
+    def sigma(self) -> float:
+        return float(np.sqrt(self.sigma2))
+
+    @property
+    def tau(self) -> pd.DataFrame:
+        """Level-2 covariance matrix T = σ² Λθ Λθ' of the random effects."""
+        lam = self.pls.Lambda
+        return pd.DataFrame(self.sigma2 * lam @ lam.T, index=self.random_names, columns=self.random_names)
+
+    @property
+    def corr(self) -> pd.DataFrame:
+        """Correlations of the random effects (NaN where a variance is zero)."""
+        T = self.tau.to_numpy()
+        sd = np.sqrt(np.diag(T))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            R = T / np.outer(sd, sd)
+        return pd.DataFrame(R, index=self.random_names, columns=self.random_names)
+
+    @property
+    def varcorr(self) -> pd.DataFrame:
+        """lme4's ``VarCorr`` as a table: variance and SD of each random term and
+        of the residual, with correlations in columns named after the terms."""
+        T = self.tau
+        rows = pd.DataFrame({"Groups": self.group, "Name": self.random_names,
+                             "Variance": np.diag(T), "Std.Dev.": np.sqrt(np.diag(T))})
+        corr = self.corr.to_numpy()
+        for k, name in enumerate(self.random_names[:-1]):
+            col = np.full(len(self.random_names), np.nan)
+            col[k + 1:] = corr[k + 1:, k]
+            rows[f"Corr.{name}"] = col
+        resid = pd.DataFrame({"Groups": ["Residual"], "Name": [""], "Variance": [self.sigma2],
+                              "Std.Dev.": [self.sigma]})
+        return pd.concat([rows, resid], ignore_index=True)
+
+    @property
+    def singular(self) -> bool:
+        """lme4's ``isSingular`` (a diagonal element of Λθ below 1e-4), judged on
+        the scaled problem's Λθ, so that it does not depend on the units of the
+        predictors (lme4 would call a slope in seconds singular)."""
+        theta = self.theta if self.xp.scaled is None else self.xp.scaled.to_work(self.theta)
+        return bool(np.any(theta[theta_lower(self.xp.q) == 0] < SINGULAR_TOL))
+
+    # -- fixed effects -----------------------------------------------------
+    @property
+    def fixef(self) -> pd.Series:
+        """Fixed-effects estimates γ̂ (eq. 19), named as lme4 names them."""
+        return pd.Series(self.pls.beta, index=self.fixed_names, name="Estimate")
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """σ̂² (R_X'R_X)⁻¹, lme4's ``vcov`` (conditional on θ̂)."""
+        RXinv = linalg.solve_triangular(self.pls.RX, np.eye(len(self.fixed_names)))
+        V = self.sigma2 * RXinv @ RXinv.T
+        return pd.DataFrame(V, index=self.fixed_names, columns=self.fixed_names)
+
+    @property
+    def se(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self.vcov)), index=self.fixed_names, name="Std. Error")
+
+    @property
+    def coef_table(self) -> pd.DataFrame:
+        """lme4's fixed-effects table: Estimate, Std. Error, t value."""
+        return pd.DataFrame({"Estimate": self.fixef, "Std. Error": self.se,
+                             "t value": self.fixef / self.se})
+
+    # -- random effects ----------------------------------------------------
+    @property
+    def ranef(self) -> pd.DataFrame:
+        """Conditional modes b̂_j = Λθ û_j, one row per group (lme4's ``ranef``)."""
+        return pd.DataFrame(self.pls.b, index=self.groups, columns=self.random_names)
+
+    @property
+    def cond_var(self) -> np.ndarray:
+        """Conditional covariance of each b_j: σ² Λθ (L_j L_j')⁻¹ Λθ', shape (J, q, q).
+
+        This is lme4's ``attr(ranef(m, condVar = TRUE)[[1]], "postVar")``
+        (with groups first), conditional on β̂ and θ̂.
+        """
+        lam = self.pls.Lambda
+        return self.sigma2 * lam @ self.pls.Minv @ lam.T
+
+    @property
+    def coef(self) -> pd.DataFrame:
+        """Per-group coefficients β̂_j: fixed effects plus conditional modes (lme4's ``coef``)."""
+        out = pd.DataFrame(np.tile(self.pls.beta, (self.ngroups, 1)), index=self.groups,
+                           columns=self.fixed_names)
+        b = self.ranef
+        for name in self.random_names:
+            if name not in out.columns:
+                out[name] = 0.0
+            out[name] = out[name] + b[name]
+        return out
+
+    # -- fitted values and residuals ------------------------------------------
+    @property
+    def fitted(self) -> pd.Series:
+        """Conditional fitted values X β̂ + Z b̂."""
+        b = self.pls.b[self.codes]
+        fitted = self.X @ self.pls.beta + np.sum(self.Z * b, axis=1)
+        if self.offset is not None:
+            fitted = fitted + self.offset
+        return pd.Series(fitted, index=self.data.index, name="fitted")
+
+    @property
+    def resid(self) -> pd.Series:
+        """Level-1 residuals y − X β̂ − Z b̂."""
+        b = self.pls.b[self.codes]
+        return pd.Series(self.y - self.X @ self.pls.beta - np.sum(self.Z * b, axis=1), index=self.data.index,
+                         name="resid")
+
+    @property
+    def scaled_resid(self) -> pd.Series:
+        return (self.resid / self.sigma).rename("scaled_resid")
+
+    # -- optimizer report ------------------------------------------------------
+    @property
+    def optimizers(self) -> pd.DataFrame:
+        """Every optimizer run (criterion, θ, evaluations, status) and, last, the
+        convergence check at the estimate (its evaluations and verdict)."""
+        rows = {"optimizer": [r.name for r in self.runs], "criterion": [r.criterion for r in self.runs],
+                "theta": [np.round(r.theta, 6) for r in self.runs],
+                "evaluations": [r.evaluations for r in self.runs], "status": [r.status for r in self.runs]}
+        if self.check is not None:
+            rows["optimizer"].append("check")
+            rows["criterion"].append(self.pls.deviance(self.reml))
+            rows["theta"].append(np.round(self.theta, 6))
+            rows["evaluations"].append(self.check.evaluations)
+            rows["status"].append(f"max|grad| {self.check.max_grad:.1e}; " + ("ok" if self.check.ok
+                                                                            else self.check.message))
+        return pd.DataFrame(rows)
+
+    @property
+    def optimizer_spread(self) -> float:
+        """Largest criterion difference between the optimizer runs that ended
+        normally (0 when one run sufficed)."""
+        crit = [r.criterion for r in self.runs if np.isfinite(r.criterion)
+                and r.status not in ("maxeval reached", "roundoff limited")]
+        return float(max(crit) - min(crit)) if crit else float("nan")
+
+    @property
+    def converged(self) -> bool:
+        """True when the optimum was checked (gradient and Hessian, lme4's
+        checkConv extended to the boundary, see ``check``) and the estimates
+        are finite.  An optimizer that hit its evaluation limit, a stop short of
+        the minimum, a saddle point or NaN estimates are never converged."""
+        if self.check is None:  # a fit assembled by hand: judge the run that gave the estimate
+            best = min(self.runs, key=lambda r: r.criterion)
+            return best.status not in ("maxeval reached", "roundoff limited")
+        finite = (np.all(np.isfinite(self.pls.beta)) and np.isfinite(self.pls.pwrss) and self.pls.pwrss > 0
+                  and np.all(np.isfinite(self.theta)))
+        return bool(self.check.ok and finite)
+
+    # -- refitting -------------------------------------------------------------
+    def refit(self, reml: bool | None = None, y: np.ndarray | None = None) -> "LmerFit":
+        """Refit with the same design: switch REML/ML and/or use a new response."""
+        reml = self.reml if reml is None else reml
+        if y is None:
+            xp = self.xp
+            y_new = self.y
+        else:
+            y_new = np.asarray(y, dtype=float)
+            if y_new.shape != self.y.shape:
+                raise MixedModelError(f"new response has shape {y_new.shape}, expected {self.y.shape}")
+            if not np.all(np.isfinite(y_new)):
+                raise MixedModelError("new response has infinite or missing values")
+            xp = _replace_response(self.xp, self.X, self.Z, y_new, self.codes)
+            xp.scaled = ScaledProblem.from_arrays(self.X, self.Z, y_new, self.codes, self.ngroups, self.blocks)
+        opt = fit_theta(xp, reml, start=self.theta, control=self.control, free=self.free)
+        fit = LmerFit(formula=self.formula, parsed=self.parsed, reml=reml, data=self.data, X=self.X,
+                      Z=self.Z, y=y_new, codes=self.codes, groups=self.groups,
+                      fixed_names=self.fixed_names, random_names=self.random_names, xp=xp,
+                      pls=pls_solve(opt.best.theta, xp), runs=opt.runs, n_dropped=self.n_dropped,
+                      _fixed_design_info=self._fixed_design_info,
+                      _random_design_info=self._random_design_info, _fixed_r_names=self._fixed_r_names,
+                      check=opt.check, control=self.control, blocks=self.blocks, offset=self.offset,
+                      response=self.response)
+        _warn_convergence(fit, stacklevel=3)
+        return fit
+
+    # -- printing ----------------------------------------------------------------
+    def summary(self) -> str:
+        """lme4's ``summary()`` as text (criterion, scaled residuals, random and
+        fixed effects, correlation of fixed effects)."""
+        lines = [f"Linear mixed model fit by {'REML' if self.reml else 'maximum likelihood'} (hlm_course.lmer)",
+                 f"Formula: {self.formula}", ""]
+        if self.reml:
+            lines.append(f"REML criterion at convergence: {self.reml_criterion:.1f}")
+        else:
+            lines.append(f"{'AIC':>9}{'BIC':>10}{'logLik':>10}{'deviance':>10}{'df.resid':>10}")
+            lines.append(f"{self.aic:9.1f}{self.bic:10.1f}{self.loglik:10.1f}{self.deviance:10.1f}"
+                         f"{self.nobs - self.npar:10d}")
+        q = np.quantile(self.scaled_resid, [0, 0.25, 0.5, 0.75, 1])
+        lines += ["", "Scaled residuals:", "     Min       1Q   Median       3Q      Max",
+                  " ".join(f"{v:8.4f}" for v in q), "", "Random effects:"]
+        vc = self.varcorr
+        header = f" {'Groups':<9}{'Name':<14}{'Variance':>10}{'Std.Dev.':>10}"
+        if len(self.random_names) > 1:
+            header += " Corr"
+        lines.append(header)
+        corr = self.corr.to_numpy()
+        for k, row in vc.iterrows():
+            grp = row["Groups"] if (k == 0 or row["Groups"] == "Residual") else ""
+            line = f" {grp:<9}{row['Name']:<14}{row['Variance']:10.4g}{row['Std.Dev.']:10.4f}"
+            if row["Groups"] != "Residual" and 0 < k:
+                line += " " + " ".join(f"{corr[k, m]:5.2f}" for m in range(k))
+            lines.append(line)
+        lines.append(f"Number of obs: {self.nobs}, groups:  {self.group}, {self.ngroups}")
+        lines += ["", "Fixed effects:", self.coef_table.to_string(float_format=lambda v: f"{v:.4f}")]
+        if len(self.fixed_names) > 1:
+            V = self.vcov.to_numpy()
+            s = np.sqrt(np.diag(V))
+            R = V / np.outer(s, s)
+            short = [n[:6] for n in self.fixed_names]
+            lines += ["", "Correlation of Fixed Effects:",
+                      " " * 14 + " ".join(f"{s_:>6}" for s_ in short[:-1])]
+            for i in range(1, len(short)):
+                lines.append(f"{self.fixed_names[i][:13]:<14}" + " ".join(f"{R[i, j]:6.3f}" for j in range(i)))
+        if self.singular:
+            lines += ["", "boundary (singular) fit: a variance component is estimated as zero or a "
+                      "correlation as ±1"]
+        if self.n_dropped:
+            lines += [f"{self.n_dropped} observation(s) with missing values were dropped"]
+        if not self.converged:
+            msg = self.check.message if self.check is not None else "the optimizer stopped abnormally"
+            lines += [f"Model failed to converge: {msg}"]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:  # pragma: no cover - convenience
+        return self.summary()
+
+    def _repr_html_(self) -> str:  # shown as plain text in notebooks
+        from html import escape
+
+        return f"<pre>{escape(self.summary())}</pre>"
+
+
+def _replace_response(xp: CrossProducts, X, Z, y, codes) -> CrossProducts:
+    """Cross-products for a new response with the same X and Z (used by refits
+    and the bootstrap): only Z'y, X'y and y'y change."""
+    Zty = np.zeros_like(xp.Zty)
+    np.add.at(Zty, codes, Z * y[:, None])
+    return CrossProducts(ZtZ=xp.ZtZ, ZtX=xp.ZtX, Zty=Zty, XtX=xp.XtX, Xty=X.T @ y,
+                         yty=float(y @ y), n=xp.n)
+
+
+def _validate_design(X, Z, codes, J, fixed_names, random_names, parsed, R=None) -> None:
+    """Clear errors for designs that cannot define the model (§3: lme4's checks)."""
+    n, q = Z.shape
+    if J < 2:
+        raise MixedModelError(
+            f"grouping factor '{parsed.group}' has only {J} level: a random effect needs at least two groups")
+    if J * q >= n:
+        raise MixedModelError(
+            f"number of random effects ({J} groups × {q} terms = {J * q}) must be smaller than the "
+            f"number of observations ({n}); the random effects would be unidentifiable")
+    R = np.linalg.qr(X, mode="r") if R is None else R  # X's singular values are R's
+    rank = np.linalg.matrix_rank(R)
+    if rank < X.shape[1]:
+        # find columns that are linear combinations of the previous ones
+        bad = [fixed_names[k] for k in range(1, X.shape[1])
+               if np.linalg.matrix_rank(X[:, : k + 1]) <= np.linalg.matrix_rank(X[:, :k])]
+        raise MixedModelError(f"fixed-effects design matrix is rank deficient (rank {rank} < {X.shape[1]} "
+                              f"columns): {bad} are linear combinations of earlier columns")
+    if q > 1:
+        has_int = "(Intercept)" in random_names
+        if has_int:
+            for k, name in enumerate(random_names):
+                if name == "(Intercept)":
+                    continue
+                counts = np.bincount(codes, minlength=J)
+                means = np.bincount(codes, weights=Z[:, k], minlength=J) / counts
+                if np.max(np.abs(Z[:, k] - means[codes])) < 1e-12:
+                    raise MixedModelError(
+                        f"random slope '{name}' is constant within every group of '{parsed.group}': it is a "
+                        "level-2 variable, so its random slope cannot be told apart from the random "
+                        f"intercept; remove '{name}' from the random part")
+
+
+def _warn_convergence(fit: LmerFit, stacklevel: int = 2) -> None:
+    if fit.converged:
+        return
+    msg = fit.check.message if fit.check is not None else "the optimizer stopped abnormally"
+    if fit.control.optimizer == "nloptwrap":
+        remedy = ("refit with the default control (hc.lmer's BOBYQA on internally scaled data, with restarts), "
+                  "or rescale predictors whose units differ by orders of magnitude, as lme4 advises")
+    elif fit.check is not None and "maxfun" in fit.check.message:
+        remedy = "raise LmerControl(maxfun=...) or drop the cap"
+    elif np.isfinite(fit.sigma) and fit.sigma < 1e-6 * max(float(np.std(fit.y)), 1e-300):
+        remedy = ("the residual SD is collapsing to zero: the response is (nearly) constant within groups, so "
+                  "there is no level-1 variation for the model to describe; check the response column")
+    else:
+        remedy = ("simplify the random part (a variance or correlation the data cannot support), check the "
+                  "data for near-constant groups or responses, and compare fits with fit.optimizers")
+    warnings.warn(f"Model failed to converge: {msg}. Remedy: {remedy}.", UserWarning, stacklevel=stacklevel + 1)
+
+
+def _as_bool(reml, name="reml") -> bool:
+    if isinstance(reml, (bool, np.bool_)):
+        return bool(reml)
+    raise MixedModelError(f"{name} must be True or False, got {reml!r}")
+
+
+def lmer(formula: str, data: pd.DataFrame, reml: bool = True, control: LmerControl | None = None) -> LmerFit:
+    """Fit a two-level linear mixed model with lme4's method.
+
+    Parameters
+    ----------
+    formula
+        lme4 syntax with one grouping factor, e.g. ``"mathach ~ cses + (cses | school)"``,
+        ``"normexam ~ standLRT + (1 | school)"``, ``"y ~ x + (0 + x | g)"``, ``"y ~ x + (x || g)"``,
+        ``"log(y) ~ poly(x, 2) + scale(w) + I(x^2) + offset(o) + (1 | g)"``.  R's semantics: factors,
+        ``C()``, ``*`` and ``:`` interactions, ``I()`` with ``^`` a power, R's ``scale``
+        (sd with n − 1), orthogonal ``poly``, ``log``, ``exp``, ``sqrt``, ``offset``.
+    data
+        A pandas DataFrame (any index).  Rows with a missing value (NaN, None,
+        ``pd.NA``) in any variable of the model are dropped (lme4's
+        ``na.omit``) and counted in ``n_dropped``; infinite values are an error.
+    reml
+        REML (default, as lme4) or maximum likelihood.
+    control
+        :class:`LmerControl`: the optimizer (``"bobyqa"``, ours, or
+        ``"nloptwrap"``, lme4's default as lme4 runs it), a cap on evaluations
+        (``maxfun``), restarts, the check's tolerance.
+
+    Returns
+    -------
+    LmerFit
+        ``converged`` is True only when the optimum passed the convergence
+        check (``fit.check``); otherwise lmer warns with a remedy.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise MixedModelError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    reml = _as_bool(reml)
+    if control is None:
+        control = LmerControl()
+    elif not isinstance(control, LmerControl):
+        raise MixedModelError(f"control must be an hc.LmerControl, got {type(control).__name__}")
+    parsed = parse_formula(formula)
+    resp_vars = expression_variables(parsed.response)
+    variables = set(resp_vars) | formula_variables(parsed.fixed) | {parsed.group}
+    for term in parsed.terms:
+        variables |= formula_variables(term.expr)
+    for off in parsed.offsets:
+        variables |= expression_variables(off)
+    order = [c for c in data.columns if c in variables] + sorted(v for v in variables if v not in data.columns)
+    mf = model_frame(data, order)
+    if mf.n_dropped:
+        warnings.warn(f"{mf.n_dropped} row(s) with missing values in the model's variables were dropped "
+                      f"(as lme4's na.omit)", stacklevel=2)
+    frame = mf.frame
+    if len(frame) == 0:
+        raise MixedModelError("no complete rows: every row has a missing value in a model variable")
+    y = evaluate(parsed.response, frame, "response")
+    offset = None
+    if parsed.offsets:
+        offset = sum(evaluate(o, frame, "offset") for o in parsed.offsets)
+        y = y - offset
+    Xdf = build_design(parsed.fixed, frame, "fixed-effects")
+    Zparts, blocks, random_names = [], [], []
+    for t, term in enumerate(parsed.terms):
+        Zt = build_design(term.expr, frame, f"random-effects {term}")
+        Zparts.append(Zt)
+        names = [Zt.attrs["r_names"][c] for c in Zt.columns]
+        blocks += list(range(len(blocks), len(blocks) + len(names))) if term.uncorrelated else [t + len(blocks)] * len(names)
+        random_names += names
+    if len(set(random_names)) < len(random_names):
+        raise MixedModelError(f"random-effects terms {', '.join(map(str, parsed.terms))} repeat an effect "
+                              f"({random_names}); each effect may appear once")
+    blocks = tuple(int(b) for b in pd.factorize(np.asarray(blocks))[0])
+    X = Xdf.to_numpy(dtype=float)
+    Z = np.column_stack([z.to_numpy(dtype=float) for z in Zparts])
+    codes, groups = pd.factorize(frame[parsed.group], sort=True)
+    groups = pd.Index(groups, name=parsed.group)
+    J = len(groups)
+    fixed_names = [Xdf.attrs["r_names"][c] for c in Xdf.columns]
+    QR = np.linalg.qr(X)
+    _validate_design(X, Z, codes, J, fixed_names, random_names, parsed, R=QR[1])
+
+    xp = CrossProducts.from_arrays(X, Z, y, codes, J)
+    xp.scaled = ScaledProblem.from_arrays(X, Z, y, codes, J, blocks, qr=QR)
+    one_term = len(set(blocks)) == 1
+    free = None if one_term else free_theta(blocks)
+    opt = fit_theta(xp, reml, control=control, free=free)
+    kept = data.iloc[np.flatnonzero(mf.keep)] if mf.n_dropped else data
+    fit = LmerFit(formula=formula, parsed=parsed, reml=reml, data=kept, X=X, Z=Z, y=y, codes=codes,
+                  groups=groups, fixed_names=fixed_names, random_names=random_names, xp=xp,
+                  pls=pls_solve(opt.best.theta, xp), runs=opt.runs, n_dropped=mf.n_dropped,
+                  _fixed_design_info=Xdf.design_info, _random_design_info=Zparts[0].design_info,
+                  _fixed_r_names=Xdf.attrs["r_names"], check=opt.check, control=control,
+                  blocks=None if one_term else blocks, offset=offset, response=parsed.response)
+    if fit.singular:
+        warnings.warn("boundary (singular) fit: a random-effect variance is estimated as zero or a "
+                      "correlation as ±1; see the section on checking a fit", stacklevel=2)
+    _warn_convergence(fit)
+    first, best = fit.runs[0].criterion, fit.pls.deviance(reml)
+    if fit.converged and len(fit.runs) > 1 and first - best > 1e-3:
+        warnings.warn(f"the first BOBYQA run stopped {first - best:.3g} above the optimum found by a restart "
+                      "or polish; the best optimum was kept (see fit.optimizers)", stacklevel=2)
+    return fit

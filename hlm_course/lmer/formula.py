@@ -1,0 +1,465 @@
+"""Formulas and model matrices: lme4's ``lFormula`` in miniature.
+
+Bates et al. (2015), §2 ("Formula module"): an lme4 formula
+``y ~ fixed + (expr | g)`` is split into the fixed-effects model matrix X
+(§2.1, R's ``model.matrix``) and the random-effects terms, whose model
+matrices build Z (§2.3, eqs. 5–6).  This module does the same for the
+two-level models of the course — one grouping factor — with R's semantics:
+
+* ``I(x^2)`` is a power (R's ``^``; patsy's own ``^`` would be Python's XOR);
+* ``scale(x)`` centres and divides by the standard deviation with n − 1, as
+  R's ``scale``; ``poly(x, k)`` is R's orthogonal polynomial basis; ``log``,
+  ``exp``, ``sqrt`` and ``offset(x)`` work as in R, also on the left of ``~``;
+* ``(x || g)`` is lme4's uncorrelated intercept and slope, and several terms
+  ``(1 | g) + (0 + x | g)`` on the same grouping factor are allowed (Λθ is then
+  block diagonal, §2.2);
+* coefficients are named as R prints them (``(Intercept)``, ``sectorCatholic``,
+  ``DboolTRUE``, ``poly(Days, 2)1``);
+* nested ``(1 | a/b)``, ``(1 | a:b)`` and crossed ``(1 | g1) + (1 | g2)`` terms
+  are refused with a message naming the term.
+
+R syntax is translated to patsy's before patsy sees it (``^`` → ``**``) and
+evaluated with R's functions in patsy's evaluation environment; string columns
+are made pandas Categoricals first (patsy's per-element sniffing of a string
+column is slow at scale).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import patsy
+
+from .errors import MixedModelError
+
+__all__ = ["ParsedFormula", "RandomTerm", "parse_formula", "lme4_name", "r_column_names", "model_frame",
+           "build_design", "R_FUNCTIONS"]
+
+
+# ---------------------------------------------------------------------------
+# R's functions in a formula
+# ---------------------------------------------------------------------------
+class _RScale:
+    """R's ``scale(x, center = TRUE, scale = TRUE)``: (x − mean) / sd, sd with n − 1.
+
+    Stateful (patsy): predictions on new data use the mean and sd of the data
+    the model was fitted to, as R's ``makepredictcall`` does for ``scale``.
+    """
+
+    def __init__(self):
+        self._chunks = []
+
+    def memorize_chunk(self, x, center=True, scale=True):
+        self._chunks.append(np.asarray(x, dtype=float))
+        self._args = (center, scale)
+
+    def memorize_finish(self):
+        center, scale = self._args
+        x = np.concatenate(self._chunks)
+        self.mean = float(np.mean(x)) if center is True else (0.0 if center is False else float(center))
+        if scale is True:
+            xc = x - self.mean
+            self.sd = float(np.sqrt(np.sum(xc * xc) / (len(x) - 1)))
+        else:
+            self.sd = 1.0 if scale is False else float(scale)
+        self._chunks = []
+
+    def transform(self, x, center=True, scale=True):
+        return (np.asarray(x, dtype=float) - self.mean) / self.sd
+
+
+class _RPoly:
+    """R's ``poly(x, degree)``: orthogonal polynomials by R's algorithm.
+
+    R centres x, takes the QR decomposition of ``outer(x − x̄, 0:degree, "^")``
+    and keeps ``Q diag(R)`` normalised; it stores the three-term recurrence
+    coefficients (``alpha``, ``norm2``) with which ``predict`` evaluates the
+    same basis at new x.  We compute those coefficients the same way and
+    evaluate the basis by the recurrence (identical to rounding).
+    """
+
+    def __init__(self):
+        self._chunks = []
+
+    def memorize_chunk(self, x, degree=1, raw=False):
+        self._chunks.append(np.asarray(x, dtype=float))
+        self._degree = degree
+
+    def memorize_finish(self):
+        degree = self._degree
+        x = np.concatenate(self._chunks)
+        self._chunks = []
+        degree = int(degree)
+        if degree < 1:
+            raise MixedModelError(f"poly(): degree must be at least 1, got {degree}")
+        if len(np.unique(x)) <= degree:
+            raise MixedModelError(f"poly(): 'degree' ({degree}) must be less than the number of unique points "
+                                  f"({len(np.unique(x))})")
+        xbar = float(np.mean(x))
+        xc = x - xbar
+        V = xc[:, None] ** np.arange(degree + 1)[None, :]
+        Q, R = np.linalg.qr(V)
+        Zq = Q * np.diag(R)[None, :]
+        norm2 = np.sum(Zq ** 2, axis=0)
+        self.alpha = (np.sum(xc[:, None] * Zq ** 2, axis=0) / norm2 + xbar)[:degree]
+        self.norm2 = np.concatenate([[1.0], norm2])
+        self.degree = degree
+
+    def transform(self, x, degree=1, raw=False):
+        x = np.asarray(x, dtype=float)
+        d = self.degree
+        if raw:
+            out = x[:, None] ** np.arange(1, d + 1)[None, :]
+        else:
+            Zr = np.ones((len(x), d + 1))
+            Zr[:, 1] = x - self.alpha[0]
+            for i in range(1, d):
+                Zr[:, i + 1] = (x - self.alpha[i]) * Zr[:, i] - (self.norm2[i + 1] / self.norm2[i]) * Zr[:, i - 1]
+            out = (Zr / np.sqrt(self.norm2[1:])[None, :])[:, 1:]
+        return pd.DataFrame(out, columns=[str(k) for k in range(1, d + 1)])
+
+
+def _offset(x):
+    return np.asarray(x, dtype=float)
+
+
+#: Names a formula may call, evaluated as R evaluates them.
+R_FUNCTIONS = {
+    "scale": patsy.stateful_transform(_RScale),
+    "poly": patsy.stateful_transform(_RPoly),
+    "log": np.log, "log2": np.log2, "log10": np.log10, "log1p": np.log1p, "exp": np.exp, "sqrt": np.sqrt,
+    "abs": np.abs, "offset": _offset,
+}
+_KNOWN_CALLS = set(R_FUNCTIONS) | {"C", "I", "Q", "Treatment", "Sum", "Poly", "Diff", "Helmert", "center",
+                                   "standardize", "np", "bs", "cr", "cc", "te", "factor", "as", "True", "False",
+                                   "None", "TRUE", "FALSE", "pi"}
+
+
+def _eval_env():
+    return patsy.EvalEnvironment([dict(R_FUNCTIONS, factor=lambda x: pd.Categorical(x), TRUE=True, FALSE=False,
+                                       pi=np.pi)])
+
+
+def to_patsy(expr: str) -> str:
+    """R formula syntax → patsy syntax: ``^`` is ``**`` (a power inside ``I()``,
+    an interaction power outside it, in both languages)."""
+    return expr.replace("^", "**")
+
+
+# ---------------------------------------------------------------------------
+# Parsing lme4's formula
+# ---------------------------------------------------------------------------
+_TERM = re.compile(r"\(([^()|]*(?:\([^()]*\)[^()|]*)*?)(\|\|?)([^()]*)\)")
+_NAME = re.compile(r"^[A-Za-z_.][\w.]*$")
+
+
+@dataclass(frozen=True)
+class RandomTerm:
+    """One random-effects term ``(expr | g)`` or ``(expr || g)`` (§2.2)."""
+
+    expr: str
+    group: str
+    uncorrelated: bool = False
+
+    def __str__(self) -> str:
+        return f"({self.expr} {'||' if self.uncorrelated else '|'} {self.group})"
+
+
+@dataclass(frozen=True)
+class ParsedFormula:
+    """The pieces of an lme4 formula ``y ~ fixed + (random | group)``."""
+
+    response: str
+    fixed: str  # right-hand side of the fixed part, R syntax (offset() terms removed)
+    random: str  # the expression left of the bar of the first term, e.g. "1 + cses"
+    group: str
+    terms: tuple = field(default=())  # every RandomTerm
+    offsets: tuple = field(default=())  # the expressions inside offset(...)
+
+    @property
+    def fixed_formula(self) -> str:
+        return f"{self.response} ~ {self.fixed}"
+
+    @property
+    def uncorrelated(self) -> bool:
+        return any(t.uncorrelated for t in self.terms)
+
+
+def _split_top_level(rhs: str) -> list[str]:
+    """Split a right-hand side at '+' outside parentheses."""
+    parts, depth, cur = [], 0, ""
+    for ch in rhs:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "+" and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    return [p.strip() for p in parts]
+
+
+def parse_formula(formula: str) -> ParsedFormula:
+    """Split an lme4 formula into response, fixed part and random-effects terms.
+
+    One grouping factor (a two-level model): one term ``(expr | g)`` —
+    ``expr`` may be ``1``, ``x``, ``1 + x``, ``0 + x`` or ``x - 1``, with the
+    intercept implied unless removed (§2.1, Table 2) —, ``(expr || g)``, or
+    several terms on the same ``g``.
+    """
+    if not isinstance(formula, str) or "~" not in formula:
+        raise MixedModelError(f"formula must be a string 'y ~ x + (1 | g)', got {formula!r}")
+    lhs, rhs = formula.split("~", 1)
+    response = lhs.strip()
+    if not response:
+        raise MixedModelError(f"formula {formula!r} has no response on the left of '~'")
+    bars = list(_TERM.finditer(rhs))
+    if not bars:
+        raise MixedModelError(
+            f"formula {formula!r} has no random-effects term: add one such as (1 | school); "
+            "for a model without random effects use statsmodels' ols")
+    terms = []
+    for bar in bars:
+        expr, group = bar.group(1).strip(), bar.group(3).strip()
+        term = f"({expr} {bar.group(2)} {group})"
+        if not expr:
+            raise MixedModelError(f"empty random-effects term {term} in {formula!r}")
+        if not _NAME.match(group):
+            kind = "nested" if "/" in group else ("an interaction of grouping factors" if ":" in group
+                                                  else "not a single column")
+            raise MixedModelError(
+                f"random-effects term {term}: the grouping factor '{group}' is {kind}; this engine fits "
+                "two-level models with one grouping factor (make one column, e.g. the school-by-class "
+                "combination, and use it as the group, or use lme4)")
+        terms.append(RandomTerm(expr, group, bar.group(2) == "||"))
+    groups = sorted({t.group for t in terms})
+    if len(groups) > 1:
+        raise MixedModelError(
+            f"formula {formula!r} has random-effects terms on {len(groups)} grouping factors {groups} "
+            f"({', '.join(map(str, terms))}): crossed or nested factors are beyond this engine, which fits "
+            "two-level models with one grouping factor")
+    fixed = rhs
+    for bar in reversed(bars):
+        fixed = fixed[: bar.start()] + fixed[bar.end():]
+    parts = [p for p in _split_top_level(fixed) if p]
+    offsets = tuple(m.group(1).strip() for p in parts for m in [re.fullmatch(r"offset\((.*)\)", p)] if m)
+    parts = [p for p in parts if not re.fullmatch(r"offset\((.*)\)", p)]
+    fixed = " + ".join(parts)
+    fixed = re.sub(r"\+\s*-", "- ", fixed).strip()
+    if not fixed or fixed.startswith("-"):
+        fixed = "1" if not fixed else "1 " + fixed
+    return ParsedFormula(response, fixed, terms[0].expr, terms[0].group, tuple(terms), offsets)
+
+
+def formula_variables(expr: str) -> set[str]:
+    """Names of data columns referenced by an R right-hand side or expression."""
+    names: set[str] = set()
+    try:
+        desc = patsy.ModelDesc.from_formula(to_patsy(expr))
+        codes = [factor.name() for term in desc.rhs_termlist + desc.lhs_termlist for factor in term.factors]
+    except patsy.PatsyError as err:
+        raise MixedModelError(f"cannot parse the formula part {expr!r}: {err}") from err
+    for code in codes:
+        try:
+            tree = ast.parse(code, mode="eval")
+        except SyntaxError:  # pragma: no cover - patsy accepted it
+            continue
+        called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+        attr_bases = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and id(node) not in called and id(node) not in attr_bases:
+                names.add(node.id)
+    return names
+
+
+def expression_variables(expr: str) -> set[str]:
+    """Names of data columns in a plain expression such as ``log(Reaction)``."""
+    try:
+        tree = ast.parse(to_patsy(expr), mode="eval")
+    except SyntaxError as err:
+        raise MixedModelError(f"cannot parse {expr!r}: {err}") from err
+    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in called}
+
+
+# ---------------------------------------------------------------------------
+# The model frame: lme4's model.frame with na.omit
+# ---------------------------------------------------------------------------
+@dataclass
+class ModelFrame:
+    """The model's variables, cleaned: ``frame`` (positional index) and ``keep``
+    (boolean mask of the rows of the caller's data that were used)."""
+
+    frame: pd.DataFrame
+    keep: np.ndarray
+    n_dropped: int
+
+
+def _clean_column(name: str, s: pd.Series) -> pd.Series:
+    """Nullable and extension dtypes → numpy dtypes with NaN (pd.NA is R's NA);
+    strings → a pandas Categorical with sorted levels (R's factor)."""
+    dtype = s.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return s
+    if pd.api.types.is_bool_dtype(dtype):
+        if s.isna().any():  # nullable boolean with NA
+            return s.astype(object).where(s.notna(), np.nan)
+        return s.astype(bool)
+    if pd.api.types.is_numeric_dtype(dtype):
+        if isinstance(dtype, pd.api.extensions.ExtensionDtype):
+            return pd.Series(s.to_numpy(dtype=float, na_value=np.nan), index=s.index, name=s.name)
+        return s
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        raise MixedModelError(f"column '{name}' has dtype {dtype}: convert dates to numbers (e.g. days) first")
+    # strings and objects: a factor with sorted levels, as R's factor()
+    values = s.astype(object).where(s.notna(), np.nan)
+    try:
+        return pd.Series(pd.Categorical(values), index=s.index, name=s.name)
+    except TypeError as err:
+        raise MixedModelError(f"column '{name}' mixes types that cannot be sorted into factor levels: {err}") \
+            from err
+
+
+def model_frame(data: pd.DataFrame, variables: list[str], numeric: set[str] = frozenset()) -> ModelFrame:
+    """The columns the model uses, with rows holding a missing value dropped.
+
+    Missing: NaN, None, ``pd.NA`` (nullable dtypes), as lme4's ``na.omit``.
+    Infinite values are an error naming the column (lme4 refuses them too).
+    The result has a positional index, so duplicate or unusual index labels
+    of ``data`` do not matter.
+    """
+    missing = [v for v in variables if v not in data.columns]
+    if missing:
+        raise MixedModelError(
+            f"column(s) {sorted(missing)} not found in data; available columns: {list(data.columns)}")
+    cols = {}
+    for v in variables:
+        col = data[v]
+        if isinstance(col, pd.DataFrame):
+            raise MixedModelError(f"data has more than one column named '{v}'")
+        cleaned = _clean_column(v, col)
+        cols[v] = cleaned.array if isinstance(cleaned.dtype, pd.CategoricalDtype) else cleaned.to_numpy()
+    frame = pd.DataFrame(cols, index=pd.RangeIndex(len(data)))
+    na = frame.isna().to_numpy().any(axis=1) if len(variables) else np.zeros(len(data), bool)
+    for v in variables:
+        col = frame[v]
+        if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+            vals = col.to_numpy(dtype=float)
+            bad = np.isinf(vals)
+            if bad.any():
+                rows = list(data.index[np.flatnonzero(bad)[:3]])
+                raise MixedModelError(f"column '{v}' has {int(bad.sum())} infinite value(s) (rows {rows}); "
+                                      "lme4 refuses them too: remove those rows or set them to NaN")
+        elif v in numeric:
+            raise MixedModelError(f"column '{v}' must be numeric, got dtype {data[v].dtype}")
+    keep = ~na
+    if na.any():
+        frame = frame.loc[keep].reset_index(drop=True)
+    return ModelFrame(frame=frame, keep=keep, n_dropped=int(na.sum()))
+
+
+# ---------------------------------------------------------------------------
+# Model matrices with R's names and column order
+# ---------------------------------------------------------------------------
+def lme4_name(patsy_name: str) -> str:
+    """Translate a patsy column name into the name lme4 prints.
+
+    ``Intercept`` → ``(Intercept)``, ``sector[T.Catholic]`` → ``sectorCatholic``,
+    ``cses:sector[T.Catholic]`` → ``cses:sectorCatholic``, ``Dbool[T.True]`` →
+    ``DboolTRUE``, ``I(Days ** 2)`` → ``I(Days^2)``, ``poly(x, 2)[1]`` → ``poly(x, 2)1``.
+    """
+    if patsy_name == "Intercept":
+        return "(Intercept)"
+    name = re.sub(r"(poly\([^\[\]]*\))\[(\d+)\]", lambda m: f"{m.group(1)}{int(m.group(2)) + 1}", patsy_name)
+    name = re.sub(r"\[(?:T\.)?(True|False)\]", lambda m: m.group(1).upper(), name)
+    name = re.sub(r"\[(?:T\.)?([^\]]+)\]", r"\1", name)
+    return re.sub(r"\s*\*\*\s*", "^", name)
+
+
+def r_column_names(info, termlist) -> dict[str, str]:
+    """Map each patsy column name to the name R's ``model.matrix`` gives it.
+
+    Besides :func:`lme4_name`'s spelling, R writes the variables of an
+    interaction in the order the variables first appear in the formula:
+    ``minority * sector + mean_ses * minority`` has the column
+    ``minorityYes:mean_ses`` in R, which patsy calls ``mean_ses:minority[T.Yes]``.
+    """
+    first_seen: dict = {}
+    for term in termlist:
+        for factor in term.factors:
+            first_seen.setdefault(factor, len(first_seen))
+    names = {}
+    for term, columns in info.term_slices.items():
+        k = len(term.factors)
+        perm = sorted(range(k), key=lambda i: first_seen.get(term.factors[i], k + i))
+        for col in info.column_names[columns]:
+            parts = col.split(":")
+            if k > 1 and len(parts) == k and perm != list(range(k)):
+                col_r = ":".join(parts[i] for i in perm)
+            else:
+                col_r = col
+            names[col] = lme4_name(col_r)
+    return names
+
+
+def build_design(formula_rhs: str, frame: pd.DataFrame, what: str) -> pd.DataFrame:
+    """patsy design matrix of an R right-hand side, columns in R's order.
+
+    patsy groups terms by their numeric factors; R's ``model.matrix`` orders
+    them by interaction order, then by first appearance.  We reorder so that
+    ``fixef`` prints in the order the seeds' lme4 output does.  The frame has
+    no missing values (see :func:`model_frame`).
+    """
+    rhs = to_patsy(formula_rhs)
+    try:
+        dm = patsy.dmatrix(rhs, frame, NA_action="raise", return_type="dataframe", eval_env=_eval_env())
+    except patsy.PatsyError as err:
+        msg = str(err).split("\n")[0]
+        raise MixedModelError(f"could not build the {what} design from {formula_rhs!r}: {msg}") from err
+    except MixedModelError:
+        raise
+    except Exception as err:  # an R function applied to the wrong kind of column, for instance
+        raise MixedModelError(f"could not build the {what} design from {formula_rhs!r}: "
+                              f"{type(err).__name__}: {err}") from err
+    info = dm.design_info
+    termlist = patsy.ModelDesc.from_formula(rhs).rhs_termlist
+    appearance = {t: k for k, t in enumerate(termlist)}
+    terms = sorted(info.term_slices, key=lambda t: (len(t.factors), appearance.get(t, len(appearance))))
+    cols = [c for t in terms for c in info.column_names[info.term_slices[t]]]
+    out = dm[cols]
+    vals = out.to_numpy(dtype=float)
+    if not np.all(np.isfinite(vals)):
+        bad = [lme4_name(c) for c, ok in zip(cols, np.isfinite(vals).all(axis=0)) if not ok]
+        raise MixedModelError(f"the {what} design has infinite or missing values in column(s) {bad} "
+                              f"(e.g. log of zero or a negative number)")
+    out.design_info = info
+    out.attrs["r_names"] = r_column_names(info, termlist)
+    return out
+
+
+def evaluate(expr: str, frame: pd.DataFrame, what: str) -> np.ndarray:
+    """Evaluate an R expression (``Reaction``, ``log(Reaction)``) on the frame."""
+    if expr in frame.columns:
+        col = frame[expr]
+        if not pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
+            raise MixedModelError(f"{what} '{expr}' must be numeric, got dtype {col.dtype}")
+        return col.to_numpy(dtype=float)
+    try:
+        val = _eval_env().eval(to_patsy(expr), inner_namespace={c: frame[c] for c in frame.columns})
+    except Exception as err:
+        raise MixedModelError(f"could not evaluate the {what} {expr!r}: {type(err).__name__}: {err}") from err
+    val = np.asarray(val, dtype=float)
+    if val.ndim == 0:
+        val = np.full(len(frame), float(val))
+    if val.shape != (len(frame),):
+        raise MixedModelError(f"the {what} {expr!r} has shape {val.shape}, expected ({len(frame)},)")
+    bad = ~np.isfinite(val)
+    if bad.any():
+        raise MixedModelError(f"the {what} {expr!r} has {int(bad.sum())} infinite or undefined value(s) "
+                              "(e.g. log of zero or of a negative number)")
+    return val

@@ -1,0 +1,249 @@
+"""lmer on a student's own data (issue 14): invariance, R's formula semantics, honest convergence.
+
+* An lme4 reference (tests/r/student_variants.R → tests/reference/student_variants_lme4.json, on lme4's
+  sleepstudy exported to tests/reference/sleepstudy.csv): our criterion is never above lme4's best
+  (default or bobyqa), and where lme4 reached the optimum the estimates and names are lme4's.
+* Every row of the issue's table as a regression test.
+* Metamorphic tests (Hypothesis, derandomized): shifting and scaling y and x, permuting rows and
+  relabelling groups transform the estimates exactly and leave the ML deviance unchanged (up to the
+  Jacobian term of a rescaled y).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import hlm_course as hc
+from hlm_course.lmer import MixedModelError
+
+REFDIR = Path(__file__).parent / "reference"
+REF = json.loads((REFDIR / "student_variants_lme4.json").read_text())["models"]
+
+
+@lru_cache(maxsize=None)
+def sleep() -> pd.DataFrame:
+    ss = pd.read_csv(REFDIR / "sleepstudy.csv")
+    return ss.assign(Seconds=ss.Days * 86400, DaysShift=ss.Days + 10000, ReactionShift=ss.Reaction + 1e7,
+                     Dbool=ss.Days >= 5)
+
+
+@lru_cache(maxsize=None)
+def fit(formula: str, reml: bool = True) -> hc.LmerFit:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return hc.lmer(formula, sleep(), reml=reml)
+
+
+def crit(m):
+    return m.reml_criterion if m.reml else m.deviance
+
+
+# --- the lme4 reference -----------------------------------------------------------------------------
+@pytest.mark.parametrize("key", sorted(REF))
+def test_never_above_lme4_and_equal_where_lme4_reached_the_optimum(key):
+    ref = REF[key]
+    d, best = ref["default"], ref[ref["best"]]
+    m = fit(d["formula"], d["reml"])
+    assert m.converged
+    assert crit(m) <= best["criterion"] + 1e-6
+    assert list(m.fixef.index) == list(d["fixef"])  # R's names: I(Days^2), poly(Days, 2)1, DboolTRUE
+    assert m.nobs == d["nobs"] and m.npar == d["npar"]
+    if not d["singular"] and not d["messages"]:  # lme4's default converged cleanly: same fit
+        assert crit(m) == pytest.approx(d["criterion"], abs=1e-6)
+        np.testing.assert_allclose(m.fixef, list(d["fixef"].values()), rtol=1e-5)
+        np.testing.assert_allclose(m.se, list(d["se"].values()), rtol=3e-4)  # lme4 stops at ftol_abs 1e-8
+        assert m.sigma == pytest.approx(d["sigma"], rel=5e-5)
+        np.testing.assert_allclose(m.theta[m.free], d["theta"], rtol=1e-3, atol=2e-5)
+        ml = m.refit(reml=False) if m.reml else m  # lme4's refitML
+        assert ml.deviance == pytest.approx(d["ml_deviance"], abs=1e-4)
+
+
+def test_lme4_stops_short_on_rescaled_or_uncentred_days_and_we_reach_the_true_optimum():
+    """ML deviance is invariant to Days → 86400 Days and Days → Days + 10000; the REML criterion moves by
+    2 log 86400 (log|R_X|²) for the rescaling only.  lme4 stops well above those values (singular)."""
+    base_reml, base_ml = fit("Reaction ~ Days + (Days | Subject)"), fit("Reaction ~ Days + (Days | Subject)", False)
+    sec = fit("Reaction ~ Seconds + (Seconds | Subject)")
+    assert sec.reml_criterion == pytest.approx(base_reml.reml_criterion + 2 * np.log(86400), abs=1e-6)
+    assert f"{sec.reml_criterion:.2f}" == "1766.36" and sec.converged and not sec.singular
+    assert REF["seconds_reml"]["default"]["criterion"] > sec.reml_criterion + 49  # lme4: 1815.80
+    assert fit("Reaction ~ Seconds + (Seconds | Subject)", False).deviance == pytest.approx(base_ml.deviance, abs=1e-6)
+    shift = fit("Reaction ~ DaysShift + (DaysShift | Subject)")
+    assert shift.reml_criterion == pytest.approx(base_reml.reml_criterion, abs=1e-6)
+    assert f"{shift.reml_criterion:.2f}" == "1743.63" and shift.converged and not shift.singular
+    # estimates transform exactly: slope per second = slope per day / 86400; T likewise
+    assert sec.fixef["Seconds"] * 86400 == pytest.approx(base_reml.fixef["Days"], rel=1e-6)
+    assert sec.tau.iloc[1, 1] * 86400 ** 2 == pytest.approx(base_reml.tau.iloc[1, 1], rel=1e-6)
+    assert shift.fixef["(Intercept)"] + 10000 * shift.fixef["DaysShift"] == pytest.approx(
+        base_reml.fixef["(Intercept)"], rel=1e-8)
+
+
+def test_adding_1e7_to_the_response_changes_nothing_but_the_intercept():
+    base, big = fit("Reaction ~ Days + (Days | Subject)"), fit("ReactionShift ~ Days + (Days | Subject)")
+    np.testing.assert_allclose(big.tau, base.tau, rtol=1e-6)  # was 731.7 vs 612.1, covariance sign flipped
+    assert big.reml_criterion == pytest.approx(base.reml_criterion, abs=1e-6)
+    assert big.fixef["(Intercept)"] - 1e7 == pytest.approx(base.fixef["(Intercept)"], rel=1e-8)
+    assert big.corr.iloc[1, 0] == pytest.approx(base.corr.iloc[1, 0], abs=1e-6)
+
+
+def test_r_formula_semantics():
+    sq = fit("Reaction ~ Days + I(Days^2) + (Days | Subject)")
+    assert f"{sq.fixef['I(Days^2)']:.4f}" == "0.3370"  # was 1.5363: ^ evaluated as XOR
+    d = sleep().assign(Dayf=sleep().Days.astype(float) + 0.5)
+    assert "I(Dayf^2)" in hc.lmer("Reaction ~ Dayf + I(Dayf^2) + (1 | Subject)", d).fixef.index  # float x works
+    sc = fit("Reaction ~ scale(Days) + (scale(Days) | Subject)")
+    assert f"{sc.fixef['scale(Days)']:.3f}" == "30.149"  # R's sd divides by n - 1 (was 30.065)
+    assert fit("Reaction ~ Dbool + (1 | Subject)").fixef.index[1] == "DboolTRUE"
+    lg = fit("log(Reaction) ~ Days + (Days | Subject)")
+    assert lg.response == "log(Reaction)" and lg.reml_criterion == pytest.approx(
+        REF["log_response_reml"]["default"]["criterion"], abs=1e-6)
+
+
+def test_offset_and_poly_predict():
+    ss = sleep().assign(o=sleep().Days * 10.0)
+    a = hc.lmer("Reaction ~ Days + offset(o) + (1 | Subject)", ss)
+    b = hc.lmer("Reaction ~ Days + (1 | Subject)", ss)
+    assert a.fixef["Days"] == pytest.approx(b.fixef["Days"] - 10.0, rel=1e-8)
+    np.testing.assert_allclose(a.fitted, b.fitted, rtol=1e-8)
+    p2 = fit("Reaction ~ poly(Days, 2) + (Days | Subject)")
+    X = hc.fixed_design(p2, sleep().head(12))  # the stored basis evaluates the same polynomials
+    np.testing.assert_allclose(X.to_numpy(), p2.X[:12], atol=1e-12)
+    np.testing.assert_allclose(p2.X[:, 1:].T @ p2.X[:, 1:], np.eye(2), atol=1e-12)  # orthonormal, as R
+
+
+# --- the other rows of the issue's table -----------------------------------------------------------
+def test_infinite_values_are_refused_naming_the_column():
+    d = sleep().copy()
+    d.loc[3, "Days"] = np.inf
+    with pytest.raises(MixedModelError, match=r"column 'Days' has 1 infinite value"):
+        hc.lmer("Reaction ~ Days + (Days | Subject)", d)  # was an all-NaN fit with converged=True
+    d = sleep().assign(w=1.0)
+    d.loc[5, "w"] = -np.inf
+    with pytest.raises(MixedModelError, match=r"column 'w' has 1 infinite value"):
+        hc.lmer("Reaction ~ Days + w + (1 | Subject)", d)  # was "rank deficient"
+    with pytest.raises(MixedModelError, match=r"response 'log\(Reaction - 300\)'.*undefined"):
+        hc.lmer("log(Reaction - 300) ~ Days + (1 | Subject)", sleep())
+
+
+def test_constant_response_is_never_converged():
+    d = sleep().assign(y=5.0)
+    with pytest.raises(MixedModelError, match="response is constant"):
+        hc.lmer("y ~ Days + (Days | Subject)", d)
+    d = sleep().assign(y=lambda f: 3.0 + 2.0 * f.Days)  # an exact function of the fixed part
+    with pytest.raises(MixedModelError, match="exact linear function"):
+        hc.lmer("y ~ Days + (1 | Subject)", d)
+
+
+def test_a_response_constant_within_groups_is_not_converged_and_says_why():
+    rng = np.random.default_rng(1)
+    g = np.repeat(np.arange(10), 5)
+    d = pd.DataFrame({"g": g, "x": rng.normal(size=50), "y": rng.normal(size=10)[g]})
+    with pytest.warns(UserWarning, match="Model failed to converge.*constant within groups"):
+        m = hc.lmer("y ~ x + (1 | g)", d)
+    assert not m.converged and "Model failed to converge" in m.summary()
+
+
+def test_duplicate_index_labels_and_nullable_dtypes_just_work():
+    base = fit("Reaction ~ Days + (Days | Subject)")
+    dup = sleep().set_index(np.zeros(len(sleep()), int))
+    m = hc.lmer("Reaction ~ Days + (Days | Subject)", dup)
+    assert m.reml_criterion == pytest.approx(base.reml_criterion, abs=1e-9) and len(m.resid) == len(dup)
+    nullable = sleep().convert_dtypes()
+    nullable.loc[[0, 7], "Reaction"] = pd.NA
+    with pytest.warns(UserWarning, match="2 row"):
+        a = hc.lmer("Reaction ~ Days + (Days | Subject)", nullable)
+    b = hc.lmer("Reaction ~ Days + (Days | Subject)", sleep().drop(index=[0, 7]))
+    assert a.n_dropped == 2 and a.reml_criterion == pytest.approx(b.reml_criterion, abs=1e-9)
+    np.testing.assert_allclose(a.fixef, b.fixef, rtol=1e-10)
+
+
+def test_inference_refuses_models_of_different_data_and_checks_arguments():
+    ss = sleep()
+    m1 = fit("Reaction ~ Days + (1 | Subject)", False)
+    other = ss.assign(Reaction=ss.Reaction[::-1].to_numpy())  # same n, different data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m2 = hc.lmer("Reaction ~ Days + (Days | Subject)", other, reml=False)
+    with pytest.raises(MixedModelError, match="anova: the models were fitted to different data"):
+        hc.anova(m1, m2)
+    with pytest.raises(MixedModelError, match="pb_test: the models were fitted to different data"):
+        hc.pb_test(m1, m2, nsim=10, seed=1)
+    big = fit("Reaction ~ Days + (Days | Subject)", False)
+    for bad in (0, 2.5, -3, True):
+        with pytest.raises(MixedModelError, match="nsim must be a positive integer"):
+            hc.pb_test(m1, big, nsim=bad, seed=1)
+        with pytest.raises(MixedModelError, match="nsim must be a positive integer"):
+            hc.bootstrap_ci(m1, nsim=bad, seed=1)
+    ci = hc.bootstrap_ci(m1, nsim=20, level=np.float64(0.9), seed=3)  # numpy scalars are numbers
+    assert ci.attrs["level"] == 0.9
+
+
+def test_bootstrap_of_a_response_far_from_zero_matches_the_centred_one():
+    base, big = fit("Reaction ~ Days + (1 | Subject)"), fit("ReactionShift ~ Days + (1 | Subject)")
+    a = hc.bootstrap_ci(base, nsim=30, seed=11)
+    b = hc.bootstrap_ci(big, nsim=30, seed=11)
+    np.testing.assert_allclose(b.loc[["sd_(Intercept)", "sigma", "Days"], ["lower", "upper"]],
+                               a.loc[["sd_(Intercept)", "sigma", "Days"], ["lower", "upper"]], rtol=1e-5)
+
+
+# --- metamorphic tests ------------------------------------------------------------------------------
+def two_level(seed: int, J: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n_j = rng.integers(6, 12, size=J)
+    g = np.repeat(np.arange(J), n_j)
+    x = rng.normal(size=g.size)
+    u0, u1 = rng.normal(scale=1.0, size=J), rng.normal(scale=0.6, size=J)
+    y = 1.0 + 0.5 * x + u0[g] + u1[g] * x + rng.normal(scale=0.7, size=g.size)
+    return pd.DataFrame({"g": [f"s{k:02d}" for k in g], "x": x, "y": y})
+
+
+def quiet_fit(formula, d, reml=False):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return hc.lmer(formula, d, reml=reml)
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 10_000), J=st.integers(10, 16),
+       a=st.floats(1e-3, 1e4), c=st.floats(-1e6, 1e6), b=st.floats(1e-3, 1e4), d=st.floats(-1e4, 1e4))
+def test_affine_changes_of_y_and_x_transform_the_fit_exactly(seed, J, a, c, b, d):
+    """y → a y + c, x → b x + d (x has a random slope): ML deviance + n log a² unchanged; γ, T, σ map."""
+    data = two_level(seed, J)
+    m0 = quiet_fit("y ~ x + (x | g)", data)
+    m1 = quiet_fit("y ~ x + (x | g)", data.assign(y=a * data.y + c, x=b * data.x + d))
+    assert m1.deviance == pytest.approx(m0.deviance + m0.nobs * np.log(a * a), abs=1e-6 * max(1, abs(m0.deviance)))
+    if m0.singular:  # the estimates of a boundary fit are not unique enough to compare tightly
+        return
+    g0, g1 = m0.fixef.to_numpy(), m1.fixef.to_numpy()
+    slope = a * g0[1] / b
+    assert g1[1] == pytest.approx(slope, rel=1e-5, abs=1e-7 * a / b)
+    assert g1[0] == pytest.approx(a * g0[0] + c - slope * d, rel=1e-6, abs=1e-6 * a * (1 + abs(d) / b) + 1e-9 * abs(c))
+    assert m1.sigma == pytest.approx(a * m0.sigma, rel=1e-5)
+    A = np.array([[a, -a * d / b], [0.0, a / b]])  # u' = A u for the (intercept, slope) random effects
+    np.testing.assert_allclose(m1.tau.to_numpy(), A @ m0.tau.to_numpy() @ A.T,
+                               rtol=1e-4, atol=1e-5 * np.abs(A @ m0.tau.to_numpy() @ A.T).max())
+
+
+@settings(max_examples=10, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 10_000), J=st.integers(10, 16), perm_seed=st.integers(0, 2 ** 31))
+def test_row_order_and_group_labels_do_not_matter(seed, J, perm_seed):
+    data = two_level(seed, J)
+    m0 = quiet_fit("y ~ x + (x | g)", data, reml=True)
+    rng = np.random.default_rng(perm_seed)
+    shuffled = data.iloc[rng.permutation(len(data))]
+    labels = dict(zip(sorted(data.g.unique()), rng.permutation(1000)[:J] + 17))
+    shuffled = shuffled.assign(g=shuffled.g.map(labels))  # groups relabelled with numbers in another order
+    m1 = quiet_fit("y ~ x + (x | g)", shuffled, reml=True)
+    assert m1.reml_criterion == pytest.approx(m0.reml_criterion, abs=1e-7)
+    if not m0.singular:
+        np.testing.assert_allclose(m1.fixef, m0.fixef, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(m1.tau, m0.tau, rtol=1e-5, atol=1e-8)
+        r0 = m0.ranef.rename(index=labels).sort_index()
+        np.testing.assert_allclose(m1.ranef.sort_index().to_numpy(), r0.to_numpy(), rtol=1e-5, atol=1e-7)
