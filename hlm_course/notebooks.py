@@ -16,6 +16,7 @@ place the URL is set) and installs what Colab lacks; elsewhere it does nothing.
 Usage, from the repository root, after editing chapters::
 
     .venv/bin/jupyter-book build .            # writes _build/html/notebooks/*.ipynb
+    python -m hlm_course.notebooks --sources  # (before a build) only the set-up cells of the .md files
     python -m hlm_course.notebooks            # set-up cells in the .md files; copy the reader notebooks
     python -m hlm_course.notebooks --check    # exit 1 if anything is out of date (needs no build)
 """
@@ -162,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chapters", default=ROOT / "chapters", type=Path)
     parser.add_argument("--built", default=BUILT, type=Path, help="where the build wrote the reader notebooks")
     parser.add_argument("--check", action="store_true", help="report problems, change nothing")
+    parser.add_argument("--sources", action="store_true",
+                        help="only bring the .md files' set-up cells up to date (before a build)")
     args = parser.parse_args(argv)
     url = repository_url()
     chapters = [p for p in sorted(Path(args.chapters).glob("*.md")) if is_notebook(p)]
@@ -170,6 +173,13 @@ def main(argv: list[str] | None = None) -> int:
         for msg in problems:
             print(msg)
         return 1 if problems else 0
+    if args.sources:
+        for md in chapters:
+            text = md.read_text(encoding="utf8")
+            if _source_text(text, url) != text:
+                md.write_text(_source_text(text, url), encoding="utf8")
+                print(f"updated {md.name}")
+        return 0
     for md in chapters:
         if sync_chapter(md, url, args.built):
             print(f"updated {md.name} and {md.with_suffix('.ipynb').name}")
