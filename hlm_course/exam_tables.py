@@ -42,6 +42,12 @@ __all__ = [
     "table_4_1",
     "outside_interval",
     "highlight_outside",
+    "printed_decimals",
+    "rounds_to_printed",
+    "printed_comparison",
+    "agreement_sentence",
+    "printout_comparison",
+    "show_comparison",
 ]
 
 #: prefix of the columns that hold the seed's printed values
@@ -153,29 +159,33 @@ def school_table(fit: LmerFit, groups: Sequence, seed_coef, seed_ranef,
 # ---------------------------------------------------------------------------
 # Tables 3.1 and 4.1: per-school intervals
 # ---------------------------------------------------------------------------
-#: The seed's Table 3.1 as printed: 95% limits (β0 lower, β0 upper, β1 lower,
-#: β1 upper) of the hierarchical linear model, from its appendix function.
-_TABLE_3_1 = {
-    28: (-0.8878054, -0.47379708, 0.2082923, 0.5298633),
-    53: (0.4517852, 0.81569831, 0.7667573, 1.0482865),
-    59: (-0.9631566, -0.49676441, 0.2501228, 0.5818648),
-    23: (-0.7864038, -0.25587192, 0.2661476, 0.6149199),
-    7: (0.1877281, 0.51913386, 0.2630274, 0.5461622),
-    16: (-0.5424697, -0.20869503, 0.2950651, 0.5776969),
-    2: (0.2606685, 0.65738273, 0.5858264, 0.8586744),
-    10: (-0.5296247, -0.12153315, 0.2502329, 0.5878300),
-    37: (-0.6232708, 0.01316396, 0.2321296, 0.6032463),
+#: Kaplan's (2010) Table 3.1 as printed (strings, so that the printed digits are
+#: known): 95% limits (β0 lower, β0 upper, β1 lower, β1 upper) of the
+#: hierarchical linear model, from its appendix function.
+_TABLE_3_1_PRINTED = {
+    28: ("-0.8878054", "-0.47379708", "0.2082923", "0.5298633"),
+    53: ("0.4517852", "0.81569831", "0.7667573", "1.0482865"),
+    59: ("-0.9631566", "-0.49676441", "0.2501228", "0.5818648"),
+    23: ("-0.7864038", "-0.25587192", "0.2661476", "0.6149199"),
+    7: ("0.1877281", "0.51913386", "0.2630274", "0.5461622"),
+    16: ("-0.5424697", "-0.20869503", "0.2950651", "0.5776969"),
+    2: ("0.2606685", "0.65738273", "0.5858264", "0.8586744"),
+    10: ("-0.5296247", "-0.12153315", "0.2502329", "0.5878300"),
+    37: ("-0.6232708", "0.01316396", "0.2321296", "0.6032463"),
 }
+_TABLE_3_1 = {g: tuple(float(x) for x in v) for g, v in _TABLE_3_1_PRINTED.items()}
 
 
-def seed_table_3_1() -> pd.DataFrame:
+def seed_table_3_1(printed: bool = False) -> pd.DataFrame:
     """The seed's Table 3.1 (the nine schools' 95% intervals for β0j and β1j of
     ``normexam ~ standLRT + (standLRT | school)``, computed with the seed's
     appendix function), as a tidy table: ``group, term, lower, upper``, in the
-    seed's order of schools."""
+    seed's order of schools.  ``printed=True`` gives the limits as the printed
+    strings (for :func:`rounds_to_printed`)."""
+    table = _TABLE_3_1_PRINTED if printed else _TABLE_3_1
     rows = []
     for term, (lo, hi) in (("(Intercept)", (0, 1)), ("standLRT", (2, 3))):
-        for g, v in _TABLE_3_1.items():
+        for g, v in table.items():
             rows.append({"group": g, "term": term, "lower": v[lo], "upper": v[hi]})
     return pd.DataFrame(rows)
 
@@ -278,3 +288,156 @@ def highlight_outside(table: pd.DataFrame, precision: int = 7, color: str = "#D5
     styles = pd.DataFrame("", index=table.index, columns=table.columns)
     styles[flags.columns] = css
     return table.style.apply(lambda _: styles, axis=None).format(precision=precision)
+
+
+# ---------------------------------------------------------------------------
+# Does our number round to the printed one?
+# ---------------------------------------------------------------------------
+#: column of :func:`printed_comparison` tables that holds the published value
+PUBLISHED = "Kaplan (2010)"
+
+
+def printed_decimals(printed: str) -> int:
+    """Number of decimals a printed number shows (``"-0.01462"`` → 5, ``"9377"`` → 0,
+    ``"2.84e-05"`` → 2, counted in the mantissa)."""
+    if not isinstance(printed, str):
+        raise TypeError(f"a printed value must be the string as printed, got {printed!r}")
+    mantissa = printed.strip().lower().split("e")[0]
+    return len(mantissa.split(".")[1]) if "." in mantissa else 0
+
+
+def _half_unit(printed: str) -> float:
+    """Half a unit in the last printed place of ``printed``."""
+    value = float(printed)
+    d = printed_decimals(printed)
+    if "e" in printed.lower():
+        return 0.5 * 10.0 ** (np.floor(np.log10(abs(value))) - d) if value else 0.0
+    return 0.5 * 10.0 ** (-d)
+
+
+def _as_printed(ours: float, printed: str) -> str:
+    d = printed_decimals(printed)
+    return f"{ours:.{d}e}" if "e" in printed.lower() else f"{ours:.{d}f}"
+
+
+def rounds_to_printed(ours, printed) -> np.ndarray:
+    """True where our value, rounded to the digits the printed value shows,
+    is the printed value: ``|ours − printed| ≤`` half a unit in its last place.
+
+    ``printed`` holds the published numbers *as printed* (strings: ``"0.5878300"``
+    shows seven decimals, ``0.58783`` as a float would not); ``ours`` the
+    unrounded values, of the same shape.  A value exactly half-way (which
+    floating point hardly ever produces) counts as rounding to either side.
+    """
+    printed_arr = np.asarray(printed, dtype=object)
+    ours_arr = np.asarray(ours, dtype=float)
+    if printed_arr.shape != ours_arr.shape:
+        raise ValueError(f"ours has shape {ours_arr.shape} but printed has shape {printed_arr.shape}")
+    flat = printed_arr.ravel()
+    values = np.array([float(p) if isinstance(p, str) else np.nan for p in flat])
+    if np.isnan(values).any():
+        bad = [p for p in flat if not isinstance(p, str)]
+        raise TypeError(f"printed values must be the strings as printed, got {bad[:3]!r}")
+    half = np.array([_half_unit(p) for p in flat])
+    ok = np.abs(ours_arr.ravel() - values) <= half * (1 + 1e-9) + 1e-15
+    return ok.reshape(ours_arr.shape)
+
+
+def printed_comparison(rows) -> pd.DataFrame:
+    """Every published number next to ours, at the published digits.
+
+    ``rows`` are ``(quantity, printed, ours)``: a name, the published value as
+    printed (a string) and our unrounded value.  Returns a DataFrame indexed by
+    ``quantity`` with the columns ``"Kaplan (2010)"`` (as printed), ``"ours"``
+    (ours with as many decimals), ``"difference"`` (ours − published, unrounded)
+    and ``"rounds to printed?"``.
+    """
+    rows = list(rows)
+    if not rows:
+        raise ValueError("no rows to compare")
+    for row in rows:
+        if len(row) != 3:
+            raise ValueError(f"each row must be (quantity, printed, ours), got {row!r}")
+    names = [r[0] for r in rows]
+    printed = [r[1] for r in rows]
+    ours = np.array([float(r[2]) for r in rows])
+    match = rounds_to_printed(ours, printed)
+    return pd.DataFrame({PUBLISHED: printed, "ours": [_as_printed(o, p) for o, p in zip(ours, printed)],
+                         "difference": ours - np.array([float(p) for p in printed]),
+                         "rounds to printed?": match},
+                        index=pd.Index(names, name="quantity"))
+
+
+def _minus(text: str) -> str:
+    return text.replace("-", "−")
+
+
+def agreement_sentence(table: pd.DataFrame, what: str = "numbers") -> str:
+    """A sentence saying how many numbers of a :func:`printed_comparison` table
+    round to the printed value and naming each exception with both values,
+    e.g. ``"13 of the 15 numbers round to the printed values; the exceptions are
+    (Intercept) estimate (ours −0.01463, printed −0.01462) and …"``."""
+    if "rounds to printed?" not in table.columns:
+        raise KeyError("expected a table from printed_comparison (column 'rounds to printed?')")
+    n, k = len(table), int(table["rounds to printed?"].sum())
+    if k == n:
+        return f"all {n} {what} round to the printed values"
+    bad = table[~table["rounds to printed?"]]
+    items = [f"{q} (ours {_minus(r['ours'])}, printed {_minus(r[PUBLISHED])})" for q, r in bad.iterrows()]
+    listed = items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+    noun = "the exception is" if len(items) == 1 else "the exceptions are"
+    return f"{k} of the {n} {what} round to the printed values; {noun} {listed}"
+
+
+def printout_comparison(fit: LmerFit, *, header: Sequence[str] | None = None,
+                        variances: Sequence[str] | None = None, sds: Sequence[str] | None = None,
+                        fixed: Sequence[Sequence[str]] | None = None) -> pd.DataFrame:
+    """A 2010 lme4 printout (Kaplan's Tables 2.1, 2.5, 2.9) against our fit, number
+    by number (a :func:`printed_comparison` table).
+
+    Every argument holds printed strings: ``header`` the five numbers of the
+    line ``AIC BIC logLik deviance REMLdev`` (see :func:`old_lme4_header`),
+    ``variances`` and ``sds`` the ``Random effects`` columns (residual last),
+    ``fixed`` one ``(estimate, std. error, t value)`` per fixed effect.
+    """
+    _check_fit(fit)
+    rows = []
+    if header is not None:
+        ours = old_lme4_header(fit)["ours"]
+        if len(header) != len(ours):
+            raise ValueError(f"header must give the five numbers {_HEADER}, got {len(header)}")
+        rows += [(name, p, o) for name, p, o in zip(_HEADER, header, ours)]
+    vc = fit.varcorr
+    labels = [f"{g} {n}".strip() for g, n in zip(vc["Groups"], vc["Name"])]
+    for what, column, printed in (("variance", "Variance", variances), ("SD", "Std.Dev.", sds)):
+        if printed is None:
+            continue
+        if len(printed) != len(vc):
+            raise ValueError(f"{what}s: expected {len(vc)} printed values ({labels}), got {len(printed)}")
+        rows += [(f"{lab} {what}", p, o) for lab, p, o in zip(labels, printed, vc[column])]
+    if fixed is not None:
+        table = fit.coef_table
+        if len(fixed) != len(table):
+            raise ValueError(f"fixed: expected one (estimate, std. error, t value) per fixed effect "
+                             f"{list(table.index)}, got {len(fixed)}")
+        for name, printed in zip(table.index, fixed):
+            if len(printed) != 3:
+                raise ValueError(f"fixed: {name} needs (estimate, std. error, t value), got {printed!r}")
+            rows += [(f"{name} {what}", p, o) for what, p, o in
+                     zip(("estimate", "std. error", "t value"), printed, table.loc[name].iloc[:3])]
+    return printed_comparison(rows)
+
+
+#: CSS for right-aligned numbers in equal-width digits, with some padding
+NUMBER_CSS = [{"selector": "td", "props": "text-align: right; font-variant-numeric: tabular-nums; "
+                                          "padding: 0.2em 0.8em;"},
+              {"selector": "th", "props": "padding: 0.2em 0.8em;"}]
+
+
+def show_comparison(table: pd.DataFrame):
+    """A :func:`printed_comparison` table styled for reading: numbers right-aligned,
+    the difference in scientific notation, ``yes``/``no`` for the match."""
+    if "rounds to printed?" not in table.columns:
+        raise KeyError("expected a table from printed_comparison (column 'rounds to printed?')")
+    return (table.style.format({"difference": "{:+.1e}", "rounds to printed?": lambda b: "yes" if b else "no"})
+            .set_table_styles(NUMBER_CSS))

@@ -328,3 +328,75 @@ def test_table_4_1(fits, ols):
         et.outside_interval(t.drop(columns="lower"))
     with pytest.raises(KeyError, match=r"no interval for '\(Intercept\)' in group\(s\) \[999\]"):
         et.table_4_1(ci[ci.group != 999], {"variable slope": fits["vs"]}, [999], x="standLRT")
+
+
+# ---------------------------------------------------------------------------
+# Rounds-to-printed comparisons (the chapters' generated agreement sentences)
+# ---------------------------------------------------------------------------
+def test_printed_decimals_and_rounds_to_printed():
+    assert et.printed_decimals("-0.01462") == 5
+    assert et.printed_decimals("0.5878300") == 7  # trailing zeros count: the string, not the float
+    assert et.printed_decimals("9377") == 0
+    assert et.printed_decimals("2.84e-05") == 2
+    ours = np.array([-0.01462563, -0.01462441, 24.25588, 0.5878304, 2.8449e-5, 9376.77])
+    printed = ["-0.01462", "-0.01462", "24.259", "0.5878300", "2.84e-05", "9377"]
+    np.testing.assert_array_equal(et.rounds_to_printed(ours, printed), [False, True, False, False, True, True])
+    # half a unit in the last place is the boundary
+    assert et.rounds_to_printed([0.12345 + 4.9e-6], ["0.12345"])[0]
+    assert not et.rounds_to_printed([0.12345 + 5.1e-6], ["0.12345"])[0]
+    with pytest.raises(TypeError, match="strings as printed"):
+        et.rounds_to_printed([0.1], [0.1])
+    with pytest.raises(ValueError, match="shape"):
+        et.rounds_to_printed([0.1, 0.2], ["0.1"])
+
+
+def test_printout_comparison_table_2_5(fits):
+    """The review's finding: Table 2.5 is not reproduced except one t value —
+    the intercept prints −0.01463 against the original's −0.01462 as well."""
+    t = et.printout_comparison(fits["vs"], header=[str(v) for v in CRITERIA["vs"]],
+                               variances=["0.025902", "0.625091"], sds=["0.16094", "0.79063"],
+                               fixed=[["-0.01462", "0.01284", "-1.139"], ["0.58782", "0.02423", "24.259"]])
+    assert t.shape == (15, 4)
+    assert list(t.columns) == ["Kaplan (2010)", "ours", "difference", "rounds to printed?"]
+    assert list(t.index[t["rounds to printed?"] == False]) == ["(Intercept) estimate", "standLRT t value"]  # noqa: E712
+    assert t.loc["(Intercept) estimate", "ours"] == "-0.01463"
+    assert t.loc["school standLRT variance", "ours"] == "0.025902"
+    sentence = et.agreement_sentence(t)
+    assert sentence.startswith("13 of the 15 numbers round to the printed values; the exceptions are ")
+    assert "(Intercept) estimate (ours −0.01463, printed −0.01462)" in sentence
+    assert sentence.endswith("standLRT t value (ours 24.256, printed 24.259)")
+    with pytest.raises(ValueError, match="expected 2 printed values"):
+        et.printout_comparison(fits["vs"], variances=["0.1"])
+    with pytest.raises(ValueError, match="five numbers"):
+        et.printout_comparison(fits["vs"], header=["1", "2"])
+
+
+def test_table_2_1_and_2_9_exceptions(fits):
+    t21 = et.printout_comparison(fits["vi"], header=[str(v) for v in CRITERIA["vi"]],
+                                 variances=["0.093839", "0.565865"], sds=["0.30633", "0.75224"],
+                                 fixed=[["0.002324", "0.040349", "0.06"], ["0.563308", "0.012468", "45.18"]])
+    assert list(t21.index[~t21["rounds to printed?"]]) == [
+        "(Intercept) estimate", "(Intercept) std. error", "standLRT estimate"]
+    t29 = et.printout_comparison(fits["hlm"], variances=["0.092117", "0.014967", "0.553641"],
+                                 fixed=[["-0.01165", "0.04011", "-0.29"], ["0.55654", "0.02011", "27.67"]])
+    assert list(t29.index[~t29["rounds to printed?"]]) == ["school (Intercept) variance", "standLRT estimate"]
+
+
+def test_table_2_2_four_of_nine_intercepts_differ(fits):
+    t = et.printed_comparison([(str(g), f"{p:.4f}", fits["vi"].coef.loc[g, "(Intercept)"])
+                               for g, p in zip(NINE, TABLE_2_2)])
+    assert int((~t["rounds to printed?"]).sum()) == 4
+    assert et.agreement_sentence(t, "intercepts").startswith("5 of the 9 intercepts round")
+    all_ok = et.printed_comparison([("x", "0.50", 0.501)])
+    assert et.agreement_sentence(all_ok) == "all 1 numbers round to the printed values"
+    assert "yes" in et.show_comparison(all_ok).to_html()
+
+
+def test_table_3_1_printed_strings():
+    printed = et.seed_table_3_1(printed=True)
+    values = et.seed_table_3_1()
+    assert printed.loc[(printed.group == 10) & (printed.term == "standLRT"), "upper"].item() == "0.5878300"
+    np.testing.assert_array_equal(printed[["lower", "upper"]].to_numpy(float), values[["lower", "upper"]].to_numpy())
+    # today's fit: every limit differs in the sixth decimal, so none rounds to the printed value
+    assert not et.rounds_to_printed(values[["lower", "upper"]].to_numpy() + 2e-6,
+                                    printed[["lower", "upper"]].to_numpy()).any()
