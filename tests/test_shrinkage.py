@@ -377,6 +377,55 @@ def test_coverage_study_with_refits(m3):
     assert 0.85 < a.loc[a.method == "eq3.16", "coverage"].mean() < 1.0
 
 
+def test_coverage_study_replicates_give_the_mc_se_of_the_average(m3):
+    table, reps = hc.coverage_study(m3, nsim=400, seed=21, return_replicates=True)
+    pd.testing.assert_frame_equal(table, hc.coverage_study(m3, nsim=400, seed=21))
+    assert reps.shape == (400 * 2 * 2, 4) and list(reps.columns) == ["replicate", "term", "method", "coverage"]
+    # the mean over replicates of the share covered is the mean over schools of the coverage
+    by_rep = reps.groupby(["method", "term"]).coverage.mean()
+    by_school = table.groupby(["method", "term"]).coverage.mean()
+    np.testing.assert_allclose(by_rep.to_numpy(), by_school.to_numpy(), rtol=1e-12)
+    # with T known the schools of a replicate are nearly independent: the MC s.e. of the average is
+    # close to that of 400 × 65 independent trials (with refits they share T̂ and it is larger)
+    se = reps.groupby(["method", "term"]).coverage.std() / np.sqrt(400)
+    naive = np.sqrt(0.95 * 0.05 / (400 * 65))
+    np.testing.assert_allclose(se.loc["eq3.16"], naive, rtol=0.25)
+    assert reps.attrs["level"] == 0.95
+
+
+def test_conditional_coverage_averages_to_the_nominal_level(m3):
+    """Held at u_qj = m √τ_qq, the eq. 3.16 interval over-covers at m = 0 and
+    under-covers far out; over m ~ N(0, 1) it attains 0.95 exactly (known T)."""
+    cc = hc.conditional_coverage(m3)
+    assert set(cc.multiple) == {-2, -1, 0, 1, 2} and set(cc.method) == {"eq3.16", "appendix"}
+    eq = cc[cc.method == "eq3.16"].set_index(["group", "term", "multiple"])
+    assert (eq.xs(0.0, level="multiple").coverage > 0.95).all()
+    assert (eq.xs(2.0, level="multiple").coverage < 0.95).all()
+    np.testing.assert_allclose(eq.xs(2.0, level="multiple").coverage, eq.xs(-2.0, level="multiple").coverage,
+                               atol=1e-12)  # symmetric in ±m
+    slope2 = eq.xs(("standLRT", 2.0), level=("term", "multiple")).coverage
+    assert 0.5 < slope2.min() < 0.55 and slope2.idxmin() == 48  # the two-student school, shrunk the most
+    nodes, weights = np.polynomial.hermite_e.hermegauss(160)
+    full = hc.conditional_coverage(m3, multiples=nodes)
+    piv = full[full.method == "eq3.16"].pivot_table(index=["term", "group"], columns="multiple", values="coverage")
+    np.testing.assert_allclose(piv.to_numpy() @ (weights / weights.sum()), 0.95, atol=1e-8)
+    # the conditional variance is smaller than V*_j, and with u_j drawn it is V*_j again
+    ci = hc.shrinkage_ci(m3).set_index(["group", "term"])
+    sd0 = eq.xs(0.0, level="multiple")["sd"]
+    assert (sd0 < ci.loc[sd0.index, "se"]).all()
+
+
+def test_conditional_coverage_simulation_agrees_with_the_exact_value(m3):
+    sim = hc.conditional_coverage_sim(m3, [5], multiples=[0, 2], nsim=3000, seed=9)
+    assert list(sim.columns) == ["group", "term", "n", "multiple", "coverage", "mc_se"]
+    exact = hc.conditional_coverage(m3, multiples=[0, 2])
+    exact = exact[exact.method == "eq3.16"].set_index(["group", "term", "multiple"]).coverage
+    for _, row in sim.iterrows():
+        assert abs(row.coverage - exact[(row.group, row.term, row.multiple)]) < 4 * max(row.mc_se, 1e-3)
+    with pytest.raises(MixedModelError, match=r"groups \[999\]"):
+        hc.conditional_coverage_sim(m3, [999])
+
+
 def test_level_changes_width(m3):
     w90 = hc.shrinkage_ci(m3, level=0.90)
     w95 = hc.shrinkage_ci(m3)
