@@ -593,3 +593,17 @@ def test_too_few_usable_schools_are_named_not_returned_as_nan():
         hc.variance_tests(fit)
     with pytest.raises(MixedModelError, match="no school has a nonsingular"):
         hc.group_ols(d[d.g > 0], "y ~ x", "g")
+
+
+def test_lambda_is_a_weight_only_through_its_eigenvalues(m3):
+    """Λ_j = T Δ_j⁻¹: school 48's own-slope weight is negative (−0.014), but every
+    Λ_j has real eigenvalues in [0, 1) (it is similar to T^½ Δ_j⁻¹ T^½)."""
+    ci = hc.shrinkage_ci(m3).set_index(["group", "term"])
+    assert ci.loc[(48, "standLRT"), "weight"] == pytest.approx(-0.01402, abs=5e-5)
+    assert (ci["weight"] < 0).sum() == 1
+    ols = hc.group_ols(m3)
+    T = m3.tau.to_numpy()
+    lam = T @ np.linalg.inv(T + ols.V)
+    eig = np.linalg.eigvals(lam)
+    assert np.abs(eig.imag).max() < 1e-12
+    assert 0 <= eig.real.min() < 1e-3 and 0.95 < eig.real.max() < 1
