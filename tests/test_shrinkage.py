@@ -607,3 +607,13 @@ def test_lambda_is_a_weight_only_through_its_eigenvalues(m3):
     eig = np.linalg.eigvals(lam)
     assert np.abs(eig.imag).max() < 1e-12
     assert 0 <= eig.real.min() < 1e-3 and 0.95 < eig.real.max() < 1
+
+
+def test_change_of_units_settles_which_formula_is_right(m3, exam):
+    """y × 10: eq. 3.16 intervals are exactly 10 times as wide; the appendix code's by 13 to 1007."""
+    m10 = hc.lmer("y10 ~ standLRT + (standLRT | school)", exam.assign(y10=10 * exam.normexam))
+    r316 = hc.shrinkage_ci(m10).eval("upper - lower") / hc.shrinkage_ci(m3).eval("upper - lower")
+    np.testing.assert_allclose(r316, 10, rtol=1e-5)
+    rapp = (hc.shrinkage_ci(m10, reproduce_appendix=True).eval("upper - lower")
+            / hc.shrinkage_ci(m3, reproduce_appendix=True).eval("upper - lower"))
+    assert 13 < rapp.min() < 13.2 and 1000 < rapp.max() < 1010
