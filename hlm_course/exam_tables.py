@@ -1,20 +1,25 @@
-"""Side-by-side tables for the London exam chapters (seed 002, Kaplan 2010).
+"""Side-by-side tables for the London exam chapters (Kaplan 2010).
 
-The exam chapters print every table of the seed next to our numbers.  The
-helpers here build those tables from a fitted ``hlm_course.lmer`` model and
-the seed's printed values, so the chapters keep only the seed's numbers and
+The exam chapters print every table of Kaplan (2010) next to our numbers.
+The helpers here build those tables from a fitted ``hlm_course.lmer`` model
+and the published values, so the chapters keep only the published numbers and
 the prose.  Conventions:
 
-* a column ``"seed: X"`` holds the seed's value for our column ``X``, and
-  :func:`seed_differences` reports ``max |X − seed: X|`` for every such pair;
+* a column ``"Kaplan (2010): X"`` holds the published value for our column
+  ``X``, and :func:`published_differences` reports ``max |X − published X|``
+  for every such pair;
+* :func:`printed_comparison` (and :func:`printout_comparison` for a whole
+  2010 lme4 printout) puts every published number, as printed, beside ours
+  at the same digits and says whether ours rounds to it;
+  :func:`agreement_sentence` turns such a table into the chapters' sentence;
 * interval tables are tidy, one row per group × term with ``lower`` and
   ``upper`` (as :func:`hlm_course.shrinkage_ci` returns them);
-  :func:`interval_limits` lays them out as the seed's Tables 3.1 and 4.1 do.
+  :func:`interval_limits` lays them out as Kaplan's Tables 3.1 and 4.1 do.
 
 Contents: :func:`old_lme4_header` (the fit criteria the 2010 lme4 printed),
-:func:`varcorr_vs_seed`, :func:`fixed_vs_seed` and :func:`school_table`
-(Tables 2.1–2.12), :func:`seed_table_3_1` (the seed's Table 3.1),
-:func:`interval_limits` and :func:`interval_midpoints`, and
+:func:`varcorr_vs_published`, :func:`fixed_vs_published` and
+:func:`school_table` (Tables 2.1–2.12), :func:`kaplan_table_3_1` (Kaplan's
+Table 3.1), :func:`interval_limits` and :func:`interval_midpoints`, and
 :func:`table_4_1`, :func:`outside_interval`, :func:`highlight_outside`
 (Table 4.1).
 """
@@ -29,14 +34,14 @@ import pandas as pd
 from .lmer import LmerFit, MixedModelError
 
 __all__ = [
-    "SEED_PREFIX",
+    "PUBLISHED_PREFIX",
     "old_lme4_header",
-    "with_seed",
-    "seed_differences",
-    "varcorr_vs_seed",
-    "fixed_vs_seed",
+    "with_published",
+    "published_differences",
+    "varcorr_vs_published",
+    "fixed_vs_published",
     "school_table",
-    "seed_table_3_1",
+    "kaplan_table_3_1",
     "interval_limits",
     "interval_midpoints",
     "table_4_1",
@@ -50,8 +55,8 @@ __all__ = [
     "show_comparison",
 ]
 
-#: prefix of the columns that hold the seed's printed values
-SEED_PREFIX = "seed: "
+#: prefix of the columns that hold Kaplan's (2010) published values
+PUBLISHED_PREFIX = "Kaplan (2010): "
 
 _HEADER = ["AIC", "BIC", "logLik", "deviance", "REMLdev"]
 
@@ -61,7 +66,7 @@ def _check_fit(fit) -> None:
         raise MixedModelError(f"expected a fitted model from hlm_course.lmer, got {type(fit).__name__}")
 
 
-def old_lme4_header(fit: LmerFit, seed: Sequence[float] | None = None) -> pd.DataFrame:
+def old_lme4_header(fit: LmerFit, published: Sequence[float] | None = None) -> pd.DataFrame:
     """The fit criteria line of the 2010 lme4 (``AIC BIC logLik deviance REMLdev``).
 
     lme4 0.999375 (the version on CRAN in 2010) evaluated, at every θ, both
@@ -73,74 +78,76 @@ def old_lme4_header(fit: LmerFit, seed: Sequence[float] | None = None) -> pd.Dat
     ``deviance(m, REML = FALSE)``) — and not the deviance of an ML refit.
 
     Returns a DataFrame indexed by the five names with column ``ours`` and,
-    if ``seed`` (five numbers in the order above) is given, column ``seed``.
+    if ``published`` (five numbers in the order above) is given, column
+    ``"Kaplan (2010)"``.
     """
     _check_fit(fit)
     ours = [fit.aic, fit.bic, fit.loglik, fit.deviance, fit.reml_criterion]
     out = pd.DataFrame({"ours": ours}, index=_HEADER)
-    if seed is not None:
-        seed = np.asarray(seed, dtype=float)
-        if seed.shape != (5,):
-            raise ValueError(f"seed must give the five numbers {_HEADER}, got {seed.size}")
-        out["seed"] = seed
+    if published is not None:
+        published = np.asarray(published, dtype=float)
+        if published.shape != (5,):
+            raise ValueError(f"published must give the five numbers {_HEADER}, got {published.size}")
+        out["Kaplan (2010)"] = published
     return out
 
 
-def with_seed(ours: pd.DataFrame, seed, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """``ours`` with the seed's values appended as ``"seed: <column>"`` columns.
+def with_published(ours: pd.DataFrame, published, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """``ours`` with the published values appended as ``"Kaplan (2010): <column>"`` columns.
 
-    ``seed`` is array-like with one row per row of ``ours`` and one column per
-    name in ``columns`` (default: all columns of ``ours``); a 1-d ``seed``
+    ``published`` is array-like with one row per row of ``ours`` and one column per
+    name in ``columns`` (default: all columns of ``ours``); a 1-d ``published``
     fills a single column.
     """
     columns = list(ours.columns if columns is None else columns)
     missing = [c for c in columns if c not in ours.columns]
     if missing:
         raise KeyError(f"columns {missing} are not in the table; it has {list(ours.columns)}")
-    values = np.asarray(seed, dtype=float)
+    values = np.asarray(published, dtype=float)
     if values.ndim == 1:
         values = values[:, None]
     if values.shape != (len(ours), len(columns)):
-        raise ValueError(f"seed values have shape {values.shape}, expected {(len(ours), len(columns))} "
+        raise ValueError(f"published values have shape {values.shape}, expected {(len(ours), len(columns))} "
                          f"(one row per row of the table, one column per {columns})")
     out = ours.copy()
     for k, c in enumerate(columns):
-        out[SEED_PREFIX + c] = values[:, k]
+        out[PUBLISHED_PREFIX + c] = values[:, k]
     return out
 
 
-def seed_differences(table: pd.DataFrame) -> pd.Series:
-    """Largest ``|ours − seed|`` for every column ``X`` that has a ``"seed: X"`` partner."""
-    pairs = [c for c in table.columns if isinstance(c, str) and SEED_PREFIX + c in table.columns]
+def published_differences(table: pd.DataFrame) -> pd.Series:
+    """Largest ``|ours − published|`` for every column ``X`` that has a
+    ``"Kaplan (2010): X"`` partner."""
+    pairs = [c for c in table.columns if isinstance(c, str) and PUBLISHED_PREFIX + c in table.columns]
     if not pairs:
-        raise KeyError(f"no column has a '{SEED_PREFIX}' partner; columns: {list(table.columns)}")
+        raise KeyError(f"no column has a '{PUBLISHED_PREFIX}' partner; columns: {list(table.columns)}")
     return pd.Series({c: float(np.max(np.abs(table[c].to_numpy(float)
-                                              - table[SEED_PREFIX + c].to_numpy(float))))
-                      for c in pairs}, name="largest |ours − seed|")
+                                              - table[PUBLISHED_PREFIX + c].to_numpy(float))))
+                      for c in pairs}, name="largest |ours − Kaplan (2010)|")
 
 
-def varcorr_vs_seed(fit: LmerFit, seed_var, seed_sd) -> pd.DataFrame:
-    """Variances and SDs of the random effects and the residual (seed Tables 2.1,
-    2.5, 2.9: ``Random effects``), ours and the seed's, residual last."""
+def varcorr_vs_published(fit: LmerFit, published_var, published_sd) -> pd.DataFrame:
+    """Variances and SDs of the random effects and the residual (Kaplan's Tables
+    2.1, 2.5, 2.9: ``Random effects``), ours and the published ones, residual last."""
     _check_fit(fit)
     vc = fit.varcorr[["Groups", "Name", "Variance", "Std.Dev."]]
-    return with_seed(with_seed(vc, seed_var, ["Variance"]), seed_sd, ["Std.Dev."])
+    return with_published(with_published(vc, published_var, ["Variance"]), published_sd, ["Std.Dev."])
 
 
-def fixed_vs_seed(fit: LmerFit, seed) -> pd.DataFrame:
-    """Fixed-effects table (estimate, SE, t; seed Tables 2.1, 2.5, 2.9), ours and
-    the seed's: ``seed`` has one row (estimate, SE, t) per fixed effect."""
+def fixed_vs_published(fit: LmerFit, published) -> pd.DataFrame:
+    """Fixed-effects table (estimate, SE, t; Kaplan's Tables 2.1, 2.5, 2.9), ours
+    and the published one: ``published`` has one row (estimate, SE, t) per fixed effect."""
     _check_fit(fit)
-    return with_seed(fit.coef_table, seed)
+    return with_published(fit.coef_table, published)
 
 
-def school_table(fit: LmerFit, groups: Sequence, seed_coef, seed_ranef,
+def school_table(fit: LmerFit, groups: Sequence, published_coef, published_ranef,
                  coef_names: Sequence[str] | None = None) -> pd.DataFrame:
-    """``coef`` and ``ranef`` for chosen schools with the seed's values beside them
-    (seed Tables 2.2/2.4, 2.6/2.8, 2.10/2.12).
+    """``coef`` and ``ranef`` for chosen schools with Kaplan's values beside them
+    (Tables 2.2/2.4, 2.6/2.8, 2.10/2.12).
 
-    ``seed_coef`` has one row per school and one column per ``coef_names``
-    (default: all coefficients); ``seed_ranef`` one row per school and one
+    ``published_coef`` has one row per school and one column per ``coef_names``
+    (default: all coefficients); ``published_ranef`` one row per school and one
     column per random effect (1-d for a single one).  Our random effects are
     the columns ``"ranef <name>"``.
     """
@@ -150,9 +157,9 @@ def school_table(fit: LmerFit, groups: Sequence, seed_coef, seed_ranef,
     if unknown:
         raise KeyError(f"groups {unknown} are not groups of the model")
     coef_names = list(fit.coef.columns if coef_names is None else coef_names)
-    out = with_seed(fit.coef.loc[groups, coef_names], seed_coef)
+    out = with_published(fit.coef.loc[groups, coef_names], published_coef)
     re = fit.ranef.loc[groups, fit.random_names].add_prefix("ranef ")
-    re = with_seed(re, np.asarray(seed_ranef, dtype=float).reshape(len(groups), -1))
+    re = with_published(re, np.asarray(published_ranef, dtype=float).reshape(len(groups), -1))
     return pd.concat([out, re], axis=1)
 
 
@@ -176,11 +183,11 @@ _TABLE_3_1_PRINTED = {
 _TABLE_3_1 = {g: tuple(float(x) for x in v) for g, v in _TABLE_3_1_PRINTED.items()}
 
 
-def seed_table_3_1(printed: bool = False) -> pd.DataFrame:
-    """The seed's Table 3.1 (the nine schools' 95% intervals for β0j and β1j of
-    ``normexam ~ standLRT + (standLRT | school)``, computed with the seed's
-    appendix function), as a tidy table: ``group, term, lower, upper``, in the
-    seed's order of schools.  ``printed=True`` gives the limits as the printed
+def kaplan_table_3_1(printed: bool = False) -> pd.DataFrame:
+    """Kaplan's (2010) Table 3.1 (the nine schools' 95% intervals for β0j and β1j
+    of ``normexam ~ standLRT + (standLRT | school)``, computed with its appendix
+    function), as a tidy table: ``group, term, lower, upper``, in the original's
+    order of schools.  ``printed=True`` gives the limits as the printed
     strings (for :func:`rounds_to_printed`)."""
     table = _TABLE_3_1_PRINTED if printed else _TABLE_3_1
     rows = []
@@ -201,7 +208,7 @@ def _check_intervals(ci: pd.DataFrame) -> None:
 
 def interval_limits(ci: pd.DataFrame, labels: Mapping[str, str] | None = None,
                     index_name: str = "school") -> pd.DataFrame:
-    """Tidy intervals laid out as the seed's Table 3.1: one row per group and the
+    """Tidy intervals laid out as Kaplan's Table 3.1: one row per group and the
     columns ``"<label> lower", "<label> upper"`` for every term in turn.
 
     ``labels`` maps term → short label (default ``b0``, ``b1``, … in the order
@@ -237,7 +244,7 @@ def interval_midpoints(ci: pd.DataFrame) -> pd.DataFrame:
 
 def table_4_1(ci: pd.DataFrame, models: Mapping, groups: Sequence, *, x: str,
               intercept: str = "(Intercept)", labels: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """The seed's Table 4.1: for each level-1 coefficient, the hierarchical
+    """Kaplan's Table 4.1: for each level-1 coefficient, the hierarchical
     model's intervals (``lower``, ``upper``) for the chosen schools beside each
     simpler model's coefficient for the same school.
 
@@ -282,7 +289,7 @@ def outside_interval(table: pd.DataFrame) -> pd.DataFrame:
 def highlight_outside(table: pd.DataFrame, precision: int = 7, color: str = "#D55E00"):
     """A :func:`table_4_1` table as a pandas Styler, with the coefficients that
     fall outside their interval on a coloured background (Okabe–Ito vermilion,
-    white bold text), as the seed marks them in red."""
+    white bold text), as Kaplan (2010) marks them in red."""
     flags = outside_interval(table)
     css = np.where(flags, f"background-color: {color}; color: white; font-weight: bold", "")
     styles = pd.DataFrame("", index=table.index, columns=table.columns)

@@ -1,6 +1,6 @@
 """Bryk–Raudenbush shrinkage, per-school intervals and HLM-style statistics.
 
-The two-level model in Bryk & Raudenbush's matrix form (seed 002, eqs.
+The two-level model in Bryk & Raudenbush's matrix form (Kaplan 2010, eqs.
 3.1–3.12; Raudenbush & Bryk 2002, ch. 3):
 
     level 1   y_j = X_j β_j + r_j,        r_j ~ N(0, σ² I)
@@ -36,9 +36,9 @@ conditional modes do, and a model with a fixed (non-random) level-1
 coefficient is the special case of a zero row of T.  β*_j then equals
 lme4's ``coef`` (W_j = I) or ``W_j γ̂ + ranef`` (general W_j) to rounding.
 
-The seed's appendix function differs from its own eq. 3.16 in one symbol:
+Kaplan's (2010) appendix function differs from its own eq. 3.16 in one symbol:
 it multiplies Var(γ̂) by ``(I − Δ_j)`` instead of ``(I − Λ_j)``.  That
-variant is kept behind ``reproduce_appendix=True`` (it reproduces the seed's
+variant is kept behind ``reproduce_appendix=True`` (it reproduces Kaplan's
 Table 3.1); :func:`coverage_study` shows which of the two attains its
 nominal level.
 
@@ -232,7 +232,7 @@ def level1_structure(model: LmerFit, W=None) -> Level1Structure:
     """The Bryk–Raudenbush form (eqs. 3.1 and 3.5) of a fitted ``lmer`` model.
 
     ``W=None`` reads W_j off the model's fixed part (W_j = I when the fixed
-    part equals the random part, as in the seed's exam model); a level-2
+    part equals the random part, as in Kaplan's exam model); a level-2
     formula such as ``"~ sector + mean_ses"`` (for every coefficient) or a
     dict ``{"(Intercept)": "~ sector", "cses": "~ 1"}`` builds W_j from
     school-level variables instead (γ̂ is then re-estimated by GLS, eq. 3.11).
@@ -413,7 +413,7 @@ class _Shrinkage:
         return self.post + G @ self.Vgamma @ np.swapaxes(G, 1, 2)
 
     def vstar_appendix(self, T, A, sigma2) -> np.ndarray:
-        """The seed's appendix code: (I − Δ_j) where eq. 3.16 has (I − Λ_j), with W_j = I."""
+        """Kaplan's (2010) appendix code: (I − Δ_j) where eq. 3.16 has (I − Λ_j), with W_j = I."""
         ok = _estimable(A)
         out = np.full(A.shape, np.nan)
         D = T + sigma2 * np.linalg.inv(A[ok])
@@ -447,11 +447,11 @@ def _z(level: float) -> float:
 
 def _check_appendix(s: Level1Structure) -> None:
     if not s.is_identity_W:
-        raise MixedModelError("reproduce_appendix=True follows the seed's code, which hard-codes W_j = I: "
+        raise MixedModelError("reproduce_appendix=True follows the code in Kaplan's (2010) appendix, which hard-codes W_j = I: "
                               "it needs a model whose fixed part equals its random part "
                               "(e.g. y ~ x + (x | g)); use the default eq. 3.16 intervals instead")
     if not s.random.all() or np.linalg.matrix_rank(s.T) < s.q:
-        raise MixedModelError("reproduce_appendix=True needs an invertible T (the seed's code inverts it); "
+        raise MixedModelError("reproduce_appendix=True needs an invertible T (Kaplan's appendix code inverts it); "
                               "this model has a zero or singular level-2 covariance")
 
 
@@ -486,14 +486,14 @@ def shrinkage_ci(model: LmerFit, level: float = 0.95, W=None, reproduce_appendix
     level
         Confidence level of ``β*_qj ± z (V*_qqj)^½`` (eq. 3.15).
     W
-        Level-2 design: ``None`` reads it off the model (W_j = I for the seed's
+        Level-2 design: ``None`` reads it off the model (W_j = I for Kaplan's
         exam model); a formula or dict builds it from school-level variables
         (see :func:`level1_structure`).
     reproduce_appendix
-        False (default): V*_j by eq. 3.16.  True: the seed's appendix code,
+        False (default): V*_j by eq. 3.16.  True: Kaplan's (2010) appendix code,
         which has (I − Δ_j) in place of (I − Λ_j) — kept to reproduce Table 3.1.
         Schools with a singular X_j'X_j get NaN intervals in this mode (the
-        seed's code cannot invert X_j'X_j either).
+        appendix code cannot invert X_j'X_j either).
     terms
         Level-1 coefficients to report (default: the random ones).
 
@@ -519,7 +519,7 @@ def shrinkage_ci(model: LmerFit, level: float = 0.95, W=None, reproduce_appendix
         V = sh.vstar_appendix(s.T, s.A, s.sigma2)
         bad = ~_estimable(s.A)
         if bad.any():
-            warnings.warn(f"the seed's appendix formula needs (X_j'X_j)⁻¹: no interval for "
+            warnings.warn(f"the appendix formula of Kaplan (2010) needs (X_j'X_j)⁻¹: no interval for "
                           f"{list(s.groups[bad])} (singular X_j'X_j)", stacklevel=2)
     else:
         V = sh.vstar(s.W)
@@ -676,7 +676,7 @@ def henderson_se(model: LmerFit) -> pd.DataFrame:
     ``(γ̂ − γ, û − u)`` (Henderson 1975).  School j's
     coefficient β_qj = (W_j γ)_q + u_qj is the linear combination
     ``K_j = [W_j (row q), e_qj]``, so ``Var(β*_qj − β_qj) = K_j σ² C⁻¹ K_j'``.
-    This is eq. 3.16 of seed 002 computed without the two-stage algebra, and a
+    This is Kaplan's (2010) eq. 3.16 computed without the two-stage algebra, and a
     check on it.  T and σ² are the model's; T must be invertible.  C is
     formed densely, (p + Jq) × (p + Jq): fine for hundreds of schools.
 

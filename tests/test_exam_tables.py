@@ -203,9 +203,9 @@ def test_old_lme4_header(fits, model):
     f = fits[model]
     tab = et.old_lme4_header(f, CRITERIA[model])
     assert list(tab.index) == ["AIC", "BIC", "logLik", "deviance", "REMLdev"]
-    assert list(tab.columns) == ["ours", "seed"]
+    assert list(tab.columns) == ["ours", "Kaplan (2010)"]
     np.testing.assert_allclose(tab["ours"], [f.aic, f.bic, f.loglik, f.deviance, f.reml_criterion], rtol=0)
-    np.testing.assert_array_equal(tab["ours"].round().to_numpy(), tab["seed"].to_numpy())
+    np.testing.assert_array_equal(tab["ours"].round().to_numpy(), tab["Kaplan (2010)"].to_numpy())
     assert list(et.old_lme4_header(f).columns) == ["ours"]
 
 
@@ -222,17 +222,17 @@ def test_old_lme4_header_deviance_is_ml_at_reml_estimates(fits):
     assert round(dev) == round(ref["exam_vi_reml"]["ml_deviance_refit"]) == CRITERIA["vi"][3]
 
 
-def test_varcorr_and_fixed_vs_seed(fits):
-    vc = et.varcorr_vs_seed(fits["hlm"], *VARIANCES["hlm"])
-    assert list(vc.columns) == ["Groups", "Name", "Variance", "Std.Dev.", "seed: Variance", "seed: Std.Dev."]
+def test_varcorr_and_fixed_vs_published(fits):
+    vc = et.varcorr_vs_published(fits["hlm"], *VARIANCES["hlm"])
+    assert list(vc.columns) == ["Groups", "Name", "Variance", "Std.Dev.", "Kaplan (2010): Variance", "Kaplan (2010): Std.Dev."]
     assert vc.shape == (3, 6)
-    d = et.seed_differences(vc)
+    d = et.published_differences(vc)
     assert list(d.index) == ["Variance", "Std.Dev."]
     assert 1e-6 < d["Variance"] < 1.5e-6  # τ00: 0.0921184 vs 0.092117
-    assert et.seed_differences(et.varcorr_vs_seed(fits["vi"], *VARIANCES["vi"]))["Variance"] < 5e-7
-    fx = et.fixed_vs_seed(fits["vi"], FIXED["vi"])
-    assert list(fx.columns[-3:]) == ["seed: Estimate", "seed: Std. Error", "seed: t value"]
-    d = et.seed_differences(fx)
+    assert et.published_differences(et.varcorr_vs_published(fits["vi"], *VARIANCES["vi"]))["Variance"] < 5e-7
+    fx = et.fixed_vs_published(fits["vi"], FIXED["vi"])
+    assert list(fx.columns[-3:]) == ["Kaplan (2010): Estimate", "Kaplan (2010): Std. Error", "Kaplan (2010): t value"]
+    d = et.published_differences(fx)
     # the slope: 0.5633069 here, printed 0.563308 by the seed
     assert abs(fx.loc["standLRT", "Estimate"] - FIXEF["vi"][1]) == pytest.approx(1.0e-6, abs=1e-7)
     assert d["Std. Error"] == pytest.approx(0.040354 - 0.040349, abs=1e-6)
@@ -244,9 +244,9 @@ def test_school_table(fits, model, lo, hi):
     t = et.school_table(f, NINE, COEF[model], RANEF[model])
     assert list(t.index) == NINE
     ranef_cols = [f"ranef {n}" for n in f.random_names]
-    assert list(t.columns) == (["(Intercept)", "standLRT", "seed: (Intercept)", "seed: standLRT"] + ranef_cols
-                               + [f"seed: {c}" for c in ranef_cols])
-    d = et.seed_differences(t)
+    assert list(t.columns) == (["(Intercept)", "standLRT", "Kaplan (2010): (Intercept)", "Kaplan (2010): standLRT"] + ranef_cols
+                               + [f"Kaplan (2010): {c}" for c in ranef_cols])
+    d = et.published_differences(t)
     assert lo < d.max() < hi  # the 2010 conditional modes (vi: 8.8e-5, school 53)
     np.testing.assert_allclose(t[ranef_cols].to_numpy(), f.ranef.loc[NINE].to_numpy(), rtol=0)
 
@@ -257,17 +257,17 @@ def test_table_helpers_errors(fits, exam):
     with pytest.raises(MixedModelError, match="expected a fitted model"):
         et.old_lme4_header(exam)
     with pytest.raises(ValueError, match=r"shape \(2, 2\), expected \(2, 3\)"):
-        et.fixed_vs_seed(fits["vi"], [[1, 2], [3, 4]])
+        et.fixed_vs_published(fits["vi"], [[1, 2], [3, 4]])
     with pytest.raises(KeyError, match=r"columns \['beta'\]"):
-        et.with_seed(fits["vi"].coef_table, [1, 2], ["beta"])
-    with pytest.raises(KeyError, match="no column has a 'seed: ' partner"):
-        et.seed_differences(fits["vi"].coef_table)
+        et.with_published(fits["vi"].coef_table, [1, 2], ["beta"])
+    with pytest.raises(KeyError, match=r"no column has a 'Kaplan \(2010\): ' partner"):
+        et.published_differences(fits["vi"].coef_table)
     with pytest.raises(KeyError, match=r"groups \[999\]"):
         et.school_table(fits["vi"], [28, 999], [[0, 0], [0, 0]], [0, 0])
 
 
-def test_seed_table_3_1_and_interval_layout(fits):
-    t = et.seed_table_3_1()
+def test_kaplan_table_3_1_and_interval_layout(fits):
+    t = et.kaplan_table_3_1()
     assert t.shape == (18, 4) and list(t.columns) == ["group", "term", "lower", "upper"]
     wide = et.interval_limits(t)
     assert list(wide.columns) == ["b0 lower", "b0 upper", "b1 lower", "b1 upper"]
@@ -284,9 +284,9 @@ def test_seed_table_3_1_and_interval_layout(fits):
         et.interval_limits(t.drop(columns="upper"))
 
 
-def test_interval_midpoints_are_our_coef_not_seed_table_2_10(fits):
+def test_interval_midpoints_are_our_coef_not_kaplans_table_2_10(fits):
     f = fits["hlm"]
-    mid = et.interval_midpoints(et.seed_table_3_1())
+    mid = et.interval_midpoints(et.kaplan_table_3_1())
     assert list(mid.index) == NINE and list(mid.columns) == ["(Intercept)", "standLRT"]
     gap = (mid - f.coef.loc[NINE, mid.columns]).abs().max().max()
     assert 2e-6 < gap < 3e-6
@@ -393,8 +393,8 @@ def test_table_2_2_four_of_nine_intercepts_differ(fits):
 
 
 def test_table_3_1_printed_strings():
-    printed = et.seed_table_3_1(printed=True)
-    values = et.seed_table_3_1()
+    printed = et.kaplan_table_3_1(printed=True)
+    values = et.kaplan_table_3_1()
     assert printed.loc[(printed.group == 10) & (printed.term == "standLRT"), "upper"].item() == "0.5878300"
     np.testing.assert_array_equal(printed[["lower", "upper"]].to_numpy(float), values[["lower", "upper"]].to_numpy())
     # today's fit: every limit differs in the sixth decimal, so none rounds to the printed value
