@@ -400,3 +400,16 @@ def test_table_3_1_printed_strings():
     # today's fit: every limit differs in the sixth decimal, so none rounds to the printed value
     assert not et.rounds_to_printed(values[["lower", "upper"]].to_numpy() + 2e-6,
                                     printed[["lower", "upper"]].to_numpy()).any()
+
+
+def test_lme4_today_copy_matches_the_reference_json(fits):
+    import json
+    from pathlib import Path
+
+    ref = json.loads((Path(__file__).parent / "reference" / "lme4_reference.json").read_text())
+    assert et.LME4_TODAY["lme4"] == "-".join(ref["meta"]["lme4"].rsplit(".", 1))
+    assert et.LME4_TODAY["exam_vi_reml"]["fixef"] == ref["models"]["exam_vi_reml"]["fixef"]
+    assert et.LME4_TODAY["exam_vi_reml"]["se"] == ref["models"]["exam_vi_reml"]["se"]
+    # and our fit agrees with it far below the differences from the 2010 printout
+    ours = fits["vi"]
+    np.testing.assert_allclose(ours.fixef, list(et.LME4_TODAY["exam_vi_reml"]["fixef"].values()), atol=1e-7)
