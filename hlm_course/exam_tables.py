@@ -1,20 +1,25 @@
-"""Side-by-side tables for the London exam chapters (seed 002, Kaplan 2010).
+"""Side-by-side tables for the London exam chapters (Kaplan 2010).
 
-The exam chapters print every table of the seed next to our numbers.  The
-helpers here build those tables from a fitted ``hlm_course.lmer`` model and
-the seed's printed values, so the chapters keep only the seed's numbers and
+The exam chapters print every table of Kaplan (2010) next to our numbers.
+The helpers here build those tables from a fitted ``hlm_course.lmer`` model
+and the published values, so the chapters keep only the published numbers and
 the prose.  Conventions:
 
-* a column ``"seed: X"`` holds the seed's value for our column ``X``, and
-  :func:`seed_differences` reports ``max |X − seed: X|`` for every such pair;
+* a column ``"Kaplan (2010): X"`` holds the published value for our column
+  ``X``, and :func:`published_differences` reports ``max |X − published X|``
+  for every such pair;
+* :func:`printed_comparison` (and :func:`printout_comparison` for a whole
+  2010 lme4 printout) puts every published number, as printed, beside ours
+  at the same digits and says whether ours rounds to it;
+  :func:`agreement_sentence` turns such a table into the chapters' sentence;
 * interval tables are tidy, one row per group × term with ``lower`` and
   ``upper`` (as :func:`hlm_course.shrinkage_ci` returns them);
-  :func:`interval_limits` lays them out as the seed's Tables 3.1 and 4.1 do.
+  :func:`interval_limits` lays them out as Kaplan's Tables 3.1 and 4.1 do.
 
 Contents: :func:`old_lme4_header` (the fit criteria the 2010 lme4 printed),
-:func:`varcorr_vs_seed`, :func:`fixed_vs_seed` and :func:`school_table`
-(Tables 2.1–2.12), :func:`seed_table_3_1` (the seed's Table 3.1),
-:func:`interval_limits` and :func:`interval_midpoints`, and
+:func:`varcorr_vs_published`, :func:`fixed_vs_published` and
+:func:`school_table` (Tables 2.1–2.12), :func:`kaplan_table_3_1` (Kaplan's
+Table 3.1), :func:`interval_limits` and :func:`interval_midpoints`, and
 :func:`table_4_1`, :func:`outside_interval`, :func:`highlight_outside`
 (Table 4.1).
 """
@@ -29,25 +34,43 @@ import pandas as pd
 from .lmer import LmerFit, MixedModelError
 
 __all__ = [
-    "SEED_PREFIX",
+    "PUBLISHED_PREFIX",
     "old_lme4_header",
-    "with_seed",
-    "seed_differences",
-    "varcorr_vs_seed",
-    "fixed_vs_seed",
+    "with_published",
+    "published_differences",
+    "varcorr_vs_published",
+    "fixed_vs_published",
     "school_table",
-    "seed_table_3_1",
+    "kaplan_table_3_1",
     "interval_limits",
     "interval_midpoints",
     "table_4_1",
     "outside_interval",
     "highlight_outside",
+    "printed_decimals",
+    "rounds_to_printed",
+    "printed_comparison",
+    "agreement_sentence",
+    "printout_comparison",
+    "show_comparison",
+    "format_p",
+    "style_numbers",
 ]
 
-#: prefix of the columns that hold the seed's printed values
-SEED_PREFIX = "seed: "
+#: prefix of the columns that hold Kaplan's (2010) published values
+PUBLISHED_PREFIX = "Kaplan (2010): "
 
 _HEADER = ["AIC", "BIC", "logLik", "deviance", "REMLdev"]
+
+#: The variable-intercept model ``normexam ~ standLRT + (1 | school)`` fitted by
+#: today's lme4 (1.1-31, R 4.2.2): fixed effects and standard errors, copied
+#: from tests/reference/lme4_reference.json (tests/test_exam_tables.py checks
+#: the copy), so that the chapters need not read the test suite's files.
+LME4_TODAY = {
+    "lme4": "1.1-31",
+    "exam_vi_reml": {"fixef": {"(Intercept)": 0.002322823128420124, "standLRT": 0.563306914123064},
+                     "se": {"(Intercept)": 0.04035435802039515, "standLRT": 0.012467961247053398}},
+}
 
 
 def _check_fit(fit) -> None:
@@ -55,7 +78,7 @@ def _check_fit(fit) -> None:
         raise MixedModelError(f"expected a fitted model from hlm_course.lmer, got {type(fit).__name__}")
 
 
-def old_lme4_header(fit: LmerFit, seed: Sequence[float] | None = None) -> pd.DataFrame:
+def old_lme4_header(fit: LmerFit, published: Sequence[float] | None = None) -> pd.DataFrame:
     """The fit criteria line of the 2010 lme4 (``AIC BIC logLik deviance REMLdev``).
 
     lme4 0.999375 (the version on CRAN in 2010) evaluated, at every θ, both
@@ -67,74 +90,76 @@ def old_lme4_header(fit: LmerFit, seed: Sequence[float] | None = None) -> pd.Dat
     ``deviance(m, REML = FALSE)``) — and not the deviance of an ML refit.
 
     Returns a DataFrame indexed by the five names with column ``ours`` and,
-    if ``seed`` (five numbers in the order above) is given, column ``seed``.
+    if ``published`` (five numbers in the order above) is given, column
+    ``"Kaplan (2010)"``.
     """
     _check_fit(fit)
     ours = [fit.aic, fit.bic, fit.loglik, fit.deviance, fit.reml_criterion]
     out = pd.DataFrame({"ours": ours}, index=_HEADER)
-    if seed is not None:
-        seed = np.asarray(seed, dtype=float)
-        if seed.shape != (5,):
-            raise ValueError(f"seed must give the five numbers {_HEADER}, got {seed.size}")
-        out["seed"] = seed
+    if published is not None:
+        published = np.asarray(published, dtype=float)
+        if published.shape != (5,):
+            raise ValueError(f"published must give the five numbers {_HEADER}, got {published.size}")
+        out["Kaplan (2010)"] = published
     return out
 
 
-def with_seed(ours: pd.DataFrame, seed, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """``ours`` with the seed's values appended as ``"seed: <column>"`` columns.
+def with_published(ours: pd.DataFrame, published, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """``ours`` with the published values appended as ``"Kaplan (2010): <column>"`` columns.
 
-    ``seed`` is array-like with one row per row of ``ours`` and one column per
-    name in ``columns`` (default: all columns of ``ours``); a 1-d ``seed``
+    ``published`` is array-like with one row per row of ``ours`` and one column per
+    name in ``columns`` (default: all columns of ``ours``); a 1-d ``published``
     fills a single column.
     """
     columns = list(ours.columns if columns is None else columns)
     missing = [c for c in columns if c not in ours.columns]
     if missing:
         raise KeyError(f"columns {missing} are not in the table; it has {list(ours.columns)}")
-    values = np.asarray(seed, dtype=float)
+    values = np.asarray(published, dtype=float)
     if values.ndim == 1:
         values = values[:, None]
     if values.shape != (len(ours), len(columns)):
-        raise ValueError(f"seed values have shape {values.shape}, expected {(len(ours), len(columns))} "
+        raise ValueError(f"published values have shape {values.shape}, expected {(len(ours), len(columns))} "
                          f"(one row per row of the table, one column per {columns})")
     out = ours.copy()
     for k, c in enumerate(columns):
-        out[SEED_PREFIX + c] = values[:, k]
+        out[PUBLISHED_PREFIX + c] = values[:, k]
     return out
 
 
-def seed_differences(table: pd.DataFrame) -> pd.Series:
-    """Largest ``|ours − seed|`` for every column ``X`` that has a ``"seed: X"`` partner."""
-    pairs = [c for c in table.columns if isinstance(c, str) and SEED_PREFIX + c in table.columns]
+def published_differences(table: pd.DataFrame) -> pd.Series:
+    """Largest ``|ours − published|`` for every column ``X`` that has a
+    ``"Kaplan (2010): X"`` partner."""
+    pairs = [c for c in table.columns if isinstance(c, str) and PUBLISHED_PREFIX + c in table.columns]
     if not pairs:
-        raise KeyError(f"no column has a '{SEED_PREFIX}' partner; columns: {list(table.columns)}")
+        raise KeyError(f"no column has a '{PUBLISHED_PREFIX}' partner; columns: {list(table.columns)}")
     return pd.Series({c: float(np.max(np.abs(table[c].to_numpy(float)
-                                              - table[SEED_PREFIX + c].to_numpy(float))))
-                      for c in pairs}, name="largest |ours − seed|")
+                                              - table[PUBLISHED_PREFIX + c].to_numpy(float))))
+                      for c in pairs}, name="largest |ours − Kaplan (2010)|")
 
 
-def varcorr_vs_seed(fit: LmerFit, seed_var, seed_sd) -> pd.DataFrame:
-    """Variances and SDs of the random effects and the residual (seed Tables 2.1,
-    2.5, 2.9: ``Random effects``), ours and the seed's, residual last."""
+def varcorr_vs_published(fit: LmerFit, published_var, published_sd) -> pd.DataFrame:
+    """Variances and SDs of the random effects and the residual (Kaplan's Tables
+    2.1, 2.5, 2.9: ``Random effects``), ours and the published ones, residual last."""
     _check_fit(fit)
     vc = fit.varcorr[["Groups", "Name", "Variance", "Std.Dev."]]
-    return with_seed(with_seed(vc, seed_var, ["Variance"]), seed_sd, ["Std.Dev."])
+    return with_published(with_published(vc, published_var, ["Variance"]), published_sd, ["Std.Dev."])
 
 
-def fixed_vs_seed(fit: LmerFit, seed) -> pd.DataFrame:
-    """Fixed-effects table (estimate, SE, t; seed Tables 2.1, 2.5, 2.9), ours and
-    the seed's: ``seed`` has one row (estimate, SE, t) per fixed effect."""
+def fixed_vs_published(fit: LmerFit, published) -> pd.DataFrame:
+    """Fixed-effects table (estimate, SE, t; Kaplan's Tables 2.1, 2.5, 2.9), ours
+    and the published one: ``published`` has one row (estimate, SE, t) per fixed effect."""
     _check_fit(fit)
-    return with_seed(fit.coef_table, seed)
+    return with_published(fit.coef_table, published)
 
 
-def school_table(fit: LmerFit, groups: Sequence, seed_coef, seed_ranef,
+def school_table(fit: LmerFit, groups: Sequence, published_coef, published_ranef,
                  coef_names: Sequence[str] | None = None) -> pd.DataFrame:
-    """``coef`` and ``ranef`` for chosen schools with the seed's values beside them
-    (seed Tables 2.2/2.4, 2.6/2.8, 2.10/2.12).
+    """``coef`` and ``ranef`` for chosen schools with Kaplan's values beside them
+    (Tables 2.2/2.4, 2.6/2.8, 2.10/2.12).
 
-    ``seed_coef`` has one row per school and one column per ``coef_names``
-    (default: all coefficients); ``seed_ranef`` one row per school and one
+    ``published_coef`` has one row per school and one column per ``coef_names``
+    (default: all coefficients); ``published_ranef`` one row per school and one
     column per random effect (1-d for a single one).  Our random effects are
     the columns ``"ranef <name>"``.
     """
@@ -144,38 +169,42 @@ def school_table(fit: LmerFit, groups: Sequence, seed_coef, seed_ranef,
     if unknown:
         raise KeyError(f"groups {unknown} are not groups of the model")
     coef_names = list(fit.coef.columns if coef_names is None else coef_names)
-    out = with_seed(fit.coef.loc[groups, coef_names], seed_coef)
+    out = with_published(fit.coef.loc[groups, coef_names], published_coef)
     re = fit.ranef.loc[groups, fit.random_names].add_prefix("ranef ")
-    re = with_seed(re, np.asarray(seed_ranef, dtype=float).reshape(len(groups), -1))
+    re = with_published(re, np.asarray(published_ranef, dtype=float).reshape(len(groups), -1))
     return pd.concat([out, re], axis=1)
 
 
 # ---------------------------------------------------------------------------
 # Tables 3.1 and 4.1: per-school intervals
 # ---------------------------------------------------------------------------
-#: The seed's Table 3.1 as printed: 95% limits (β0 lower, β0 upper, β1 lower,
-#: β1 upper) of the hierarchical linear model, from its appendix function.
-_TABLE_3_1 = {
-    28: (-0.8878054, -0.47379708, 0.2082923, 0.5298633),
-    53: (0.4517852, 0.81569831, 0.7667573, 1.0482865),
-    59: (-0.9631566, -0.49676441, 0.2501228, 0.5818648),
-    23: (-0.7864038, -0.25587192, 0.2661476, 0.6149199),
-    7: (0.1877281, 0.51913386, 0.2630274, 0.5461622),
-    16: (-0.5424697, -0.20869503, 0.2950651, 0.5776969),
-    2: (0.2606685, 0.65738273, 0.5858264, 0.8586744),
-    10: (-0.5296247, -0.12153315, 0.2502329, 0.5878300),
-    37: (-0.6232708, 0.01316396, 0.2321296, 0.6032463),
+#: Kaplan's (2010) Table 3.1 as printed (strings, so that the printed digits are
+#: known): 95% limits (β0 lower, β0 upper, β1 lower, β1 upper) of the
+#: hierarchical linear model, from its appendix function.
+_TABLE_3_1_PRINTED = {
+    28: ("-0.8878054", "-0.47379708", "0.2082923", "0.5298633"),
+    53: ("0.4517852", "0.81569831", "0.7667573", "1.0482865"),
+    59: ("-0.9631566", "-0.49676441", "0.2501228", "0.5818648"),
+    23: ("-0.7864038", "-0.25587192", "0.2661476", "0.6149199"),
+    7: ("0.1877281", "0.51913386", "0.2630274", "0.5461622"),
+    16: ("-0.5424697", "-0.20869503", "0.2950651", "0.5776969"),
+    2: ("0.2606685", "0.65738273", "0.5858264", "0.8586744"),
+    10: ("-0.5296247", "-0.12153315", "0.2502329", "0.5878300"),
+    37: ("-0.6232708", "0.01316396", "0.2321296", "0.6032463"),
 }
+_TABLE_3_1 = {g: tuple(float(x) for x in v) for g, v in _TABLE_3_1_PRINTED.items()}
 
 
-def seed_table_3_1() -> pd.DataFrame:
-    """The seed's Table 3.1 (the nine schools' 95% intervals for β0j and β1j of
-    ``normexam ~ standLRT + (standLRT | school)``, computed with the seed's
-    appendix function), as a tidy table: ``group, term, lower, upper``, in the
-    seed's order of schools."""
+def kaplan_table_3_1(printed: bool = False) -> pd.DataFrame:
+    """Kaplan's (2010) Table 3.1 (the nine schools' 95% intervals for β0j and β1j
+    of ``normexam ~ standLRT + (standLRT | school)``, computed with its appendix
+    function), as a tidy table: ``group, term, lower, upper``, in the original's
+    order of schools.  ``printed=True`` gives the limits as the printed
+    strings (for :func:`rounds_to_printed`)."""
+    table = _TABLE_3_1_PRINTED if printed else _TABLE_3_1
     rows = []
     for term, (lo, hi) in (("(Intercept)", (0, 1)), ("standLRT", (2, 3))):
-        for g, v in _TABLE_3_1.items():
+        for g, v in table.items():
             rows.append({"group": g, "term": term, "lower": v[lo], "upper": v[hi]})
     return pd.DataFrame(rows)
 
@@ -191,7 +220,7 @@ def _check_intervals(ci: pd.DataFrame) -> None:
 
 def interval_limits(ci: pd.DataFrame, labels: Mapping[str, str] | None = None,
                     index_name: str = "school") -> pd.DataFrame:
-    """Tidy intervals laid out as the seed's Table 3.1: one row per group and the
+    """Tidy intervals laid out as Kaplan's Table 3.1: one row per group and the
     columns ``"<label> lower", "<label> upper"`` for every term in turn.
 
     ``labels`` maps term → short label (default ``b0``, ``b1``, … in the order
@@ -227,7 +256,7 @@ def interval_midpoints(ci: pd.DataFrame) -> pd.DataFrame:
 
 def table_4_1(ci: pd.DataFrame, models: Mapping, groups: Sequence, *, x: str,
               intercept: str = "(Intercept)", labels: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """The seed's Table 4.1: for each level-1 coefficient, the hierarchical
+    """Kaplan's Table 4.1: for each level-1 coefficient, the hierarchical
     model's intervals (``lower``, ``upper``) for the chosen schools beside each
     simpler model's coefficient for the same school.
 
@@ -272,9 +301,194 @@ def outside_interval(table: pd.DataFrame) -> pd.DataFrame:
 def highlight_outside(table: pd.DataFrame, precision: int = 7, color: str = "#D55E00"):
     """A :func:`table_4_1` table as a pandas Styler, with the coefficients that
     fall outside their interval on a coloured background (Okabe–Ito vermilion,
-    white bold text), as the seed marks them in red."""
+    white bold text), as Kaplan (2010) marks them in red."""
     flags = outside_interval(table)
     css = np.where(flags, f"background-color: {color}; color: white; font-weight: bold", "")
     styles = pd.DataFrame("", index=table.index, columns=table.columns)
     styles[flags.columns] = css
-    return table.style.apply(lambda _: styles, axis=None).format(precision=precision)
+    return table.style.apply(lambda _: styles, axis=None).format(precision=precision).set_table_styles(NUMBER_CSS)
+
+
+# ---------------------------------------------------------------------------
+# Does our number round to the printed one?
+# ---------------------------------------------------------------------------
+#: column of :func:`printed_comparison` tables that holds the published value
+PUBLISHED = "Kaplan (2010)"
+
+
+def printed_decimals(printed: str) -> int:
+    """Number of decimals a printed number shows (``"-0.01462"`` → 5, ``"9377"`` → 0,
+    ``"2.84e-05"`` → 2, counted in the mantissa)."""
+    if not isinstance(printed, str):
+        raise TypeError(f"a printed value must be the string as printed, got {printed!r}")
+    mantissa = printed.strip().lower().split("e")[0]
+    return len(mantissa.split(".")[1]) if "." in mantissa else 0
+
+
+def _half_unit(printed: str) -> float:
+    """Half a unit in the last printed place of ``printed``."""
+    value = float(printed)
+    d = printed_decimals(printed)
+    if "e" in printed.lower():
+        return 0.5 * 10.0 ** (np.floor(np.log10(abs(value))) - d) if value else 0.0
+    return 0.5 * 10.0 ** (-d)
+
+
+def _as_printed(ours: float, printed: str) -> str:
+    d = printed_decimals(printed)
+    return f"{ours:.{d}e}" if "e" in printed.lower() else f"{ours:.{d}f}"
+
+
+def rounds_to_printed(ours, printed) -> np.ndarray:
+    """True where our value, rounded to the digits the printed value shows,
+    is the printed value: ``|ours − printed| ≤`` half a unit in its last place.
+
+    ``printed`` holds the published numbers *as printed* (strings: ``"0.5878300"``
+    shows seven decimals, ``0.58783`` as a float would not); ``ours`` the
+    unrounded values, of the same shape.  A value exactly half-way (which
+    floating point hardly ever produces) counts as rounding to either side.
+    """
+    printed_arr = np.asarray(printed, dtype=object)
+    ours_arr = np.asarray(ours, dtype=float)
+    if printed_arr.shape != ours_arr.shape:
+        raise ValueError(f"ours has shape {ours_arr.shape} but printed has shape {printed_arr.shape}")
+    flat = printed_arr.ravel()
+    values = np.array([float(p) if isinstance(p, str) else np.nan for p in flat])
+    if np.isnan(values).any():
+        bad = [p for p in flat if not isinstance(p, str)]
+        raise TypeError(f"printed values must be the strings as printed, got {bad[:3]!r}")
+    half = np.array([_half_unit(p) for p in flat])
+    ok = np.abs(ours_arr.ravel() - values) <= half * (1 + 1e-9) + 1e-15
+    return ok.reshape(ours_arr.shape)
+
+
+def printed_comparison(rows) -> pd.DataFrame:
+    """Every published number next to ours, at the published digits.
+
+    ``rows`` are ``(quantity, printed, ours)``: a name, the published value as
+    printed (a string) and our unrounded value.  Returns a DataFrame indexed by
+    ``quantity`` with the columns ``"Kaplan (2010)"`` (as printed), ``"ours"``
+    (ours with as many decimals), ``"difference"`` (ours − published, unrounded)
+    and ``"rounds to printed?"``.
+    """
+    rows = list(rows)
+    if not rows:
+        raise ValueError("no rows to compare")
+    for row in rows:
+        if len(row) != 3:
+            raise ValueError(f"each row must be (quantity, printed, ours), got {row!r}")
+    names = [r[0] for r in rows]
+    printed = [r[1] for r in rows]
+    ours = np.array([float(r[2]) for r in rows])
+    match = rounds_to_printed(ours, printed)
+    return pd.DataFrame({PUBLISHED: printed, "ours": [_as_printed(o, p) for o, p in zip(ours, printed)],
+                         "difference": ours - np.array([float(p) for p in printed]),
+                         "rounds to printed?": match},
+                        index=pd.Index(names, name="quantity"))
+
+
+def _minus(text: str) -> str:
+    return text.replace("-", "−")
+
+
+def agreement_sentence(table: pd.DataFrame, what: str = "numbers") -> str:
+    """A sentence saying how many numbers of a :func:`printed_comparison` table
+    round to the printed value and naming each exception with both values,
+    e.g. ``"13 of the 15 numbers round to the printed values; the exceptions are
+    (Intercept) estimate (ours −0.01463, printed −0.01462) and …"``."""
+    if "rounds to printed?" not in table.columns:
+        raise KeyError("expected a table from printed_comparison (column 'rounds to printed?')")
+    n, k = len(table), int(table["rounds to printed?"].sum())
+    if k == n:
+        return f"all {n} {what} round to the printed values"
+    bad = table[~table["rounds to printed?"]]
+    items = [f"{q} (ours {_minus(r['ours'])}, printed {_minus(r[PUBLISHED])})" for q, r in bad.iterrows()]
+    listed = items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+    noun = "the exception is" if len(items) == 1 else "the exceptions are"
+    return f"{k} of the {n} {what} round to the printed values; {noun} {listed}"
+
+
+def printout_comparison(fit: LmerFit, *, header: Sequence[str] | None = None,
+                        variances: Sequence[str] | None = None, sds: Sequence[str] | None = None,
+                        fixed: Sequence[Sequence[str]] | None = None) -> pd.DataFrame:
+    """A 2010 lme4 printout (Kaplan's Tables 2.1, 2.5, 2.9) against our fit, number
+    by number (a :func:`printed_comparison` table).
+
+    Every argument holds printed strings: ``header`` the five numbers of the
+    line ``AIC BIC logLik deviance REMLdev`` (see :func:`old_lme4_header`),
+    ``variances`` and ``sds`` the ``Random effects`` columns (residual last),
+    ``fixed`` one ``(estimate, std. error, t value)`` per fixed effect.
+    """
+    _check_fit(fit)
+    rows = []
+    if header is not None:
+        ours = old_lme4_header(fit)["ours"]
+        if len(header) != len(ours):
+            raise ValueError(f"header must give the five numbers {_HEADER}, got {len(header)}")
+        rows += [(name, p, o) for name, p, o in zip(_HEADER, header, ours)]
+    vc = fit.varcorr
+    labels = [f"{g} {n}".strip() for g, n in zip(vc["Groups"], vc["Name"])]
+    for what, column, printed in (("variance", "Variance", variances), ("SD", "Std.Dev.", sds)):
+        if printed is None:
+            continue
+        if len(printed) != len(vc):
+            raise ValueError(f"{what}s: expected {len(vc)} printed values ({labels}), got {len(printed)}")
+        rows += [(f"{lab} {what}", p, o) for lab, p, o in zip(labels, printed, vc[column])]
+    if fixed is not None:
+        table = fit.coef_table
+        if len(fixed) != len(table):
+            raise ValueError(f"fixed: expected one (estimate, std. error, t value) per fixed effect "
+                             f"{list(table.index)}, got {len(fixed)}")
+        for name, printed in zip(table.index, fixed):
+            if len(printed) != 3:
+                raise ValueError(f"fixed: {name} needs (estimate, std. error, t value), got {printed!r}")
+            rows += [(f"{name} {what}", p, o) for what, p, o in
+                     zip(("estimate", "std. error", "t value"), printed, table.loc[name].iloc[:3])]
+    return printed_comparison(rows)
+
+
+#: CSS for right-aligned numbers in equal-width digits, with some padding
+NUMBER_CSS = [{"selector": "td", "props": "text-align: right; font-variant-numeric: tabular-nums; "
+                                          "padding: 0.2em 0.8em;"},
+              {"selector": "th", "props": "padding: 0.2em 0.8em;"}]
+
+
+def show_comparison(table: pd.DataFrame):
+    """A :func:`printed_comparison` table styled for reading: numbers right-aligned,
+    the difference in scientific notation, ``yes``/``no`` for the match."""
+    if "rounds to printed?" not in table.columns:
+        raise KeyError("expected a table from printed_comparison (column 'rounds to printed?')")
+    return (table.style.format({"difference": "{:+.1e}", "rounds to printed?": lambda b: "yes" if b else "no"})
+            .set_table_styles(NUMBER_CSS))
+
+
+#: p-values below this are shown as ``"< 1e-16"`` (about the double-precision epsilon)
+P_FLOOR = 1e-16
+
+
+def format_p(p) -> str:
+    """A p-value for a table: ``"< 1e-16"`` below :data:`P_FLOOR` (never ``0.0``),
+    else three significant digits; empty for a missing value."""
+    if p is None or not np.isfinite(p):
+        return ""
+    return f"< {P_FLOOR:g}" if p < P_FLOOR else f"{p:.3g}"
+
+
+def style_numbers(table: pd.DataFrame, precision: int | None = None, formatter=None, p_values=()):
+    """``table`` as a pandas Styler for reading: numbers right-aligned in
+    equal-width digits with cell padding, missing values blank, and the
+    columns named in ``p_values`` formatted by :func:`format_p`.
+
+    ``precision`` and ``formatter`` are passed to ``Styler.format``.
+    """
+    missing = [c for c in p_values if c not in table.columns]
+    if missing:
+        raise KeyError(f"p-value column(s) {missing} are not in the table; it has {list(table.columns)}")
+    styler = table.style.format(precision=precision, na_rep="")
+    if isinstance(formatter, dict):
+        styler = styler.format(formatter, subset=list(formatter), precision=precision, na_rep="")
+    elif formatter is not None:
+        styler = styler.format(formatter, precision=precision, na_rep="")
+    if p_values:
+        styler = styler.format(format_p, subset=list(p_values))
+    return styler.set_table_styles(NUMBER_CSS)

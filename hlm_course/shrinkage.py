@@ -1,6 +1,6 @@
 """Bryk–Raudenbush shrinkage, per-school intervals and HLM-style statistics.
 
-The two-level model in Bryk & Raudenbush's matrix form (seed 002, eqs.
+The two-level model in Bryk & Raudenbush's matrix form (Kaplan 2010, eqs.
 3.1–3.12; Raudenbush & Bryk 2002, ch. 3):
 
     level 1   y_j = X_j β_j + r_j,        r_j ~ N(0, σ² I)
@@ -36,9 +36,9 @@ conditional modes do, and a model with a fixed (non-random) level-1
 coefficient is the special case of a zero row of T.  β*_j then equals
 lme4's ``coef`` (W_j = I) or ``W_j γ̂ + ranef`` (general W_j) to rounding.
 
-The seed's appendix function differs from its own eq. 3.16 in one symbol:
+Kaplan's (2010) appendix function differs from its own eq. 3.16 in one symbol:
 it multiplies Var(γ̂) by ``(I − Δ_j)`` instead of ``(I − Λ_j)``.  That
-variant is kept behind ``reproduce_appendix=True`` (it reproduces the seed's
+variant is kept behind ``reproduce_appendix=True`` (it reproduces Kaplan's
 Table 3.1); :func:`coverage_study` shows which of the two attains its
 nominal level.
 
@@ -76,6 +76,8 @@ __all__ = [
     "variance_tests",
     "robust_se",
     "coverage_study",
+    "conditional_coverage",
+    "conditional_coverage_sim",
     "at_theta",
     "henderson_se",
 ]
@@ -230,7 +232,7 @@ def level1_structure(model: LmerFit, W=None) -> Level1Structure:
     """The Bryk–Raudenbush form (eqs. 3.1 and 3.5) of a fitted ``lmer`` model.
 
     ``W=None`` reads W_j off the model's fixed part (W_j = I when the fixed
-    part equals the random part, as in the seed's exam model); a level-2
+    part equals the random part, as in Kaplan's exam model); a level-2
     formula such as ``"~ sector + mean_ses"`` (for every coefficient) or a
     dict ``{"(Intercept)": "~ sector", "cses": "~ 1"}`` builds W_j from
     school-level variables instead (γ̂ is then re-estimated by GLS, eq. 3.11).
@@ -396,13 +398,14 @@ class _Shrinkage:
 
     def gamma(self, W, b):
         """GLS γ̂ (eq. 3.11) for per-school X_j'y_j ``b`` of shape (..., J, q)."""
-        return np.einsum("rf,jqr,jqk,...jk->...f", self.Vgamma, W, self.M, b)
+        C = np.einsum("rf,jqr,jqk->jfk", self.Vgamma, W, self.M)  # Var(γ̂) W_j' M_j, once
+        return np.einsum("jfk,...jk->...f", C, b)
 
     def beta_star(self, s: Level1Structure, T, b, gamma):
         """β*_j = W_j γ̂ + T M_j (b_j − A_j W_j γ̂) (eq. 3.13 in information form)."""
         Wg = np.einsum("jqr,...r->...jq", s.W, gamma)
         resid = b - np.einsum("jqk,...jk->...jq", s.A, Wg)
-        return Wg + np.einsum("ql,jlk,...jk->...jq", T, self.M, resid)
+        return Wg + np.einsum("jqk,...jk->...jq", T @ self.M, resid)
 
     def vstar(self, W) -> np.ndarray:
         """Eq. 3.16: (V_j⁻¹ + T⁻¹)⁻¹ + (I − Λ_j) W_j Var(γ̂) W_j' (I − Λ_j)'."""
@@ -410,7 +413,7 @@ class _Shrinkage:
         return self.post + G @ self.Vgamma @ np.swapaxes(G, 1, 2)
 
     def vstar_appendix(self, T, A, sigma2) -> np.ndarray:
-        """The seed's appendix code: (I − Δ_j) where eq. 3.16 has (I − Λ_j), with W_j = I."""
+        """Kaplan's (2010) appendix code: (I − Δ_j) where eq. 3.16 has (I − Λ_j), with W_j = I."""
         ok = _estimable(A)
         out = np.full(A.shape, np.nan)
         D = T + sigma2 * np.linalg.inv(A[ok])
@@ -444,11 +447,11 @@ def _z(level: float) -> float:
 
 def _check_appendix(s: Level1Structure) -> None:
     if not s.is_identity_W:
-        raise MixedModelError("reproduce_appendix=True follows the seed's code, which hard-codes W_j = I: "
+        raise MixedModelError("reproduce_appendix=True follows the code in Kaplan's (2010) appendix, which hard-codes W_j = I: "
                               "it needs a model whose fixed part equals its random part "
                               "(e.g. y ~ x + (x | g)); use the default eq. 3.16 intervals instead")
     if not s.random.all() or np.linalg.matrix_rank(s.T) < s.q:
-        raise MixedModelError("reproduce_appendix=True needs an invertible T (the seed's code inverts it); "
+        raise MixedModelError("reproduce_appendix=True needs an invertible T (Kaplan's appendix code inverts it); "
                               "this model has a zero or singular level-2 covariance")
 
 
@@ -483,14 +486,14 @@ def shrinkage_ci(model: LmerFit, level: float = 0.95, W=None, reproduce_appendix
     level
         Confidence level of ``β*_qj ± z (V*_qqj)^½`` (eq. 3.15).
     W
-        Level-2 design: ``None`` reads it off the model (W_j = I for the seed's
+        Level-2 design: ``None`` reads it off the model (W_j = I for Kaplan's
         exam model); a formula or dict builds it from school-level variables
         (see :func:`level1_structure`).
     reproduce_appendix
-        False (default): V*_j by eq. 3.16.  True: the seed's appendix code,
+        False (default): V*_j by eq. 3.16.  True: Kaplan's (2010) appendix code,
         which has (I − Δ_j) in place of (I − Λ_j) — kept to reproduce Table 3.1.
         Schools with a singular X_j'X_j get NaN intervals in this mode (the
-        seed's code cannot invert X_j'X_j either).
+        appendix code cannot invert X_j'X_j either).
     terms
         Level-1 coefficients to report (default: the random ones).
 
@@ -516,7 +519,7 @@ def shrinkage_ci(model: LmerFit, level: float = 0.95, W=None, reproduce_appendix
         V = sh.vstar_appendix(s.T, s.A, s.sigma2)
         bad = ~_estimable(s.A)
         if bad.any():
-            warnings.warn(f"the seed's appendix formula needs (X_j'X_j)⁻¹: no interval for "
+            warnings.warn(f"the appendix formula of Kaplan (2010) needs (X_j'X_j)⁻¹: no interval for "
                           f"{list(s.groups[bad])} (singular X_j'X_j)", stacklevel=2)
     else:
         V = sh.vstar(s.W)
@@ -673,7 +676,7 @@ def henderson_se(model: LmerFit) -> pd.DataFrame:
     ``(γ̂ − γ, û − u)`` (Henderson 1975).  School j's
     coefficient β_qj = (W_j γ)_q + u_qj is the linear combination
     ``K_j = [W_j (row q), e_qj]``, so ``Var(β*_qj − β_qj) = K_j σ² C⁻¹ K_j'``.
-    This is eq. 3.16 of seed 002 computed without the two-stage algebra, and a
+    This is Kaplan's (2010) eq. 3.16 computed without the two-stage algebra, and a
     check on it.  T and σ² are the model's; T must be invertible.  C is
     formed densely, (p + Jq) × (p + Jq): fine for hundreds of schools.
 
@@ -715,7 +718,7 @@ def _psd_root(S: np.ndarray) -> np.ndarray:
 
 
 def coverage_study(model: LmerFit, nsim: int = 2000, seed=None, level: float = 0.95, W=None,
-                   refit: bool = False, terms=None) -> pd.DataFrame:
+                   refit: bool = False, terms=None, return_replicates: bool = False):
     """How often do the eq. 3.16 and the appendix intervals cover the true β_j?
 
     Data are simulated from the fitted model: β_j = W_j γ̂ + u_j with
@@ -736,6 +739,19 @@ def coverage_study(model: LmerFit, nsim: int = 2000, seed=None, level: float = 0
     Returns a tidy DataFrame, one row per school × term × method
     (``"eq3.16"``, ``"appendix"``): ``coverage``, its Monte-Carlo standard
     error ``mc_se``, the mean interval ``width`` and ``nsim`` used.
+
+    The coverage is averaged over the school effects u_j: every replicate
+    draws them afresh, so it says how often the interval covers in the
+    population of schools, not for a school with a given u_j (see
+    :func:`conditional_coverage`).
+
+    With ``return_replicates=True`` the result is a pair ``(table,
+    replicates)``; ``replicates`` has one row per replicate × term × method
+    with the share of schools whose interval covers (column ``coverage``).
+    Its mean over replicates is the coverage averaged over schools, and its
+    standard deviation / √nsim that average's Monte-Carlo standard error
+    (the per-school ``mc_se`` cannot give it: the schools of one replicate
+    share γ̂, T̂ and σ̂²).
     """
     if not isinstance(nsim, (int, np.integer)) or nsim < 1:
         raise ValueError(f"nsim must be a positive integer, got {nsim!r}")
@@ -760,10 +776,15 @@ def coverage_study(model: LmerFit, nsim: int = 2000, seed=None, level: float = 0
         se316 = np.broadcast_to(np.sqrt(np.diagonal(sh.vstar(s.W), axis1=1, axis2=2)), est.shape)
         seapp = np.broadcast_to(np.sqrt(np.diagonal(sh.vstar_appendix(s.T, s.A, s.sigma2), axis1=1,
                                                     axis2=2)), est.shape)
-    frames = []
+    frames, reps = [], []
     for method, se in (("eq3.16", se316), ("appendix", seapp)):
         valid = np.isfinite(se)
         cover = (np.abs(est - truth) <= z * se) & valid
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = cover.sum(axis=1) / valid.sum(axis=1)  # (nsim, q): share of schools covered
+        for k in keep:
+            reps.append(pd.DataFrame({"replicate": np.arange(nsim), "term": s.names[k], "method": method,
+                                      "coverage": share[:, k]}))
         nval = valid.sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             cov = cover.sum(axis=0) / nval
@@ -775,6 +796,121 @@ def coverage_study(model: LmerFit, nsim: int = 2000, seed=None, level: float = 0
                 "width": width[:, k], "nsim": nval[:, k]}))
     out = pd.concat(frames, ignore_index=True)
     out.attrs.update(level=level, refit=refit, seed=seed)
+    if return_replicates:
+        replicates = pd.concat(reps, ignore_index=True)
+        replicates.attrs.update(level=level, refit=refit, seed=seed)
+        return out, replicates
+    return out
+
+
+def _conditional_pieces(s: Level1Structure):
+    """The pieces of β*_j − β_j = (Λ_j + G_j) e_j + H_j u_j + (others) for known T, σ²:
+    H_j (J, q, q), the covariance of the e_j term and of the other schools' term."""
+    sh = _shrinkage(s)
+    q = s.q
+    ImL = np.eye(q) - sh.Lam                                    # (J, q, q)
+    B = ImL @ s.W @ sh.Vgamma                                   # (I − Λ_j) W_j Var(γ̂)
+    BWt = B @ np.swapaxes(s.W, 1, 2)                            # (I − Λ_j) W_j Var(γ̂) W_j'
+    H = BWt @ sh.P - ImL                                        # coefficient of u_j
+    K = s.T + BWt                                               # (Λ_j + G_j) = K_j Δ_j⁻¹, Δ_j⁻¹ e_j = M_j X_j'r_j
+    KM = K @ sh.M
+    var_e = s.sigma2 * KM @ s.A @ np.swapaxes(KM, 1, 2)
+    info_rest = np.linalg.inv(sh.Vgamma) - np.swapaxes(s.W, 1, 2) @ sh.P @ s.W  # Σ_{k≠j} W_k'Δ_k⁻¹W_k
+    var_rest = B @ info_rest @ np.swapaxes(B, 1, 2)
+    return sh, H, var_e + var_rest
+
+
+def conditional_coverage(model: LmerFit, multiples=(-2, -1, 0, 1, 2), level: float = 0.95, terms=None,
+                         W=None) -> pd.DataFrame:
+    """Coverage of every school's eq. 3.16 (and appendix) interval *given* its
+    school effect, with T and σ² known.
+
+    :func:`coverage_study` averages over the school effects u_j.  Here school
+    j's effect on coefficient q is held at ``u_qj = m √τ_qq`` for each ``m`` in
+    ``multiples``; its other effects are drawn from their normal distribution
+    given u_qj, and the other schools and all students from the model.  Then
+    β*_qj − β_qj is normal with a mean that grows with m (shrinkage pulls the
+    estimate towards W_j γ, away from a school that is truly far from it) and
+    a variance smaller than V*_qqj, and the coverage is computed exactly:
+    Φ((z se − μ)/s) − Φ((−z se − μ)/s).  Averaged over m ~ N(0, 1) it is the
+    nominal level for eq. 3.16.
+
+    Returns a tidy DataFrame: ``group, term, n, multiple, method, coverage,
+    bias`` (the mean of β*_qj − β_qj) and ``sd`` (its standard deviation).
+    """
+    z = _z(level)
+    s = level1_structure(model, W)
+    keep = _select_terms(s, terms, model.formula)
+    multiples = np.atleast_1d(np.asarray(multiples, dtype=float))
+    sh, H, var0 = _conditional_pieces(s)
+    ses = {"eq3.16": np.sqrt(np.diagonal(sh.vstar(s.W), axis1=1, axis2=2))}
+    if s.is_identity_W and s.random.all() and np.linalg.matrix_rank(s.T) == s.q:
+        ses["appendix"] = np.sqrt(np.diagonal(sh.vstar_appendix(s.T, s.A, s.sigma2), axis1=1, axis2=2))
+    frames = []
+    for k in keep:
+        tqq = s.T[k, k]
+        direction = s.T[:, k] / np.sqrt(tqq)                       # E(u_j | u_qj = m√τ_qq) = m · direction
+        S = s.T - np.outer(s.T[:, k], s.T[:, k]) / tqq             # Var(u_j | u_qj)
+        var = var0 + H @ S @ np.swapaxes(H, 1, 2)
+        sd = np.sqrt(var[:, k, k])
+        mu = multiples[:, None] * (H @ direction)[None, :, k]            # (M, J)
+        nm, J = mu.shape
+        for method, se in ses.items():
+            half = z * se[:, k]
+            cov = stats.norm.cdf((half - mu) / sd) - stats.norm.cdf((-half - mu) / sd)
+            frames.append(pd.DataFrame({"group": np.tile(s.groups, nm), "term": s.names[k], "n": np.tile(s.n, nm),
+                                        "multiple": np.repeat(multiples, J), "method": method,
+                                        "coverage": cov.ravel(), "bias": mu.ravel(), "sd": np.tile(sd, nm)}))
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs.update(level=level)
+    return out
+
+
+def conditional_coverage_sim(model: LmerFit, groups, multiples=(-2, -1, 0, 1, 2), nsim: int = 4000, seed=None,
+                             level: float = 0.95, terms=None) -> pd.DataFrame:
+    """Monte-Carlo check of :func:`conditional_coverage` for chosen schools.
+
+    For each school in ``groups``, term and multiple m, ``nsim`` data sets are
+    simulated as in :func:`coverage_study` (known T, σ²; vectorized over
+    replicates) except that the school's effect u_qj is held at m √τ_qq and its
+    other effects are drawn given u_qj.  Returns ``group, term, n, multiple,
+    coverage, mc_se`` for the eq. 3.16 intervals.
+    """
+    if not isinstance(nsim, (int, np.integer)) or nsim < 1:
+        raise ValueError(f"nsim must be a positive integer, got {nsim!r}")
+    z = _z(level)
+    s = level1_structure(model)
+    keep = _select_terms(s, terms, model.formula)
+    groups = list(groups)
+    unknown = [g for g in groups if g not in s.groups]
+    if unknown:
+        raise MixedModelError(f"groups {unknown} are not groups of the model")
+    rng = np.random.default_rng(seed)
+    J, q = len(s.groups), s.q
+    sh = _shrinkage(s)
+    se = np.sqrt(np.diagonal(sh.vstar(s.W), axis1=1, axis2=2))
+    mean_beta = np.einsum("jqr,r->jq", s.W, sh.gamma(s.W, s.b))
+    rootT, rootA = _psd_root(s.T), _psd_root(s.A)
+    rows = []
+    for g in groups:
+        j = list(s.groups).index(g)
+        for k in keep:
+            tqq = s.T[k, k]
+            direction = s.T[:, k] / np.sqrt(tqq)
+            rootS = _psd_root(s.T - np.outer(s.T[:, k], s.T[:, k]) / tqq)
+            for m in np.atleast_1d(np.asarray(multiples, dtype=float)):
+                u = rng.standard_normal((nsim, J, q)) @ rootT.T
+                u[:, j] = m * direction + rng.standard_normal((nsim, q)) @ rootS.T
+                truth = mean_beta + u
+                noise = np.sqrt(s.sigma2) * np.einsum("jqk,sjk->sjq", rootA, rng.standard_normal((nsim, J, q)))
+                b = np.einsum("jqk,sjk->sjq", s.A, truth) + noise
+                est = sh.beta_star(s, s.T, b, sh.gamma(s.W, b))
+                cover = np.abs(est[:, j, k] - truth[:, j, k]) <= z * se[j, k]
+                p = cover.mean()
+                rows.append({"group": g, "term": s.names[k], "n": int(s.n[j]), "multiple": m, "coverage": p,
+                             "mc_se": np.sqrt(p * (1 - p) / nsim)})
+    out = pd.DataFrame(rows)
+    out.attrs.update(level=level, seed=seed)
     return out
 
 

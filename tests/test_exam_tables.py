@@ -203,9 +203,9 @@ def test_old_lme4_header(fits, model):
     f = fits[model]
     tab = et.old_lme4_header(f, CRITERIA[model])
     assert list(tab.index) == ["AIC", "BIC", "logLik", "deviance", "REMLdev"]
-    assert list(tab.columns) == ["ours", "seed"]
+    assert list(tab.columns) == ["ours", "Kaplan (2010)"]
     np.testing.assert_allclose(tab["ours"], [f.aic, f.bic, f.loglik, f.deviance, f.reml_criterion], rtol=0)
-    np.testing.assert_array_equal(tab["ours"].round().to_numpy(), tab["seed"].to_numpy())
+    np.testing.assert_array_equal(tab["ours"].round().to_numpy(), tab["Kaplan (2010)"].to_numpy())
     assert list(et.old_lme4_header(f).columns) == ["ours"]
 
 
@@ -222,17 +222,17 @@ def test_old_lme4_header_deviance_is_ml_at_reml_estimates(fits):
     assert round(dev) == round(ref["exam_vi_reml"]["ml_deviance_refit"]) == CRITERIA["vi"][3]
 
 
-def test_varcorr_and_fixed_vs_seed(fits):
-    vc = et.varcorr_vs_seed(fits["hlm"], *VARIANCES["hlm"])
-    assert list(vc.columns) == ["Groups", "Name", "Variance", "Std.Dev.", "seed: Variance", "seed: Std.Dev."]
+def test_varcorr_and_fixed_vs_published(fits):
+    vc = et.varcorr_vs_published(fits["hlm"], *VARIANCES["hlm"])
+    assert list(vc.columns) == ["Groups", "Name", "Variance", "Std.Dev.", "Kaplan (2010): Variance", "Kaplan (2010): Std.Dev."]
     assert vc.shape == (3, 6)
-    d = et.seed_differences(vc)
+    d = et.published_differences(vc)
     assert list(d.index) == ["Variance", "Std.Dev."]
     assert 1e-6 < d["Variance"] < 1.5e-6  # τ00: 0.0921184 vs 0.092117
-    assert et.seed_differences(et.varcorr_vs_seed(fits["vi"], *VARIANCES["vi"]))["Variance"] < 5e-7
-    fx = et.fixed_vs_seed(fits["vi"], FIXED["vi"])
-    assert list(fx.columns[-3:]) == ["seed: Estimate", "seed: Std. Error", "seed: t value"]
-    d = et.seed_differences(fx)
+    assert et.published_differences(et.varcorr_vs_published(fits["vi"], *VARIANCES["vi"]))["Variance"] < 5e-7
+    fx = et.fixed_vs_published(fits["vi"], FIXED["vi"])
+    assert list(fx.columns[-3:]) == ["Kaplan (2010): Estimate", "Kaplan (2010): Std. Error", "Kaplan (2010): t value"]
+    d = et.published_differences(fx)
     # the slope: 0.5633069 here, printed 0.563308 by the seed
     assert abs(fx.loc["standLRT", "Estimate"] - FIXEF["vi"][1]) == pytest.approx(1.0e-6, abs=1e-7)
     assert d["Std. Error"] == pytest.approx(0.040354 - 0.040349, abs=1e-6)
@@ -244,9 +244,9 @@ def test_school_table(fits, model, lo, hi):
     t = et.school_table(f, NINE, COEF[model], RANEF[model])
     assert list(t.index) == NINE
     ranef_cols = [f"ranef {n}" for n in f.random_names]
-    assert list(t.columns) == (["(Intercept)", "standLRT", "seed: (Intercept)", "seed: standLRT"] + ranef_cols
-                               + [f"seed: {c}" for c in ranef_cols])
-    d = et.seed_differences(t)
+    assert list(t.columns) == (["(Intercept)", "standLRT", "Kaplan (2010): (Intercept)", "Kaplan (2010): standLRT"] + ranef_cols
+                               + [f"Kaplan (2010): {c}" for c in ranef_cols])
+    d = et.published_differences(t)
     assert lo < d.max() < hi  # the 2010 conditional modes (vi: 8.8e-5, school 53)
     np.testing.assert_allclose(t[ranef_cols].to_numpy(), f.ranef.loc[NINE].to_numpy(), rtol=0)
 
@@ -257,17 +257,17 @@ def test_table_helpers_errors(fits, exam):
     with pytest.raises(MixedModelError, match="expected a fitted model"):
         et.old_lme4_header(exam)
     with pytest.raises(ValueError, match=r"shape \(2, 2\), expected \(2, 3\)"):
-        et.fixed_vs_seed(fits["vi"], [[1, 2], [3, 4]])
+        et.fixed_vs_published(fits["vi"], [[1, 2], [3, 4]])
     with pytest.raises(KeyError, match=r"columns \['beta'\]"):
-        et.with_seed(fits["vi"].coef_table, [1, 2], ["beta"])
-    with pytest.raises(KeyError, match="no column has a 'seed: ' partner"):
-        et.seed_differences(fits["vi"].coef_table)
+        et.with_published(fits["vi"].coef_table, [1, 2], ["beta"])
+    with pytest.raises(KeyError, match=r"no column has a 'Kaplan \(2010\): ' partner"):
+        et.published_differences(fits["vi"].coef_table)
     with pytest.raises(KeyError, match=r"groups \[999\]"):
         et.school_table(fits["vi"], [28, 999], [[0, 0], [0, 0]], [0, 0])
 
 
-def test_seed_table_3_1_and_interval_layout(fits):
-    t = et.seed_table_3_1()
+def test_kaplan_table_3_1_and_interval_layout(fits):
+    t = et.kaplan_table_3_1()
     assert t.shape == (18, 4) and list(t.columns) == ["group", "term", "lower", "upper"]
     wide = et.interval_limits(t)
     assert list(wide.columns) == ["b0 lower", "b0 upper", "b1 lower", "b1 upper"]
@@ -284,9 +284,9 @@ def test_seed_table_3_1_and_interval_layout(fits):
         et.interval_limits(t.drop(columns="upper"))
 
 
-def test_interval_midpoints_are_our_coef_not_seed_table_2_10(fits):
+def test_interval_midpoints_are_our_coef_not_kaplans_table_2_10(fits):
     f = fits["hlm"]
-    mid = et.interval_midpoints(et.seed_table_3_1())
+    mid = et.interval_midpoints(et.kaplan_table_3_1())
     assert list(mid.index) == NINE and list(mid.columns) == ["(Intercept)", "standLRT"]
     gap = (mid - f.coef.loc[NINE, mid.columns]).abs().max().max()
     assert 2e-6 < gap < 3e-6
@@ -321,10 +321,113 @@ def test_table_4_1(fits, ols):
     inside = [g for g in NINE if not flags.loc[(slice(None), g), "pooled OLS"].any()]
     assert inside == [37]
     html = et.highlight_outside(t).to_html()
-    selectors, css = re.search(r"<style[^>]*>(.*?)\{(.*?)\}", html, re.S).groups()
+    selectors, css = re.search(r"\}\s*([^{}]*_row[^{}]*)\{([^}]*background-color[^}]*)\}", html, re.S).groups()
     assert "background-color: #D55E00" in css
     assert selectors.count("_row") == int(flags.to_numpy().sum())  # one styled cell per flag
+    assert "text-align: right" in html  # numbers aligned
     with pytest.raises(KeyError, match="needs columns 'lower' and 'upper'"):
         et.outside_interval(t.drop(columns="lower"))
     with pytest.raises(KeyError, match=r"no interval for '\(Intercept\)' in group\(s\) \[999\]"):
         et.table_4_1(ci[ci.group != 999], {"variable slope": fits["vs"]}, [999], x="standLRT")
+
+
+# ---------------------------------------------------------------------------
+# Rounds-to-printed comparisons (the chapters' generated agreement sentences)
+# ---------------------------------------------------------------------------
+def test_printed_decimals_and_rounds_to_printed():
+    assert et.printed_decimals("-0.01462") == 5
+    assert et.printed_decimals("0.5878300") == 7  # trailing zeros count: the string, not the float
+    assert et.printed_decimals("9377") == 0
+    assert et.printed_decimals("2.84e-05") == 2
+    ours = np.array([-0.01462563, -0.01462441, 24.25588, 0.5878304, 2.8449e-5, 9376.77])
+    printed = ["-0.01462", "-0.01462", "24.259", "0.5878300", "2.84e-05", "9377"]
+    np.testing.assert_array_equal(et.rounds_to_printed(ours, printed), [False, True, False, False, True, True])
+    # half a unit in the last place is the boundary
+    assert et.rounds_to_printed([0.12345 + 4.9e-6], ["0.12345"])[0]
+    assert not et.rounds_to_printed([0.12345 + 5.1e-6], ["0.12345"])[0]
+    with pytest.raises(TypeError, match="strings as printed"):
+        et.rounds_to_printed([0.1], [0.1])
+    with pytest.raises(ValueError, match="shape"):
+        et.rounds_to_printed([0.1, 0.2], ["0.1"])
+
+
+def test_printout_comparison_table_2_5(fits):
+    """The review's finding: Table 2.5 is not reproduced except one t value —
+    the intercept prints −0.01463 against the original's −0.01462 as well."""
+    t = et.printout_comparison(fits["vs"], header=[str(v) for v in CRITERIA["vs"]],
+                               variances=["0.025902", "0.625091"], sds=["0.16094", "0.79063"],
+                               fixed=[["-0.01462", "0.01284", "-1.139"], ["0.58782", "0.02423", "24.259"]])
+    assert t.shape == (15, 4)
+    assert list(t.columns) == ["Kaplan (2010)", "ours", "difference", "rounds to printed?"]
+    assert list(t.index[t["rounds to printed?"] == False]) == ["(Intercept) estimate", "standLRT t value"]  # noqa: E712
+    assert t.loc["(Intercept) estimate", "ours"] == "-0.01463"
+    assert t.loc["school standLRT variance", "ours"] == "0.025902"
+    sentence = et.agreement_sentence(t)
+    assert sentence.startswith("13 of the 15 numbers round to the printed values; the exceptions are ")
+    assert "(Intercept) estimate (ours −0.01463, printed −0.01462)" in sentence
+    assert sentence.endswith("standLRT t value (ours 24.256, printed 24.259)")
+    with pytest.raises(ValueError, match="expected 2 printed values"):
+        et.printout_comparison(fits["vs"], variances=["0.1"])
+    with pytest.raises(ValueError, match="five numbers"):
+        et.printout_comparison(fits["vs"], header=["1", "2"])
+
+
+def test_table_2_1_and_2_9_exceptions(fits):
+    t21 = et.printout_comparison(fits["vi"], header=[str(v) for v in CRITERIA["vi"]],
+                                 variances=["0.093839", "0.565865"], sds=["0.30633", "0.75224"],
+                                 fixed=[["0.002324", "0.040349", "0.06"], ["0.563308", "0.012468", "45.18"]])
+    assert list(t21.index[~t21["rounds to printed?"]]) == [
+        "(Intercept) estimate", "(Intercept) std. error", "standLRT estimate"]
+    t29 = et.printout_comparison(fits["hlm"], variances=["0.092117", "0.014967", "0.553641"],
+                                 fixed=[["-0.01165", "0.04011", "-0.29"], ["0.55654", "0.02011", "27.67"]])
+    assert list(t29.index[~t29["rounds to printed?"]]) == ["school (Intercept) variance", "standLRT estimate"]
+
+
+def test_table_2_2_four_of_nine_intercepts_differ(fits):
+    t = et.printed_comparison([(str(g), f"{p:.4f}", fits["vi"].coef.loc[g, "(Intercept)"])
+                               for g, p in zip(NINE, TABLE_2_2)])
+    assert int((~t["rounds to printed?"]).sum()) == 4
+    assert et.agreement_sentence(t, "intercepts").startswith("5 of the 9 intercepts round")
+    all_ok = et.printed_comparison([("x", "0.50", 0.501)])
+    assert et.agreement_sentence(all_ok) == "all 1 numbers round to the printed values"
+    assert "yes" in et.show_comparison(all_ok).to_html()
+
+
+def test_table_3_1_printed_strings():
+    printed = et.kaplan_table_3_1(printed=True)
+    values = et.kaplan_table_3_1()
+    assert printed.loc[(printed.group == 10) & (printed.term == "standLRT"), "upper"].item() == "0.5878300"
+    np.testing.assert_array_equal(printed[["lower", "upper"]].to_numpy(float), values[["lower", "upper"]].to_numpy())
+    # today's fit: every limit differs in the sixth decimal, so none rounds to the printed value
+    assert not et.rounds_to_printed(values[["lower", "upper"]].to_numpy() + 2e-6,
+                                    printed[["lower", "upper"]].to_numpy()).any()
+
+
+def test_lme4_today_copy_matches_the_reference_json(fits):
+    import json
+    from pathlib import Path
+
+    ref = json.loads((Path(__file__).parent / "reference" / "lme4_reference.json").read_text())
+    assert et.LME4_TODAY["lme4"] == "-".join(ref["meta"]["lme4"].rsplit(".", 1))
+    assert et.LME4_TODAY["exam_vi_reml"]["fixef"] == ref["models"]["exam_vi_reml"]["fixef"]
+    assert et.LME4_TODAY["exam_vi_reml"]["se"] == ref["models"]["exam_vi_reml"]["se"]
+    # and our fit agrees with it far below the differences from the 2010 printout
+    ours = fits["vi"]
+    np.testing.assert_allclose(ours.fixef, list(et.LME4_TODAY["exam_vi_reml"]["fixef"].values()), atol=1e-7)
+
+
+def test_p_values_never_print_as_zero(fits):
+    assert et.format_p(0.0) == "< 1e-16" and et.format_p(3e-300) == "< 1e-16"
+    assert et.format_p(1.711e-9) == "1.71e-09" and et.format_p(0.0111) == "0.0111"
+    assert et.format_p(float("nan")) == ""
+    tests = hc.variance_tests(fits["hlm"])
+    assert tests["p"].iloc[0] < 1e-16 < tests["p"].iloc[1]  # χ² of 577 and 153 on 64 df
+    html = et.style_numbers(tests, precision=3, p_values=["p"]).to_html()
+    assert html.count("< 1e-16") == 1 and "3.05e-09" in html and ">0.000<" not in html
+    assert "text-align: right" in html and "padding" in html
+    anova = hc.anova(fits["vs"], fits["hlm"], names=["vs", "hlm"])
+    html = et.style_numbers(anova, formatter={"AIC": "{:.1f}", "Df": "{:.0f}"},
+                            p_values=["Pr(>Chisq)", "Pr(mixture)"]).to_html()
+    assert ">9696.2<" in html and ">nan<" not in html and html.count("< 1e-16") == 2
+    with pytest.raises(KeyError, match=r"p-value column\(s\) \['Pr'\]"):
+        et.style_numbers(tests, p_values=["Pr"])

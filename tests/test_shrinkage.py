@@ -377,6 +377,55 @@ def test_coverage_study_with_refits(m3):
     assert 0.85 < a.loc[a.method == "eq3.16", "coverage"].mean() < 1.0
 
 
+def test_coverage_study_replicates_give_the_mc_se_of_the_average(m3):
+    table, reps = hc.coverage_study(m3, nsim=400, seed=21, return_replicates=True)
+    pd.testing.assert_frame_equal(table, hc.coverage_study(m3, nsim=400, seed=21))
+    assert reps.shape == (400 * 2 * 2, 4) and list(reps.columns) == ["replicate", "term", "method", "coverage"]
+    # the mean over replicates of the share covered is the mean over schools of the coverage
+    by_rep = reps.groupby(["method", "term"]).coverage.mean()
+    by_school = table.groupby(["method", "term"]).coverage.mean()
+    np.testing.assert_allclose(by_rep.to_numpy(), by_school.to_numpy(), rtol=1e-12)
+    # with T known the schools of a replicate are nearly independent: the MC s.e. of the average is
+    # close to that of 400 × 65 independent trials (with refits they share T̂ and it is larger)
+    se = reps.groupby(["method", "term"]).coverage.std() / np.sqrt(400)
+    naive = np.sqrt(0.95 * 0.05 / (400 * 65))
+    np.testing.assert_allclose(se.loc["eq3.16"], naive, rtol=0.25)
+    assert reps.attrs["level"] == 0.95
+
+
+def test_conditional_coverage_averages_to_the_nominal_level(m3):
+    """Held at u_qj = m √τ_qq, the eq. 3.16 interval over-covers at m = 0 and
+    under-covers far out; over m ~ N(0, 1) it attains 0.95 exactly (known T)."""
+    cc = hc.conditional_coverage(m3)
+    assert set(cc.multiple) == {-2, -1, 0, 1, 2} and set(cc.method) == {"eq3.16", "appendix"}
+    eq = cc[cc.method == "eq3.16"].set_index(["group", "term", "multiple"])
+    assert (eq.xs(0.0, level="multiple").coverage > 0.95).all()
+    assert (eq.xs(2.0, level="multiple").coverage < 0.95).all()
+    np.testing.assert_allclose(eq.xs(2.0, level="multiple").coverage, eq.xs(-2.0, level="multiple").coverage,
+                               atol=1e-12)  # symmetric in ±m
+    slope2 = eq.xs(("standLRT", 2.0), level=("term", "multiple")).coverage
+    assert 0.5 < slope2.min() < 0.55 and slope2.idxmin() == 48  # the two-student school, shrunk the most
+    nodes, weights = np.polynomial.hermite_e.hermegauss(160)
+    full = hc.conditional_coverage(m3, multiples=nodes)
+    piv = full[full.method == "eq3.16"].pivot_table(index=["term", "group"], columns="multiple", values="coverage")
+    np.testing.assert_allclose(piv.to_numpy() @ (weights / weights.sum()), 0.95, atol=1e-8)
+    # the conditional variance is smaller than V*_j, and with u_j drawn it is V*_j again
+    ci = hc.shrinkage_ci(m3).set_index(["group", "term"])
+    sd0 = eq.xs(0.0, level="multiple")["sd"]
+    assert (sd0 < ci.loc[sd0.index, "se"]).all()
+
+
+def test_conditional_coverage_simulation_agrees_with_the_exact_value(m3):
+    sim = hc.conditional_coverage_sim(m3, [5], multiples=[0, 2], nsim=3000, seed=9)
+    assert list(sim.columns) == ["group", "term", "n", "multiple", "coverage", "mc_se"]
+    exact = hc.conditional_coverage(m3, multiples=[0, 2])
+    exact = exact[exact.method == "eq3.16"].set_index(["group", "term", "multiple"]).coverage
+    for _, row in sim.iterrows():
+        assert abs(row.coverage - exact[(row.group, row.term, row.multiple)]) < 4 * max(row.mc_se, 1e-3)
+    with pytest.raises(MixedModelError, match=r"groups \[999\]"):
+        hc.conditional_coverage_sim(m3, [999])
+
+
 def test_level_changes_width(m3):
     w90 = hc.shrinkage_ci(m3, level=0.90)
     w95 = hc.shrinkage_ci(m3)
@@ -544,3 +593,27 @@ def test_too_few_usable_schools_are_named_not_returned_as_nan():
         hc.variance_tests(fit)
     with pytest.raises(MixedModelError, match="no school has a nonsingular"):
         hc.group_ols(d[d.g > 0], "y ~ x", "g")
+
+
+def test_lambda_is_a_weight_only_through_its_eigenvalues(m3):
+    """Λ_j = T Δ_j⁻¹: school 48's own-slope weight is negative (−0.014), but every
+    Λ_j has real eigenvalues in [0, 1) (it is similar to T^½ Δ_j⁻¹ T^½)."""
+    ci = hc.shrinkage_ci(m3).set_index(["group", "term"])
+    assert ci.loc[(48, "standLRT"), "weight"] == pytest.approx(-0.01402, abs=5e-5)
+    assert (ci["weight"] < 0).sum() == 1
+    ols = hc.group_ols(m3)
+    T = m3.tau.to_numpy()
+    lam = T @ np.linalg.inv(T + ols.V)
+    eig = np.linalg.eigvals(lam)
+    assert np.abs(eig.imag).max() < 1e-12
+    assert 0 <= eig.real.min() < 1e-3 and 0.95 < eig.real.max() < 1
+
+
+def test_change_of_units_settles_which_formula_is_right(m3, exam):
+    """y × 10: eq. 3.16 intervals are exactly 10 times as wide; the appendix code's by 13 to 1007."""
+    m10 = hc.lmer("y10 ~ standLRT + (standLRT | school)", exam.assign(y10=10 * exam.normexam))
+    r316 = hc.shrinkage_ci(m10).eval("upper - lower") / hc.shrinkage_ci(m3).eval("upper - lower")
+    np.testing.assert_allclose(r316, 10, rtol=1e-5)
+    rapp = (hc.shrinkage_ci(m10, reproduce_appendix=True).eval("upper - lower")
+            / hc.shrinkage_ci(m3, reproduce_appendix=True).eval("upper - lower"))
+    assert 13 < rapp.min() < 13.2 and 1000 < rapp.max() < 1010

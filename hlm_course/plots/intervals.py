@@ -6,7 +6,7 @@ The input is a tidy table with columns ``group, term, estimate, lower,
 upper`` such as :func:`hlm_course.shrinkage_ci` returns (optional columns
 ``ols`` and ``fixed`` add the per-group OLS estimate and the level-2
 prediction W_j γ̂).  A second table of the same shape can be drawn beside the
-first to compare two kinds of interval (e.g. eq. 3.16 and the seed's
+first to compare two kinds of interval (e.g. eq. 3.16 and Kaplan's (2010)
 appendix formula), and chosen groups can be highlighted.
 
 Intervals that run past the axis limits (``xlim``) are cut at the edge and
