@@ -36,9 +36,7 @@ def format_p(p, digits: int = 3, eps: float = DOUBLE_EPS) -> str:
         raise ValueError(f"a p-value must lie in [0, 1], got {p}")
     if p < eps:
         return f"< {eps:.2g}"
-    if p >= 1e-4:
-        return f"{p:.{int(digits)}g}" if p < 1 else "1"
-    return f"{p:.{int(digits) - 1}e}".replace("e-0", "e-")
+    return f"{p:.{int(digits)}g}" if p < 1 else "1"
 
 
 def format_p_column(values, digits: int = 3, eps: float = DOUBLE_EPS) -> pd.Series:
@@ -47,21 +45,31 @@ def format_p_column(values, digits: int = 3, eps: float = DOUBLE_EPS) -> pd.Seri
     return s.map(lambda p: format_p(p, digits=digits, eps=eps))
 
 
-def style_table(df: pd.DataFrame, precision: int = 3, p_columns=(), caption: str | None = None):
+def style_table(df: pd.DataFrame, precision: int | None = 3, p_columns=(), caption: str | None = None,
+                formatter=None):
     """A pandas ``Styler`` that reads well in the book and in a notebook.
 
-    Cells get horizontal padding (so numbers never run together), numbers are right-aligned with a
-    fixed ``precision``, and the columns named in ``p_columns`` are shown with :func:`format_p`.
+    Cells get horizontal padding (so numbers never run together) and do not wrap, numbers are
+    right-aligned in equal-width digits with ``precision`` decimals, missing values are blank, the
+    columns named in ``p_columns`` are shown with :func:`format_p`, and ``formatter`` (a format string,
+    a callable, or a dict ``{column: format}``) formats the other columns as ``Styler.format`` would.
     """
     missing = [c for c in p_columns if c not in df.columns]
     if missing:
-        raise KeyError(f"p_columns not in the table: {missing}")
+        raise KeyError(f"p-value column(s) {missing} are not in the table; it has {list(df.columns)}")
     styler = df.style.format(precision=precision, na_rep="", escape="html")
+    if isinstance(formatter, dict):
+        formatter = {c: f for c, f in formatter.items() if c in df.columns and c not in p_columns}
+        if formatter:
+            styler = styler.format(formatter, subset=list(formatter), precision=precision, na_rep="")
+    elif formatter is not None:
+        styler = styler.format(formatter, precision=precision, na_rep="")
     if p_columns:
         styler = styler.format(lambda p: html.escape(format_p(p)), subset=list(p_columns))
     styler = styler.set_table_styles([
         {"selector": "th, td", "props": [("padding", "0.25em 0.8em")]},
-        {"selector": "td", "props": [("text-align", "right"), ("font-variant-numeric", "tabular-nums")]},
+        {"selector": "td", "props": [("text-align", "right"), ("font-variant-numeric", "tabular-nums"),
+                                     ("white-space", "nowrap")]},
         {"selector": "th.col_heading", "props": [("text-align", "right")]},
     ], overwrite=False)
     if caption:

@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .display import style_table
 from .lmer import LmerFit, MixedModelError
 
 __all__ = [
@@ -53,7 +54,6 @@ __all__ = [
     "agreement_sentence",
     "printout_comparison",
     "show_comparison",
-    "format_p",
     "style_numbers",
 ]
 
@@ -306,7 +306,7 @@ def highlight_outside(table: pd.DataFrame, precision: int = 7, color: str = "#D5
     css = np.where(flags, f"background-color: {color}; color: white; font-weight: bold", "")
     styles = pd.DataFrame("", index=table.index, columns=table.columns)
     styles[flags.columns] = css
-    return table.style.apply(lambda _: styles, axis=None).format(precision=precision).set_table_styles(NUMBER_CSS)
+    return style_table(table, precision=precision).apply(lambda _: styles, axis=None)
 
 
 # ---------------------------------------------------------------------------
@@ -447,48 +447,17 @@ def printout_comparison(fit: LmerFit, *, header: Sequence[str] | None = None,
     return printed_comparison(rows)
 
 
-#: CSS for right-aligned numbers in equal-width digits, with some padding
-NUMBER_CSS = [{"selector": "td", "props": "text-align: right; font-variant-numeric: tabular-nums; "
-                                          "padding: 0.2em 0.8em;"},
-              {"selector": "th", "props": "padding: 0.2em 0.8em;"}]
-
-
 def show_comparison(table: pd.DataFrame):
     """A :func:`printed_comparison` table styled for reading: numbers right-aligned,
     the difference in scientific notation, ``yes``/``no`` for the match."""
     if "rounds to printed?" not in table.columns:
         raise KeyError("expected a table from printed_comparison (column 'rounds to printed?')")
-    return (table.style.format({"difference": "{:+.1e}", "rounds to printed?": lambda b: "yes" if b else "no"})
-            .set_table_styles(NUMBER_CSS))
-
-
-#: p-values below this are shown as ``"< 1e-16"`` (about the double-precision epsilon)
-P_FLOOR = 1e-16
-
-
-def format_p(p) -> str:
-    """A p-value for a table: ``"< 1e-16"`` below :data:`P_FLOOR` (never ``0.0``),
-    else three significant digits; empty for a missing value."""
-    if p is None or not np.isfinite(p):
-        return ""
-    return f"< {P_FLOOR:g}" if p < P_FLOOR else f"{p:.3g}"
+    return style_table(table, precision=None,
+                       formatter={"difference": "{:+.1e}", "rounds to printed?": lambda b: "yes" if b else "no"})
 
 
 def style_numbers(table: pd.DataFrame, precision: int | None = None, formatter=None, p_values=()):
-    """``table`` as a pandas Styler for reading: numbers right-aligned in
-    equal-width digits with cell padding, missing values blank, and the
-    columns named in ``p_values`` formatted by :func:`format_p`.
-
-    ``precision`` and ``formatter`` are passed to ``Styler.format``.
-    """
-    missing = [c for c in p_values if c not in table.columns]
-    if missing:
-        raise KeyError(f"p-value column(s) {missing} are not in the table; it has {list(table.columns)}")
-    styler = table.style.format(precision=precision, na_rep="")
-    if isinstance(formatter, dict):
-        styler = styler.format(formatter, subset=list(formatter), precision=precision, na_rep="")
-    elif formatter is not None:
-        styler = styler.format(formatter, precision=precision, na_rep="")
-    if p_values:
-        styler = styler.format(format_p, subset=list(p_values))
-    return styler.set_table_styles(NUMBER_CSS)
+    """``table`` in the book's table style (:func:`hlm_course.display.style_table`): numbers right-aligned
+    in equal-width digits with cell padding, missing values blank, the columns named in ``p_values``
+    shown by :func:`hlm_course.display.format_p`; ``precision`` and ``formatter`` as ``Styler.format``'s."""
+    return style_table(table, precision=precision, p_columns=p_values, formatter=formatter)

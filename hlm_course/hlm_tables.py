@@ -244,7 +244,4 @@ def styled(frame, formats=None, *, digits: int = 4):
         formats = {c: "{:.0f}" if c in whole else formats for c in numeric}
     formats = {c: f for c, f in formats.items() if c in frame.columns and c not in pcols}
     # numbers never wrap inside a cell ("< 2.2e-16" broke over three lines in a narrow column)
-    sty = style_table(frame, precision=digits, p_columns=pcols).set_table_styles(
-        [{"selector": "td", "props": [("white-space", "nowrap")]}], overwrite=False)
-    # subset: a dict formatter alone would re-format every column, the p-value columns included
-    return sty.format(formats, na_rep="", subset=list(formats)) if formats else sty
+    return style_table(frame, precision=digits, p_columns=pcols, formatter=formats or None)

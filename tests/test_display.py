@@ -11,7 +11,7 @@ from hlm_course.display import DOUBLE_EPS, format_p, format_p_column, style_tabl
 
 @pytest.mark.parametrize("p, text", [
     (0.0, "< 2.2e-16"), (1e-300, "< 2.2e-16"), (0.04031, "0.0403"), (0.5, "0.5"), (1.0, "1"),
-    (3.14e-7, "3.14e-7"), (1.5e-12, "1.50e-12"), (0.00012345, "0.000123"),
+    (3.14e-7, "3.14e-07"), (1.5e-12, "1.5e-12"), (3.05e-9, "3.05e-09"), (0.00012345, "0.000123"),
 ])
 def test_format_p_examples(p, text):
     assert format_p(p) == text
@@ -48,5 +48,5 @@ def test_style_table_pads_and_formats_p():
     html = style_table(df, precision=1, p_columns=["Pr(>Chisq)"]).to_html()
     assert "padding: 0.25em 0.8em" in html
     assert "&lt; 2.2e-16" in html and "46728.0" in html and "0.00210" not in html and "0.0021" in html
-    with pytest.raises(KeyError, match="p_columns not in the table"):
+    with pytest.raises(KeyError, match=r"p-value column\(s\) \['p'\] are not in the table"):
         style_table(df, p_columns=["p"])

