@@ -95,3 +95,14 @@ def test_readme_reports_the_measured_build_times_within_budget():
     assert f"{t['warm_noop']:.1f} s when nothing changed" in readme
     assert measured["cpus"] == 2 and f"({measured['date']}," in readme
     assert t["cold"] <= 300 and t["warm_all"] <= 30 and t["warm_noop"] <= 30
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_no_chapter_reads_the_test_suite(path):
+    """Chapters take R's stored output from hlm_course.reference, never from files of tests/ directly."""
+    if not path.read_text().startswith("---\njupytext:"):
+        return
+    for cell in jupytext.read(path).cells:
+        if cell.cell_type == "code":
+            assert not re.search(r"[\"']tests[\"']|tests/reference", cell.source), (
+                f"{path.name} reads the test suite's files: {cell.source[:120]!r}")
