@@ -34,6 +34,10 @@ __all__ = ["BookContext", "glue_values", "convert_markdown", "strip_glue_code", 
            "raw_syntax"]
 
 GLUE_MIME_PREFIX = "application/papermill.record/"
+#: Stands in for myst_nb.glue in a reader notebook whose hidden cells still call it (in a loop, say).
+GLUE_SHIM = ('def glue(name, value, display=True):\n'
+             '    """The book\'s build hands computed values to its text with glue(); here the text already '
+             'shows them."""')
 
 
 @dataclass
@@ -282,12 +286,14 @@ def reader_notebook(executed: nbformat.NotebookNode, ctx: BookContext,
     ``glued`` adds glue values kept outside the notebook ({key: mime bundle}): myst-nb moves them out of
     the cells of the notebook it writes to ``jupyter_execute/`` into a ``.glue.json`` file beside it.
 
-    Raises ``ValueError`` if a ``glue`` call is mixed into other code (say, inside a function), where it
-    cannot be removed: the student's notebook would call a function it no longer imports.
+    A hidden cell whose ``glue`` calls are mixed into other code (a loop that also computes, a helper
+    function) keeps them, and the notebook gets a do-nothing ``glue`` so it still runs without myst-nb.
+    Raises ``ValueError`` for such a cell in plain view: visible code must not glue.
     """
     glue = {**glue_values(executed), **(glued or {})}
     nb, _ = strip_solutions(copy.deepcopy(executed))
     cells = []
+    needs_shim = False
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             source = convert_markdown(cell.source, ctx, glue)
@@ -301,9 +307,12 @@ def reader_notebook(executed: nbformat.NotebookNode, ctx: BookContext,
         source = strip_glue_code(cell.source)
         if not source.strip():
             continue
+        hidden = bool({"remove-cell", "remove-input"} & set(tags))
         if _uses_glue(source):
-            raise ValueError("a glue call is mixed with other code and cannot be removed from the reader "
-                             f"notebook; give it a statement of its own:\n{source[:300]}")
+            if not hidden:
+                raise ValueError("a visible cell mixes a glue call with other code, so it cannot be removed "
+                                 f"from the reader notebook; give it a statement of its own:\n{source[:300]}")
+            needs_shim = True
         outputs = [o for o in cell.get("outputs", []) if _glue_key(o) is None]
         if "remove-output" in tags:
             outputs = []
@@ -320,6 +329,12 @@ def reader_notebook(executed: nbformat.NotebookNode, ctx: BookContext,
         caption = _figure_caption(cell, ctx, glue)
         if caption:
             cells.append(nbformat.v4.new_markdown_cell(caption))
+    if needs_shim:  # hidden cells still call glue(): give them a harmless one, after the set-up cell
+        first = next((i for i, c in enumerate(cells) if c.cell_type == "code"), len(cells))
+        shim = nbformat.v4.new_code_cell(GLUE_SHIM)
+        shim.metadata["jupyter"] = {"source_hidden": True}
+        shim.metadata["tags"] = ["remove-cell"]
+        cells.insert(first + 1, shim)
     out = nbformat.v4.new_notebook(cells=cells)
     out.metadata = {"kernelspec": executed.metadata.get("kernelspec", {"name": "python3", "language": "python",
                                                                         "display_name": "Python 3"}),

@@ -124,8 +124,17 @@ def test_numbers_are_formatted_as_the_book_formats_them(value, spec):
     assert convert_markdown(f"value {role}.", CTX, glue) == f"value {format_plain_text(repr(value), spec)}."
 
 
-def test_glue_hidden_inside_a_function_is_refused():
-    nb = jupytext.reads(MYST_HEADER + "\n```{code-cell} ipython3\ndef keep(k, v):\n    glue(k, v)\n```\n",
-                        fmt="md:myst")
-    with pytest.raises(ValueError, match="glue call is mixed with other code"):
-        reader_notebook(nb, CTX)
+def test_glue_mixed_into_visible_code_is_refused_and_into_hidden_code_gets_a_shim():
+    visible = jupytext.reads(MYST_HEADER + "\n```{code-cell} ipython3\ndef keep(k, v):\n    glue(k, v)\n```\n",
+                             fmt="md:myst")
+    with pytest.raises(ValueError, match="visible cell mixes a glue call"):
+        reader_notebook(visible, CTX)
+    hidden = jupytext.reads(MYST_HEADER + "\n```{code-cell} ipython3\nx = 1\n```\n\n```{code-cell} ipython3\n"
+                            ":tags: [remove-cell]\n\nfor k in 'ab':\n    y = 2\n    glue(k, y)\n```\n", fmt="md:myst")
+    nb = reader_notebook(hidden, CTX)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert code[1].startswith("def glue(") and "glue(k, y)" in code[2]
+    namespace = {}
+    for src in code:
+        exec(src, namespace)  # noqa: S102 -- the notebook runs without myst-nb
+    assert namespace["y"] == 2
