@@ -186,7 +186,7 @@ def test_no_plumbing_in_visible_code(site):
 
 
 #: Phrases in which "seed" is a random-number seed, not a name for a source document.
-RANDOM_SEED = re.compile(r"(random|fixed|same|different|its|a|the rng's|numpy's)\s+seeds?\b|\bseed\s*[=:(]|"
+RANDOM_SEED = re.compile(r"(random|random-number|number|fixed|same|different|its|a|the rng's|numpy's)\s+seeds?\b|\bseed\s*[=:(]|"
                          r"\bseeded\b|\bseeds? (of|for) the (random|simulation)|default_rng", re.I)
 
 
