@@ -44,6 +44,7 @@ import pandas as pd
 import statsmodels.formula.api as smf
 from scipy import stats
 
+from .display import style_table
 from .lmer import LmerFit, lme4_name, lmer
 from .multilevel import AttrFrame, cvar, dvar, up
 
@@ -308,15 +309,14 @@ def wald_test(fit, L=None, *, df=None) -> pd.DataFrame:
 
 
 def format_wald(table: pd.DataFrame, digits: int = 4):
-    """A :func:`wald` (or ``MethodResult.table``) table styled for display:
-    estimates, SEs, t values and limits with ``digits`` decimals, df as whole
-    numbers (``inf`` for z tests) and p-values with 3 significant digits."""
+    """A :func:`wald` (or ``MethodResult.table``) table in the book's table style
+    (:func:`hlm_course.display.style_table`): estimates, SEs, t values and limits with ``digits``
+    decimals, df as whole numbers (``inf`` for z tests) and p-values as R prints them (``< 2.2e-16``)."""
     fmt = {c: f"{{:.{digits}f}}" for c in table.columns if c not in ("DF", "p-value")}
     if "DF" in table.columns:
         fmt["DF"] = lambda v: "inf" if np.isinf(v) else f"{v:.0f}"
-    if "p-value" in table.columns:
-        fmt["p-value"] = lambda v: "<1e-16" if v < 1e-16 else f"{v:.3g}"
-    return table.style.format(fmt)
+    p_cols = ["p-value"] if "p-value" in table.columns else []
+    return style_table(table, precision=digits, p_columns=p_cols, formatter=fmt)
 
 
 # ---------------------------------------------------------------------------

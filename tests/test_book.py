@@ -107,3 +107,12 @@ def test_no_chapter_reads_the_test_suite(path):
             code = "\n".join(ln.split("#", 1)[0] for ln in cell.source.splitlines())  # comments may name files
             assert not re.search(r"[\"']tests[\"']|tests/reference", code), (
                 f"{path.name} reads the test suite's files: {cell.source[:120]!r}")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_one_equation_numbering_scheme_per_chapter(path):
+    """A chapter numbers its equations either as the original does (\\tag) or automatically, never both."""
+    text = path.read_text()
+    tagged = len(re.findall(r"\\tag\{", text))
+    auto = len(re.findall(r"^\$\$\s*\([\w.:-]+\)\s*$", text, re.MULTILINE)) + text.count(":label: eq")
+    assert not (tagged and auto), f"{path.name}: {tagged} \\tag-ged and {auto} auto-numbered equations"
