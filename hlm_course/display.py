@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 import pandas as pd
 
-__all__ = ["format_p", "format_p_column", "style_table"]
+__all__ = ["format_p", "style_table"]
 
 #: R's ``.Machine$double.eps``: the cut-off below which ``format.pval`` prints ``< 2.2e-16``.
 DOUBLE_EPS = float(np.finfo(float).eps)
@@ -37,12 +37,6 @@ def format_p(p, digits: int = 3, eps: float = DOUBLE_EPS) -> str:
     if p < eps:
         return f"< {eps:.2g}"
     return f"{p:.{int(digits)}g}" if p < 1 else "1"
-
-
-def format_p_column(values, digits: int = 3, eps: float = DOUBLE_EPS) -> pd.Series:
-    """:func:`format_p` applied to every value of a column (keeps the index)."""
-    s = pd.Series(values)
-    return s.map(lambda p: format_p(p, digits=digits, eps=eps))
 
 
 def style_table(df: pd.DataFrame, precision: int | None = 3, p_columns=(), caption: str | None = None,

@@ -94,6 +94,15 @@ def _source_text(text: str, url: str) -> str:
     return text if i < 0 else text[:i] + block + text[i:]
 
 
+def _update_source(md: Path, url: str) -> bool:
+    """Rewrite ``md`` with its current set-up cell and no pairing; True if it changed."""
+    text = md.read_text(encoding="utf8")
+    new = _source_text(text, url)
+    if new != text:
+        md.write_text(new, encoding="utf8")
+    return new != text
+
+
 def expected_code(md: Path) -> list[str]:
     """The code cells a chapter's reader notebook has: the chapter's, without solutions and glue calls."""
     from .reader import GLUE_SHIM, _uses_glue, strip_glue_code
@@ -139,12 +148,7 @@ def sync_chapter(md: Path, url: str | None = None, built: Path = BUILT) -> bool:
     The reader notebook comes from the last build (``built/<name>.ipynb``); it must be newer than ``md``.
     """
     url = url or repository_url()
-    changed = False
-    text = md.read_text(encoding="utf8")
-    new = _source_text(text, url)
-    if new != text:
-        md.write_text(new, encoding="utf8")
-        changed = True
+    changed = _update_source(md, url)
     source = Path(built) / f"{md.stem}.ipynb"
     if not source.exists() or source.stat().st_mtime < md.stat().st_mtime:
         raise FileNotFoundError(f"no reader notebook of {md.name} newer than it in {built}: build the book first "
@@ -178,9 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if problems else 0
     if args.sources:
         for md in chapters:
-            text = md.read_text(encoding="utf8")
-            if _source_text(text, url) != text:
-                md.write_text(_source_text(text, url), encoding="utf8")
+            if _update_source(md, url):
                 print(f"updated {md.name}")
         return 0
     for md in chapters:

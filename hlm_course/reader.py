@@ -157,8 +157,8 @@ def _directive_blocks(text: str):
         close = re.compile(rf"^{re.escape(indent)}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
         j, depth = i + 1, 0
         while j < len(lines):
-            if _FENCE_OPEN.match(lines[j]) and _FENCE_OPEN.match(lines[j]).group(2)[0] == fence[0] \
-                    and len(_FENCE_OPEN.match(lines[j]).group(2)) == len(fence):
+            inner = _FENCE_OPEN.match(lines[j])
+            if inner and inner.group(2) == fence:
                 depth += 1
             elif close.match(lines[j]):
                 if depth == 0:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hlm_course.display import DOUBLE_EPS, format_p, format_p_column, style_table
+from hlm_course.display import DOUBLE_EPS, format_p, style_table
 
 
 @pytest.mark.parametrize("p, text", [
@@ -36,11 +36,6 @@ def test_format_p_rejects_bad_input():
     with pytest.raises(ValueError, match="digits must be a positive integer"):
         format_p(0.05, digits=0)
     assert format_p(np.nan) == ""
-
-
-def test_format_p_column_keeps_index():
-    s = format_p_column(pd.Series([0.0, 0.2], index=["a", "b"]))
-    assert list(s.index) == ["a", "b"] and list(s) == ["< 2.2e-16", "0.2"]
 
 
 def test_style_table_pads_and_formats_p():
