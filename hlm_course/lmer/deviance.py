@@ -30,7 +30,7 @@ columns.  Estimates are mapped back exactly (below, ``A``, ``B``, ``γ``, ``s``)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 from scipy import linalg, sparse
@@ -75,15 +75,17 @@ class CrossProducts:
         return self.ZtZ.shape[1]
 
     @cached_property
-    def _ZtZ_T(self) -> np.ndarray:
-        """Z_j'Z_j with the groups last, (q, q, J): sums over groups become BLAS products."""
-        return np.ascontiguousarray(np.transpose(self.ZtZ, (1, 2, 0)))
+    def _ZtZ_rows(self) -> np.ndarray:
+        """Z_j'Z_j with the groups last, one row per element: (q², J), element (a, b) in row a q + b."""
+        J, q = self.ZtZ.shape[0], self.q
+        return np.ascontiguousarray(self.ZtZ.reshape(J, q * q).T)
 
     @cached_property
-    def _ZtXy_T(self) -> np.ndarray:
-        """Z_j'[X y] with the groups last, (q, p + 1, J)."""
-        return np.ascontiguousarray(np.transpose(np.concatenate([self.ZtX, self.Zty[:, :, None]], axis=2),
-                                                 (1, 2, 0)))
+    def _ZtXy_rows(self) -> np.ndarray:
+        """Z_j'[X y] with the groups last, flattened to (q, (p + 1) J) for one BLAS product with Λ'."""
+        J, q = self.ZtZ.shape[0], self.q
+        ZtXy = np.concatenate([self.ZtX, self.Zty[:, :, None]], axis=2)  # (J, q, p + 1)
+        return np.ascontiguousarray(np.transpose(ZtXy, (1, 2, 0))).reshape(q, -1)
 
     @property
     def p(self) -> int:
@@ -92,14 +94,22 @@ class CrossProducts:
     @classmethod
     def from_arrays(cls, X: np.ndarray, Z: np.ndarray, y: np.ndarray, codes: np.ndarray,
                     ngroups: int) -> "CrossProducts":
-        """Accumulate ``Z_j'W_j`` for every group ``j``: one sparse product (groups × rows) per
-        column of Z, so the cost is one pass over the data."""
+        """Accumulate ``Z_j'W_j`` for every group ``j`` in one pass over the data:
+        each element is a weighted ``bincount`` over the group codes (q (q + p + 1)
+        of them; Z_j'Z_j's symmetric half is copied), so the cost is linear in n
+        with no n-sized temporaries beyond one column."""
+        codes = np.asarray(codes)
         n, q, p = len(y), Z.shape[1], X.shape[1]
-        S = sparse.csr_matrix((np.ones(n), (np.asarray(codes), np.arange(n))), shape=(ngroups, n))
-        W = np.column_stack([Z, X, y])
+        cols = [np.ascontiguousarray(Z[:, k], dtype=float) for k in range(q)]
+        cols += [np.ascontiguousarray(X[:, k], dtype=float) for k in range(p)] + [np.asarray(y, dtype=float)]
+        ones = [bool(np.all(c == 1.0)) for c in cols[:q]]
         C = np.empty((ngroups, q, q + p + 1))
         for a in range(q):
-            C[:, a, :] = S @ (W * Z[:, a:a + 1])
+            for c in range(a, q + p + 1):
+                w = cols[c] if ones[a] else (cols[a] if c < q and ones[c] else cols[a] * cols[c])
+                C[:, a, c] = np.bincount(codes, weights=w, minlength=ngroups)
+            for c in range(a):
+                C[:, a, c] = C[:, c, a]
         return cls(ZtZ=C[:, :, :q].copy(), ZtX=C[:, :, q:-1].copy(), Zty=C[:, :, -1].copy(),
                    XtX=X.T @ X, Xty=X.T @ y, yty=float(y @ y), n=len(y))
 
@@ -131,15 +141,21 @@ def free_theta(blocks) -> np.ndarray:
     return blocks[rows] == blocks[cols]
 
 
+@lru_cache(maxsize=None)
+def _theta_index(q: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) in Λθ of each element of θ (lme4's column-wise lower triangle)."""
+    rows, cols = np.triu_indices(q)
+    return cols, rows
+
+
 def lambda_theta(theta: np.ndarray, q: int) -> np.ndarray:
     """The ``q × q`` lower-triangular template of Λθ (eq. 4).
 
     θ fills the lower triangle column by column, as in lme4: for ``q = 2``,
     ``θ = (λ11, λ21, λ22)``.
     """
-    rows, cols = np.triu_indices(q)
     lam = np.zeros((q, q))
-    lam[cols, rows] = theta
+    lam[_theta_index(q)] = theta
     return lam
 
 
@@ -248,7 +264,36 @@ def criterion(logdet_L, logdet_RX, pwrss, n, p, reml):
     return logdet_L + n * (1.0 + LOG_2PI + np.log(pwrss / n))
 
 
-def _pls(lam: np.ndarray, xp: CrossProducts):
+def _block_inverse_rows(M: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inverses and log-determinants of SPD ``q × q`` blocks stored as rows:
+    ``M[a*q + b]`` is element (a, b) of every block (shape ``(q*q, J)``).
+
+    The same closed forms as :func:`block_inverse_batch`, on contiguous rows of
+    length J, so each is one vectorized operation however many groups there are.
+    """
+    if q == 1:
+        return 1.0 / M, np.log(M[0])
+    if q == 2:
+        a, b, c = M[0], M[1], M[3]
+        det = a * c - b * b
+        inv = np.empty_like(M)
+        np.divide(c, det, out=inv[0])
+        np.divide(a, det, out=inv[3])
+        np.divide(-b, det, out=inv[1])
+        inv[2] = inv[1]
+        return inv, np.log(det)
+    if q == 3:
+        a, b, c, d, e, f = M[0], M[1], M[2], M[4], M[5], M[8]
+        c00, c01, c02 = d * f - e * e, c * e - b * f, b * e - c * d
+        det = a * c00 + b * c01 + c * c02
+        inv = np.stack([c00, c01, c02, c01, a * f - c * c, b * c - a * e, c02, b * c - a * e, a * d - b * b])
+        return inv / det, np.log(det)
+    J = M.shape[1]
+    inv, logdet = block_inverse_batch(np.ascontiguousarray(M.T).reshape(J, q, q))
+    return np.ascontiguousarray(inv.reshape(J, q * q).T), logdet
+
+
+def _pls(lam: np.ndarray, xp: CrossProducts, criterion_only: bool = False):
     """Penalized least squares at a (not necessarily triangular) factor ``lam`` (eqs. 14–19).
 
     With ``M_j = Λ'Z_j'Z_jΛ + I = L_j L_j'`` the blocked Cholesky factorization
@@ -257,25 +302,26 @@ def _pls(lam: np.ndarray, xp: CrossProducts):
     ``R_X'R_X β = X'y − Σ_j X'Z_jΛ M_j⁻¹ Λ'Z_j'y`` (eq. 19),
     ``u_j = M_j⁻¹ Λ'Z_j'(y − Xβ̂)`` and ``r²_θ = y'y − ‖c_u‖² − ‖c_β‖²`` (eq. 16)
     with ``‖c_u‖² = Σ_j y'Z_jΛ M_j⁻¹ Λ'Z_j'y``.
+
+    Every per-group quantity is stored with the groups on the last axis, so an
+    evaluation is a fixed, small number of vectorized operations (about 20),
+    whatever J: ``Λ'Z_j'Z_jΛ`` for all j is one ``q² × q²`` product with
+    ``Λ' ⊗ Λ'`` and ``Λ'Z_j'[X y]`` one ``q × q`` product.  With
+    ``criterion_only`` the function stops at what eqs. 34/41 need:
+    ``(r²_θ, log|Lθ|², log|R_X|²)`` (the optimizer's objective).
     """
     q, p = xp.q, xp.p
     J = xp.ZtZ.shape[0]
-    # M_j = Λ'Z_j'Z_jΛ + I for all j at once, groups on the last axis (q × q BLAS products of length J)
-    M = np.tensordot(np.tensordot(lam.T, xp._ZtZ_T, axes=(1, 0)), lam, axes=(1, 0))  # (q, J, q)
-    M = np.transpose(M, (0, 2, 1))
-    M = M + np.eye(q)[:, :, None]
-    Minv_v, logdet = block_inverse_batch(np.transpose(M, (2, 0, 1)))  # (J, q, q)
+    lt = lam.T
+    K = (lt[:, None, :, None] * lt[None, :, None, :]).reshape(q * q, q * q)  # Λ' ⊗ Λ'
+    M = K @ xp._ZtZ_rows  # (q², J): element (a, b) of Λ'Z_j'Z_jΛ in row a q + b
+    M[:: q + 1] += 1.0  # + I
+    Minv, logdet = _block_inverse_rows(M, q)
     logdet_L = float(np.sum(logdet))
-    Minv = np.transpose(Minv_v, (1, 2, 0))  # (q, q, J)
-    rhs = np.tensordot(lam.T, xp._ZtXy_T, axes=(1, 0))  # Λ'Z_j'[X y]: (q, p + 1, J)
-    Mrhs = np.empty_like(rhs)
-    for a in range(q):
-        acc = Minv[a, 0][None, :] * rhs[0]
-        for b in range(1, q):
-            acc += Minv[a, b][None, :] * rhs[b]
-        Mrhs[a] = acc
-    S = np.zeros((p + 1, p + 1))
-    for a in range(q):  # Σ_j [X y]'Z_jΛ M_j⁻¹ Λ'Z_j'[X y]
+    rhs = (lt @ xp._ZtXy_rows).reshape(q, p + 1, J)  # Λ'Z_j'[X y]
+    Mrhs = (Minv.reshape(q, q, 1, J) * rhs[None, :, :, :]).sum(axis=1)  # M_j⁻¹ Λ'Z_j'[X y]
+    S = rhs[0] @ Mrhs[0].T  # Σ_j [X y]'Z_jΛ M_j⁻¹ Λ'Z_j'[X y]
+    for a in range(1, q):
         S += rhs[a] @ Mrhs[a].T
     S = 0.5 * (S + S.T)
     A = xp.XtX - S[:p, :p]
@@ -284,10 +330,13 @@ def _pls(lam: np.ndarray, xp: CrossProducts):
     if info != 0:
         raise MixedModelError("the fixed-effects cross-product R_X'R_X is not positive definite")
     cbeta, _ = _dtrtrs(RX, rhs_beta, lower=0, trans=1)
-    beta, _ = _dtrtrs(RX, cbeta, lower=0, trans=0)
-    u = (Mrhs[:, p, :] - np.tensordot(beta, Mrhs[:, :p, :], axes=(0, 1))).T  # (J, q)
     pwrss = xp.yty - float(S[p, p]) - float(cbeta @ cbeta)
     logdet_RX = 2.0 * float(np.sum(np.log(np.abs(np.diag(RX)))))
+    if criterion_only:
+        return pwrss, logdet_L, logdet_RX
+    beta, _ = _dtrtrs(RX, cbeta, lower=0, trans=0)
+    u = (Mrhs[:, p, :] - np.tensordot(beta, Mrhs[:, :p, :], axes=(0, 1))).T  # (J, q)
+    Minv_v = np.ascontiguousarray(Minv.T).reshape(J, q, q)
     return Minv_v, RX, beta, u, pwrss, logdet_L, logdet_RX
 
 

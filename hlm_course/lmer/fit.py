@@ -10,7 +10,9 @@ which chains the other modules: :mod:`.formula` (model frame and matrices),
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from functools import lru_cache
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -286,11 +288,13 @@ class LmerFit:
                 raise MixedModelError("new response has infinite or missing values")
             xp = _replace_response(self.xp, self.X, self.Z, y_new, self.codes)
             xp.scaled = ScaledProblem.from_arrays(self.X, self.Z, y_new, self.codes, self.ngroups, self.blocks)
-        opt = fit_theta(xp, reml, start=self.theta, control=self.control, free=self.free)
+        with one_blas_thread():
+            opt = fit_theta(xp, reml, start=self.theta, control=self.control, free=self.free)
+            pls = pls_solve(opt.best.theta, xp)
         fit = LmerFit(formula=self.formula, parsed=self.parsed, reml=reml, data=self.data, X=self.X,
                       Z=self.Z, y=y_new, codes=self.codes, groups=self.groups,
                       fixed_names=self.fixed_names, random_names=self.random_names, xp=xp,
-                      pls=pls_solve(opt.best.theta, xp), runs=opt.runs, n_dropped=self.n_dropped,
+                      pls=pls, runs=opt.runs, n_dropped=self.n_dropped,
                       _fixed_design_info=self._fixed_design_info,
                       _random_design_info=self._random_design_info, _fixed_r_names=self._fixed_r_names,
                       check=opt.check, control=self.control, blocks=self.blocks, offset=self.offset,
@@ -353,6 +357,29 @@ class LmerFit:
         from html import escape
 
         return f"<pre>{escape(self.summary())}</pre>"
+
+
+_BLAS = []  # the threadpoolctl controller, made on first use (after numpy and scipy have loaded their BLAS)
+
+
+def one_blas_thread():
+    """A context in which BLAS/LAPACK run on one thread.
+
+    A fit's matrices are tall and skinny (n × p with p small: the QR of X, the
+    cross-products of one pass over the data) or tiny (p × p, q × q): for
+    them OpenBLAS's threads cost more in start-up and, on a busy machine, in
+    waiting for a free core, than they save (measured: the slopes-as-outcomes
+    fit of the HSB data ran 2.7× slower with two threads on a loaded 2-core
+    machine).  R's lme4 runs single-threaded too.
+    """
+    try:
+        if not _BLAS:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS.append(ThreadpoolController())
+        return _BLAS[0].limit(limits=1, user_api="blas")
+    except Exception:  # no threadpoolctl, or a BLAS it does not know: run as configured
+        return contextlib.nullcontext()
 
 
 def _replace_response(xp: CrossProducts, X, Z, y, codes) -> CrossProducts:
@@ -421,6 +448,18 @@ def _as_bool(reml, name="reml") -> bool:
     raise MixedModelError(f"{name} must be True or False, got {reml!r}")
 
 
+@lru_cache(maxsize=256)
+def _parse(formula: str) -> tuple[ParsedFormula, frozenset]:
+    """The parsed formula (§2) and the data columns it uses, parsed once per formula string."""
+    parsed = parse_formula(formula)
+    variables = set(expression_variables(parsed.response)) | formula_variables(parsed.fixed) | {parsed.group}
+    for term in parsed.terms:
+        variables |= formula_variables(term.expr)
+    for off in parsed.offsets:
+        variables |= expression_variables(off)
+    return parsed, frozenset(variables)
+
+
 def lmer(formula: str, data: pd.DataFrame, reml: bool = True, control: LmerControl | None = None) -> LmerFit:
     """Fit a two-level linear mixed model with lme4's method.
 
@@ -456,13 +495,7 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, control: LmerContr
         control = LmerControl()
     elif not isinstance(control, LmerControl):
         raise MixedModelError(f"control must be an hc.LmerControl, got {type(control).__name__}")
-    parsed = parse_formula(formula)
-    resp_vars = expression_variables(parsed.response)
-    variables = set(resp_vars) | formula_variables(parsed.fixed) | {parsed.group}
-    for term in parsed.terms:
-        variables |= formula_variables(term.expr)
-    for off in parsed.offsets:
-        variables |= expression_variables(off)
+    parsed, variables = _parse(formula) if isinstance(formula, str) else parse_formula(formula)  # (raises)
     order = [c for c in data.columns if c in variables] + sorted(v for v in variables if v not in data.columns)
     mf = model_frame(data, order)
     if mf.n_dropped:
@@ -471,44 +504,45 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, control: LmerContr
     frame = mf.frame
     if len(frame) == 0:
         raise MixedModelError("no complete rows: every row has a missing value in a model variable")
-    y = evaluate(parsed.response, frame, "response")
-    offset = None
-    if parsed.offsets:
-        offset = sum(evaluate(o, frame, "offset") for o in parsed.offsets)
-        y = y - offset
-    Xdf = build_design(parsed.fixed, frame, "fixed-effects")
-    Zparts, blocks, random_names = [], [], []
-    for t, term in enumerate(parsed.terms):
-        Zt = build_design(term.expr, frame, f"random-effects {term}")
-        Zparts.append(Zt)
-        names = [Zt.attrs["r_names"][c] for c in Zt.columns]
-        blocks += list(range(len(blocks), len(blocks) + len(names))) if term.uncorrelated else [t + len(blocks)] * len(names)
-        random_names += names
-    if len(set(random_names)) < len(random_names):
-        raise MixedModelError(f"random-effects terms {', '.join(map(str, parsed.terms))} repeat an effect "
-                              f"({random_names}); each effect may appear once")
-    blocks = tuple(int(b) for b in pd.factorize(np.asarray(blocks))[0])
-    X = Xdf.to_numpy(dtype=float)
-    Z = np.column_stack([z.to_numpy(dtype=float) for z in Zparts])
-    codes, groups = pd.factorize(frame[parsed.group], sort=True)
-    groups = pd.Index(groups, name=parsed.group)
-    J = len(groups)
-    fixed_names = [Xdf.attrs["r_names"][c] for c in Xdf.columns]
-    QR = np.linalg.qr(X)
-    _validate_design(X, Z, codes, J, fixed_names, random_names, parsed, R=QR[1])
+    with one_blas_thread():  # tall-skinny and tiny matrices: threads cost more than they give
+        y = evaluate(parsed.response, frame, "response")
+        offset = None
+        if parsed.offsets:
+            offset = sum(evaluate(o, frame, "offset") for o in parsed.offsets)
+            y = y - offset
+        Xdf = build_design(parsed.fixed, frame, "fixed-effects")
+        Zparts, blocks, random_names = [], [], []
+        for t, term in enumerate(parsed.terms):
+            Zt = build_design(term.expr, frame, f"random-effects {term}")
+            Zparts.append(Zt)
+            names = [Zt.attrs["r_names"][c] for c in Zt.columns]
+            blocks += list(range(len(blocks), len(blocks) + len(names))) if term.uncorrelated else [t + len(blocks)] * len(names)
+            random_names += names
+        if len(set(random_names)) < len(random_names):
+            raise MixedModelError(f"random-effects terms {', '.join(map(str, parsed.terms))} repeat an effect "
+                                  f"({random_names}); each effect may appear once")
+        blocks = tuple(int(b) for b in pd.factorize(np.asarray(blocks))[0])
+        X = Xdf.to_numpy(dtype=float)
+        Z = np.column_stack([z.to_numpy(dtype=float) for z in Zparts])
+        codes, groups = pd.factorize(frame[parsed.group], sort=True)
+        groups = pd.Index(groups, name=parsed.group)
+        J = len(groups)
+        fixed_names = [Xdf.attrs["r_names"][c] for c in Xdf.columns]
+        QR = np.linalg.qr(X)
+        _validate_design(X, Z, codes, J, fixed_names, random_names, parsed, R=QR[1])
 
-    xp = CrossProducts.from_arrays(X, Z, y, codes, J)
-    xp.scaled = ScaledProblem.from_arrays(X, Z, y, codes, J, blocks, qr=QR)
-    one_term = len(set(blocks)) == 1
-    free = None if one_term else free_theta(blocks)
-    opt = fit_theta(xp, reml, control=control, free=free)
-    kept = data.iloc[np.flatnonzero(mf.keep)] if mf.n_dropped else data
-    fit = LmerFit(formula=formula, parsed=parsed, reml=reml, data=kept, X=X, Z=Z, y=y, codes=codes,
-                  groups=groups, fixed_names=fixed_names, random_names=random_names, xp=xp,
-                  pls=pls_solve(opt.best.theta, xp), runs=opt.runs, n_dropped=mf.n_dropped,
-                  _fixed_design_info=Xdf.design_info, _random_design_info=Zparts[0].design_info,
-                  _fixed_r_names=Xdf.attrs["r_names"], check=opt.check, control=control,
-                  blocks=None if one_term else blocks, offset=offset, response=parsed.response)
+        xp = CrossProducts.from_arrays(X, Z, y, codes, J)
+        xp.scaled = ScaledProblem.from_arrays(X, Z, y, codes, J, blocks, qr=QR)
+        one_term = len(set(blocks)) == 1
+        free = None if one_term else free_theta(blocks)
+        opt = fit_theta(xp, reml, control=control, free=free)
+        kept = data.iloc[np.flatnonzero(mf.keep)] if mf.n_dropped else data
+        fit = LmerFit(formula=formula, parsed=parsed, reml=reml, data=kept, X=X, Z=Z, y=y, codes=codes,
+                      groups=groups, fixed_names=fixed_names, random_names=random_names, xp=xp,
+                      pls=pls_solve(opt.best.theta, xp), runs=opt.runs, n_dropped=mf.n_dropped,
+                      _fixed_design_info=Xdf.design_info, _random_design_info=Zparts[0].design_info,
+                      _fixed_r_names=Xdf.attrs["r_names"], check=opt.check, control=control,
+                      blocks=None if one_term else blocks, offset=offset, response=parsed.response)
     if fit.singular:
         warnings.warn("boundary (singular) fit: a random-effect variance is estimated as zero or a "
                       "correlation as ±1; see the section on checking a fit", stacklevel=2)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -417,7 +418,10 @@ def build_design(formula_rhs: str, frame: pd.DataFrame, what: str) -> pd.DataFra
     """
     rhs = to_patsy(formula_rhs)
     try:
-        dm = patsy.dmatrix(rhs, frame, NA_action="raise", return_type="dataframe", eval_env=_eval_env())
+        desc = _model_desc(rhs)
+        # the frame has no missing values (model_frame dropped them) and infinities are caught below, so
+        # patsy's NA scan of every column is skipped; return_type "matrix" avoids a pandas round trip
+        dm = patsy.dmatrix(desc, frame, NA_action=_NO_NA, return_type="matrix", eval_env=_eval_env())
     except patsy.PatsyError as err:
         msg = str(err).split("\n")[0]
         raise MixedModelError(f"could not build the {what} design from {formula_rhs!r}: {msg}") from err
@@ -427,19 +431,31 @@ def build_design(formula_rhs: str, frame: pd.DataFrame, what: str) -> pd.DataFra
         raise MixedModelError(f"could not build the {what} design from {formula_rhs!r}: "
                               f"{type(err).__name__}: {err}") from err
     info = dm.design_info
-    termlist = patsy.ModelDesc.from_formula(rhs).rhs_termlist
+    termlist = desc.rhs_termlist
     appearance = {t: k for k, t in enumerate(termlist)}
     terms = sorted(info.term_slices, key=lambda t: (len(t.factors), appearance.get(t, len(appearance))))
-    cols = [c for t in terms for c in info.column_names[info.term_slices[t]]]
-    out = dm[cols]
-    vals = out.to_numpy(dtype=float)
+    order = np.concatenate([np.arange(info.term_slices[t].start, info.term_slices[t].stop) for t in terms]) \
+        if terms else np.arange(0)
+    cols = [info.column_names[k] for k in order]
+    vals = np.asarray(dm, dtype=float)[:, order]
     if not np.all(np.isfinite(vals)):
         bad = [lme4_name(c) for c, ok in zip(cols, np.isfinite(vals).all(axis=0)) if not ok]
         raise MixedModelError(f"the {what} design has infinite or missing values in column(s) {bad} "
                               f"(e.g. log of zero or a negative number)")
+    out = pd.DataFrame(vals, columns=cols, index=frame.index, copy=False)
     out.design_info = info
     out.attrs["r_names"] = r_column_names(info, termlist)
     return out
+
+
+#: patsy's missing-value handling switched off: model_frame has already dropped incomplete rows.
+_NO_NA = patsy.NAAction(NA_types=[])
+
+
+@lru_cache(maxsize=256)
+def _model_desc(rhs: str) -> "patsy.ModelDesc":
+    """The parsed patsy description of a right-hand side (parsed once per formula)."""
+    return patsy.ModelDesc.from_formula(rhs)
 
 
 def evaluate(expr: str, frame: pd.DataFrame, what: str) -> np.ndarray:

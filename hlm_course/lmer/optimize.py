@@ -32,7 +32,7 @@ import numpy as np
 from scipy import optimize
 
 from .deviance import (CrossProducts, SINGULAR_TOL, criterion, lambda_theta, lower_factor, pls_solve, theta_lower,
-                       theta_of, theta_start, _pls)
+                       theta_of, theta_start, _pls, _theta_index)
 from .errors import MixedModelError
 
 __all__ = ["LmerControl", "OptimizerRun", "ConvergenceCheck", "Optimum", "fit_theta", "optimize_theta",
@@ -134,6 +134,7 @@ class Objective:
         self.sc = xp.scaled if scaled else None
         self.q = xp.q
         self.lower = theta_lower(self.q)[self.free]
+        self._index = tuple(i[self.free] for i in _theta_index(self.q))  # where x goes in Λθ
         self.count = 0
         if self.sc is not None:
             self.shift = self.sc.shift(reml)
@@ -149,7 +150,9 @@ class Objective:
             if self.sc is None:
                 return float(pls_solve(self.full(x), self.xp).deviance(self.reml))
             w = self.sc.xp
-            _, _, _, _, pwrss, logdet_L, logdet_RX = _pls(lambda_theta(self.full(x), self.q), w)
+            lam = np.zeros((self.q, self.q))
+            lam[self._index] = x
+            pwrss, logdet_L, logdet_RX = _pls(lam, w, criterion_only=True)
             return float(criterion(logdet_L, logdet_RX, pwrss, w.n, w.p, self.reml) + self.shift)
         except (np.linalg.LinAlgError, FloatingPointError, ValueError, ZeroDivisionError):
             return np.nan
