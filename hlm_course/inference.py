@@ -221,7 +221,7 @@ def batch_deviance(theta: np.ndarray, xp: CrossProducts, Zty: np.ndarray, Xty: n
     return crit, beta, pwrss / df
 
 
-def _newton_batch(f, theta0: np.ndarray, lower: np.ndarray, maxit: int = 30, h: float = 1e-4):
+def _newton_batch(f, theta0: np.ndarray, lower: np.ndarray, maxit: int = 30, h: float = 1e-4, on_done=None):
     """Projected Newton iterations for many independent problems at once.
 
     ``f(theta, idx)`` evaluates the criterion of problems ``idx`` at rows of
@@ -230,6 +230,8 @@ def _newton_batch(f, theta0: np.ndarray, lower: np.ndarray, maxit: int = 30, h: 
     fixed, and the Newton step is taken in the others (Bertsekas 1982,
     projected Newton); steps are projected onto the bounds and halved until
     the criterion decreases.
+    ``on_done(theta)``, if given, is called after each iteration with the
+    estimates of the problems that converged in it (for a progress bar).
     Returns θ, the criterion and a mask of problems that converged.
     """
     S, k = theta0.shape
@@ -282,10 +284,22 @@ def _newton_batch(f, theta0: np.ndarray, lower: np.ndarray, maxit: int = 30, h: 
         stalled = ~accepted & (np.abs(np.einsum("si,si->s", g, step)) < 1e-8)
         theta[act], fval[act] = new_th, new_f
         done[act[conv | stalled]] = True
+        if on_done is not None and (conv | stalled).any():
+            on_done(theta[act[conv | stalled]])
     return theta, fval, done
 
 
-def refit_many(fit: LmerFit, Y: np.ndarray, reml: bool | None = None, progress: bool = False) -> Refits:
+def _progress_bar(progress, total: int, desc: str):
+    """A tqdm bar for ``total`` refits when ``progress`` is True, the caller's bar
+    when it is one (several refit runs sharing a bar), else None."""
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=desc, unit="refit")
+    return progress or None
+
+
+def refit_many(fit: LmerFit, Y: np.ndarray, reml: bool | None = None, progress=False) -> Refits:
     """Refit ``fit``'s model to each simulated response in ``Y`` (nsim × n).
 
     All refits run at once: vectorized projected Newton iterations on the
@@ -294,15 +308,28 @@ def refit_many(fit: LmerFit, Y: np.ndarray, reml: bool | None = None, progress: 
     searched again, also vectorized, from a point moved off the boundary,
     and the better optimum is kept (``optimize_theta``'s guard against
     false boundaries).  Any refit where Newton did not converge is redone
-    with ``optimize_theta`` (BOBYQA).
+    with ``optimize_theta`` (BOBYQA).  Models with uncorrelated terms
+    (``(x || g)``) are refitted over the free elements of θ only (Λθ stays
+    block diagonal).
+
+    ``progress``: True shows a bar of finished refits over the whole run
+    (Newton, boundary re-searches and BOBYQA fallbacks); a tqdm bar passed
+    in is advanced instead (``pb_test`` shares one bar between its two models).
     """
     reml = fit.reml if reml is None else reml
     Y = np.atleast_2d(np.asarray(Y, dtype=float))
     if Y.shape[1] != fit.nobs:
         raise MixedModelError(f"simulated responses have {Y.shape[1]} columns, the model has {fit.nobs} rows")
-    if fit.blocks is not None:
-        raise MixedModelError("refits of models with uncorrelated terms ((x || g) or several terms) are not "
-                              "supported by the bootstrap")
+    nsim = len(Y)
+    bar = _progress_bar(progress, nsim, "refits")
+    try:
+        return _refit_many(fit, Y, reml, bar)
+    finally:
+        if progress is True and bar is not None:
+            bar.close()
+
+
+def _refit_many(fit: LmerFit, Y: np.ndarray, reml: bool, bar) -> Refits:
     # y and y − Xγ have the same criterion and θ̂ (β̂ shifts by γ): centring on the fitted fixed part keeps
     # y'y − ‖c_u‖² − ‖c_β‖² from cancelling when y is far from zero (e.g. y + 10⁷)
     shift = fit.pls.beta
@@ -310,46 +337,59 @@ def refit_many(fit: LmerFit, Y: np.ndarray, reml: bool | None = None, progress: 
     Zty, Xty, yty = _batch_cross_products(fit, Y)
     nsim = len(Y)
     xp0 = fit.xp
-    lower = theta_lower(xp0.q)
+    free = fit.free  # elements of θ that are parameters (all, or Λθ's diagonal blocks for (x || g))
+    lower = theta_lower(xp0.q)[free]
+
+    def full(x):
+        th = np.zeros((len(x), len(free)))
+        th[:, free] = x
+        return th
 
     def _one(th, i):
         try:
-            return batch_deviance(th[None], xp0, Zty[:, [i]], Xty[[i]], yty[[i]], reml)[0]
+            return batch_deviance(full(th[None]), xp0, Zty[:, [i]], Xty[[i]], yty[[i]], reml)[0]
         except np.linalg.LinAlgError:
             return np.inf
 
-    def f(theta, idx):
+    def f(x, idx):
         with np.errstate(invalid="ignore", divide="ignore"):
             try:
-                crit = batch_deviance(theta, xp0, Zty[:, idx], Xty[idx], yty[idx], reml)
+                crit = batch_deviance(full(x), xp0, Zty[:, idx], Xty[idx], yty[idx], reml)
             except np.linalg.LinAlgError:  # a non-PD R_X'R_X somewhere: evaluate one by one
-                crit = np.array([_one(theta[i], idx[i]) for i in range(len(idx))])
+                crit = np.array([_one(x[i], idx[i]) for i in range(len(idx))])
         return np.where(np.isfinite(crit), crit, np.inf)
 
-    theta, crit, done = _newton_batch(f, np.tile(fit.theta, (nsim, 1)), lower)
+    def at_bound(x):
+        return ((lower == 0) & (x < SINGULAR_TOL)).any(axis=1)
+
+    def finished_inside(x):  # refits that converged off the boundary are final
+        if bar is not None:
+            bar.update(int(np.sum(~at_bound(x))))
+
+    x_hat, crit, done = _newton_batch(f, np.tile(fit.theta[free], (nsim, 1)), lower, on_done=finished_inside)
     # Refits that stopped with a variance at zero: search again from a point moved off the
     # boundary (as optimize_theta does for a single fit) and keep the better optimum.
-    on_bound = (lower == 0) & (theta < SINGULAR_TOL)
+    on_bound = (lower == 0) & (x_hat < SINGULAR_TOL)
     b = np.flatnonzero(done & on_bound.any(axis=1))
     redo = ~done
     if b.size:
-        moved = np.where(on_bound[b], 0.3, theta[b])
+        moved = np.where(on_bound[b], 0.3, x_hat[b])
         th2, c2, d2 = _newton_batch(lambda th, idx: f(th, b[idx]), moved, lower)
         better = d2 & (c2 < crit[b])
-        theta[b[better]], crit[b[better]] = th2[better], c2[better]
+        x_hat[b[better]], crit[b[better]] = th2[better], c2[better]
         redo[b[~d2]] = True
+        if bar is not None:
+            bar.update(int(np.sum(d2)))
     redo = np.flatnonzero(redo)
-    iterator = redo
-    if progress and redo.size:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(redo, desc="BOBYQA refits")
-    for s in iterator:
+    for s in redo:
         xp = CrossProducts(ZtZ=xp0.ZtZ, ZtX=xp0.ZtX, Zty=Zty[:, s].T.copy(), XtX=xp0.XtX, Xty=Xty[s], yty=float(yty[s]),
                            n=xp0.n)
-        best = min(optimize_theta(xp, reml, start=fit.theta, check=False), key=lambda r: r.criterion)
+        best = min(optimize_theta(xp, reml, start=fit.theta, check=False, free=free), key=lambda r: r.criterion)
         if best.criterion < crit[s]:
-            theta[s], crit[s] = best.theta, best.criterion
+            x_hat[s], crit[s] = best.theta[free], best.criterion
+        if bar is not None:
+            bar.update(1)
+    theta = full(x_hat)
     crit, beta, sigma2 = batch_deviance(theta, xp0, Zty, Xty, yty, reml, full=True)
     out = Refits(theta=theta, beta=beta + shift[None, :], sigma=np.sqrt(sigma2), criterion=crit)
     out.n_fallback = int(redo.size)
@@ -384,6 +424,7 @@ def pb_test(small: LmerFit, large: LmerFit, nsim: int = 1000, seed=None, progres
     As pbkrtest's ``PBmodcomp``: both models are (re)fitted by ML; ``nsim``
     responses are simulated from the fitted small model; both models are
     refitted to each; the p-value is ``(1 + #{LRT* ≥ LRT}) / (1 + nsim)``.
+    ``progress=True`` shows one bar over all ``2 × nsim`` refits.
     """
     _same_data([small, large], "pb_test")
     nsim = _positive_int(nsim, "nsim")
@@ -396,8 +437,13 @@ def pb_test(small: LmerFit, large: LmerFit, nsim: int = 1000, seed=None, progres
     lrt = max(2.0 * (large_ml.loglik - small_ml.loglik), 0.0)
     df = large_ml.npar - small_ml.npar
     Y = simulate_response(small_ml, nsim, seed)
-    crit_small = refit_many(small_ml, Y, reml=False, progress=progress).criterion
-    crit_large = refit_many(large_ml, Y, reml=False, progress=progress).criterion
+    bar = _progress_bar(progress, 2 * nsim, "pb_test refits")
+    try:
+        crit_small = refit_many(small_ml, Y, reml=False, progress=bar).criterion
+        crit_large = refit_many(large_ml, Y, reml=False, progress=bar).criterion
+    finally:
+        if bar is not None:
+            bar.close()
     sims = np.maximum(crit_small - crit_large, 0.0)
     extremes = int(np.sum(sims >= lrt))
     return PBTest(lrt=lrt, df=df, p_chisq=float(stats.chi2.sf(lrt, df)),
@@ -465,10 +511,11 @@ def bootstrap_ci(fit: LmerFit, nsim: int = 1000, level: float = 0.95, seed=None,
     Y = simulate_response(fit, nsim, seed)
     r = refit_many(fit, Y, progress=progress)
     q = fit.xp.q
-    rep = np.column_stack([sd_corr(r.theta, r.sigma, q), r.sigma, r.beta])
-    est = np.concatenate([sd_corr(fit.theta, np.array([fit.sigma]), q)[0], [fit.sigma], fit.pls.beta])
-    names = _sd_corr_names(fit) + ["sigma"] + fit.fixed_names
-    nsig = len(fit.theta)
+    free = fit.free  # (x || g): no correlation parameters between separate terms
+    rep = np.column_stack([sd_corr(r.theta, r.sigma, q)[:, free], r.sigma, r.beta])
+    est = np.concatenate([sd_corr(fit.theta, np.array([fit.sigma]), q)[0][free], [fit.sigma], fit.pls.beta])
+    names = [n for n, keep in zip(_sd_corr_names(fit), free) if keep] + ["sigma"] + fit.fixed_names
+    nsig = int(np.sum(free))
     lme4 = [f".sig{k + 1:02d}" for k in range(nsig)] + [".sigma"] + fit.fixed_names
     alpha = (1 - level) / 2
     with np.errstate(invalid="ignore"):

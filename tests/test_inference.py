@@ -208,8 +208,13 @@ def test_refit_many_finds_the_optimum_with_three_random_effects_on_the_boundary(
         small = hc.lmer("mathach ~ cses + minority + (cses | school)", d, reml=False)
         large = hc.lmer("mathach ~ cses + minority + (cses + minority | school)", d, reml=False)
     Y = hc.simulate_response(small, 30, seed=7)
-    refits = hc.refit_many(large, Y, reml=False)
+    bar = _Bar()
+    refits = hc.refit_many(large, Y, reml=False, progress=bar)
     assert refits.n_fallback <= 1
+    assert bar.n == 30  # boundary re-searches and fallbacks counted once each
+    from hlm_course.lmer import theta_lower
+
+    assert ((refits.theta < 1e-4) & (theta_lower(3) == 0)).any(axis=1).sum() >= 5  # the case this tests
     Zty, Xty, yty = hc.inference._batch_cross_products(large, Y)
     xp0 = large.xp
     for s in range(len(Y)):
@@ -246,3 +251,69 @@ def test_simulate_dispatches_to_a_model_or_to_parameters():
         hc.simulate(gamma=(1.0, 2.0))
     with pytest.raises(ValueError, match="nsim counts responses"):
         hc.simulate(nsim=5, n_groups=3)
+
+
+def test_refits_of_uncorrelated_terms_keep_lambda_diagonal_and_match_single_fits():
+    """(x || g): the bootstrap refits over Λθ's diagonal only, and each refit is the
+    lmer fit of that response (not the correlated model's)."""
+    d = hsb()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = hc.lmer("mathach ~ cses + (cses || school)", d)
+        Y = hc.simulate_response(m, 5, seed=3)
+        r = refit_many(m, Y)
+        assert r.theta.shape == (5, 3)
+        np.testing.assert_array_equal(r.theta[:, 1], 0.0)  # the correlation stays out
+        for s in range(5):
+            single = hc.lmer("mathach ~ cses + (cses || school)", d.assign(mathach=Y[s]))
+            assert r.criterion[s] == pytest.approx(single.reml_criterion, abs=1e-6)
+            np.testing.assert_allclose(r.beta[s], single.fixef, rtol=1e-6)
+        # the observed response gives back the fit itself
+        r0 = refit_many(m, m.y[None, :])
+        assert r0.criterion[0] == pytest.approx(m.reml_criterion, abs=1e-7)
+
+
+def test_bootstrap_ci_of_uncorrelated_terms_has_no_correlation_row():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = hc.lmer("mathach ~ cses + (cses || school)", hsb())
+    ci = hc.bootstrap_ci(m, nsim=40, seed=2)
+    assert list(ci.index) == ["sd_(Intercept)", "sd_cses", "sigma", "(Intercept)", "cses"]
+    assert list(ci["lme4"]) == [".sig01", ".sig02", ".sigma", "(Intercept)", "cses"]
+    assert (ci["lower"] < ci["estimate"]).all() and (ci["estimate"] < ci["upper"]).all()
+
+
+class _Bar:
+    """Stands in for a tqdm bar: records the updates."""
+
+    def __init__(self):
+        self.n = 0
+
+    def update(self, k=1):
+        assert k >= 0
+        self.n += k
+
+    def close(self):
+        pass
+
+
+def test_refit_progress_counts_every_refit_once():
+    """The bar reflects the whole run: Newton, boundary re-searches and BOBYQA
+    fallbacks each finish a refit once, so it ends at nsim (pb_test: 2 × nsim)."""
+    for key in ("int", "rc"):
+        bar = _Bar()
+        Y = hc.simulate_response(fits()[key], 60, seed=11)
+        r = refit_many(fits()[key], Y, progress=bar)
+        assert bar.n == 60, (key, bar.n, r.n_fallback)
+    small, large = fits()["int"], fits()["int_minority"]
+    import hlm_course.inference as inf
+
+    bars = []
+    orig = inf._progress_bar
+    inf._progress_bar = lambda progress, total, desc: (bars.append((_Bar(), total)) or bars[-1][0]) \
+        if progress is True else orig(progress, total, desc)
+    try:
+        hc.pb_test(small, large, nsim=30, seed=1, progress=True)
+    finally:
+        inf._progress_bar = orig
+    assert len(bars) == 1 and bars[0][1] == 60 and bars[0][0].n == 60
