@@ -247,3 +247,37 @@ def test_row_order_and_group_labels_do_not_matter(seed, J, perm_seed):
         np.testing.assert_allclose(m1.tau, m0.tau, rtol=1e-5, atol=1e-8)
         r0 = m0.ranef.rename(index=labels).sort_index()
         np.testing.assert_allclose(m1.ranef.sort_index().to_numpy(), r0.to_numpy(), rtol=1e-5, atol=1e-7)
+
+
+# ---------------------------------------------------------------------------
+# The numeric fast path of build_design builds what patsy builds
+# ---------------------------------------------------------------------------
+_TERMS = ["x", "z", "w", "x:z", "x*w", "z:w", "x:z:w", "0", "-1"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(terms=st.lists(st.sampled_from(_TERMS), min_size=1, max_size=4),
+       seed=st.integers(0, 2 ** 16), int_w=st.booleans())
+def test_numeric_fast_path_matches_patsy(terms, seed, int_w):
+    import patsy
+
+    from hlm_course.lmer import formula as fm
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"x": rng.normal(size=30), "z": rng.normal(3, 10, size=30),
+                          "w": rng.integers(-5, 5, size=30) if int_w else rng.normal(size=30)})
+    rhs = " + ".join(terms)
+    fast = fm.build_design(rhs, frame, "fixed-effects")
+    dm = patsy.dmatrix(fm.to_patsy(rhs), frame, return_type="dataframe")
+    assert fm._numeric_design(fm.to_patsy(rhs), fm._model_desc(fm.to_patsy(rhs)), frame) is not None
+    assert sorted(fast.columns) == sorted(dm.columns)
+    np.testing.assert_array_equal(fast[dm.columns].to_numpy(), dm.to_numpy())
+    assert fast.design_info.column_names == dm.design_info.column_names
+
+
+def test_fast_path_is_skipped_for_factors_and_expressions():
+    from hlm_course.lmer import formula as fm
+
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "g": ["a", "b", "a"], "b": [True, False, True]})
+    for rhs in ["x + g", "x:b", "I(x**2)", "scale(x)", "log(x)"]:
+        assert fm._numeric_design(rhs, fm._model_desc(rhs), fm.model_frame(frame, ["x", "g", "b"]).frame) is None

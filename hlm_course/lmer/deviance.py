@@ -312,17 +312,26 @@ def _pls(lam: np.ndarray, xp: CrossProducts, criterion_only: bool = False):
     """
     q, p = xp.q, xp.p
     J = xp.ZtZ.shape[0]
-    lt = lam.T
-    K = (lt[:, None, :, None] * lt[None, :, None, :]).reshape(q * q, q * q)  # Λ' ⊗ Λ'
-    M = K @ xp._ZtZ_rows  # (q², J): element (a, b) of Λ'Z_j'Z_jΛ in row a q + b
-    M[:: q + 1] += 1.0  # + I
-    Minv, logdet = _block_inverse_rows(M, q)
-    logdet_L = float(np.sum(logdet))
-    rhs = (lt @ xp._ZtXy_rows).reshape(q, p + 1, J)  # Λ'Z_j'[X y]
-    Mrhs = (Minv.reshape(q, q, 1, J) * rhs[None, :, :, :]).sum(axis=1)  # M_j⁻¹ Λ'Z_j'[X y]
-    S = rhs[0] @ Mrhs[0].T  # Σ_j [X y]'Z_jΛ M_j⁻¹ Λ'Z_j'[X y]
-    for a in range(1, q):
-        S += rhs[a] @ Mrhs[a].T
+    if q == 1:  # scalar blocks: M_j = λ² z_j'z_j + 1
+        lam2 = lam[0, 0] * lam[0, 0]
+        M = lam2 * xp._ZtZ_rows[0] + 1.0  # (J,)
+        Minv = (1.0 / M)[None, :]
+        logdet_L = float(np.log(M).sum())
+        rhs = lam[0, 0] * xp._ZtXy_rows.reshape(1, p + 1, J)
+        Mrhs = rhs * Minv[:, None, :]
+        S = rhs[0] @ Mrhs[0].T
+    else:
+        lt = lam.T
+        K = (lt[:, None, :, None] * lt[None, :, None, :]).reshape(q * q, q * q)  # Λ' ⊗ Λ'
+        M = K @ xp._ZtZ_rows  # (q², J): element (a, b) of Λ'Z_j'Z_jΛ in row a q + b
+        M[:: q + 1] += 1.0  # + I
+        Minv, logdet = _block_inverse_rows(M, q)
+        logdet_L = float(logdet.sum())
+        rhs = (lt @ xp._ZtXy_rows).reshape(q, p + 1, J)  # Λ'Z_j'[X y]
+        Mrhs = (Minv.reshape(q, q, 1, J) * rhs[None, :, :, :]).sum(axis=1)  # M_j⁻¹ Λ'Z_j'[X y]
+        S = rhs[0] @ Mrhs[0].T  # Σ_j [X y]'Z_jΛ M_j⁻¹ Λ'Z_j'[X y]
+        for a in range(1, q):
+            S += rhs[a] @ Mrhs[a].T
     S = 0.5 * (S + S.T)
     A = xp.XtX - S[:p, :p]
     rhs_beta = xp.Xty - S[:p, p]
@@ -331,7 +340,7 @@ def _pls(lam: np.ndarray, xp: CrossProducts, criterion_only: bool = False):
         raise MixedModelError("the fixed-effects cross-product R_X'R_X is not positive definite")
     cbeta, _ = _dtrtrs(RX, rhs_beta, lower=0, trans=1)
     pwrss = xp.yty - float(S[p, p]) - float(cbeta @ cbeta)
-    logdet_RX = 2.0 * float(np.sum(np.log(np.abs(np.diag(RX)))))
+    logdet_RX = 2.0 * float(np.log(np.abs(RX.diagonal())).sum())
     if criterion_only:
         return pwrss, logdet_L, logdet_RX
     beta, _ = _dtrtrs(RX, cbeta, lower=0, trans=0)

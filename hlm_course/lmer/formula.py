@@ -419,9 +419,13 @@ def build_design(formula_rhs: str, frame: pd.DataFrame, what: str) -> pd.DataFra
     rhs = to_patsy(formula_rhs)
     try:
         desc = _model_desc(rhs)
-        # the frame has no missing values (model_frame dropped them) and infinities are caught below, so
-        # patsy's NA scan of every column is skipped; return_type "matrix" avoids a pandas round trip
-        dm = patsy.dmatrix(desc, frame, NA_action=_NO_NA, return_type="matrix", eval_env=_eval_env())
+        fast = _numeric_design(rhs, desc, frame)
+        if fast is not None:
+            dm = fast
+        else:
+            # the frame has no missing values (model_frame dropped them) and infinities are caught below, so
+            # patsy's NA scan of every column is skipped; return_type "matrix" avoids a pandas round trip
+            dm = patsy.dmatrix(desc, frame, NA_action=_NO_NA, return_type="matrix", eval_env=_eval_env())
     except patsy.PatsyError as err:
         msg = str(err).split("\n")[0]
         raise MixedModelError(f"could not build the {what} design from {formula_rhs!r}: {msg}") from err
@@ -446,6 +450,62 @@ def build_design(formula_rhs: str, frame: pd.DataFrame, what: str) -> pd.DataFra
     out.design_info = info
     out.attrs["r_names"] = r_column_names(info, termlist)
     return out
+
+
+def _numeric_columns(desc, frame: pd.DataFrame) -> tuple[str, ...] | None:
+    """The columns of a right-hand side whose every factor is a plain numeric
+    (not boolean) column of the frame, or None if any factor is anything else
+    (a factor, an expression such as ``I(x^2)`` or ``scale(x)``)."""
+    names = []
+    for term in desc.rhs_termlist:
+        for factor in term.factors:
+            name = factor.name()
+            if name not in frame.columns:
+                return None
+            dtype = frame[name].dtype
+            if not (isinstance(dtype, np.dtype) and dtype.kind in "fiu"):
+                return None
+            names.append(name)
+    return tuple(dict.fromkeys(names))
+
+
+@lru_cache(maxsize=256)
+def _numeric_design_info(rhs: str, names: tuple[str, ...]):
+    """patsy's DesignInfo for a right-hand side of numeric columns only: it
+    does not depend on the data, so it is computed once, from two rows."""
+    tiny = pd.DataFrame({n: [0.0, 1.0] for n in names})
+    return patsy.dmatrix(_model_desc(rhs), tiny, NA_action=_NO_NA, return_type="matrix",
+                         eval_env=_eval_env()).design_info
+
+
+class _Design(np.ndarray):
+    """A model matrix with its patsy DesignInfo, like patsy's DesignMatrix."""
+
+    design_info = None
+
+
+def _numeric_design(rhs: str, desc, frame: pd.DataFrame):
+    """The model matrix of a right-hand side of numeric columns and their
+    products (``x``, ``x:z``, ``x*z``), without a patsy pass over the data:
+    each column is the product of its term's columns, as patsy computes it.
+    None when the fast path does not apply (patsy then builds the matrix)."""
+    names = _numeric_columns(desc, frame)
+    if names is None:
+        return None
+    info = _numeric_design_info(rhs, names)
+    n = len(frame)
+    out = np.empty((n, len(info.column_names)))
+    values = {name: frame[name].to_numpy(dtype=float) for name in names}
+    for term, columns in info.term_slices.items():
+        if columns.stop - columns.start != 1:  # pragma: no cover - numeric factors give one column per term
+            return None
+        col = np.ones(n)
+        for factor in term.factors:
+            col = col * values[factor.name()]
+        out[:, columns.start] = col
+    dm = out.view(_Design)
+    dm.design_info = info
+    return dm
 
 
 #: patsy's missing-value handling switched off: model_frame has already dropped incomplete rows.
