@@ -339,25 +339,38 @@ def model_frame(data: pd.DataFrame, variables: list[str], numeric: set[str] = fr
         raise MixedModelError(
             f"column(s) {sorted(missing)} not found in data; available columns: {list(data.columns)}")
     cols = {}
+    n = len(data)
+    na = np.zeros(n, bool)
     for v in variables:
         col = data[v]
         if isinstance(col, pd.DataFrame):
             raise MixedModelError(f"data has more than one column named '{v}'")
         cleaned = _clean_column(v, col)
-        cols[v] = cleaned.array if isinstance(cleaned.dtype, pd.CategoricalDtype) else cleaned.to_numpy()
-    frame = pd.DataFrame(cols, index=pd.RangeIndex(len(data)))
-    na = frame.isna().to_numpy().any(axis=1) if len(variables) else np.zeros(len(data), bool)
-    for v in variables:
-        col = frame[v]
-        if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
-            vals = col.to_numpy(dtype=float)
+        dtype = cleaned.dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            cols[v] = cleaned.array
+            na |= cleaned.array.codes < 0
+            if v in numeric:
+                raise MixedModelError(f"column '{v}' must be numeric, got dtype {data[v].dtype}")
+            continue
+        vals = cleaned.to_numpy()
+        cols[v] = vals
+        kind = vals.dtype.kind
+        if kind == "f":
+            na |= np.isnan(vals)
             bad = np.isinf(vals)
             if bad.any():
                 rows = list(data.index[np.flatnonzero(bad)[:3]])
                 raise MixedModelError(f"column '{v}' has {int(bad.sum())} infinite value(s) (rows {rows}); "
                                       "lme4 refuses them too: remove those rows or set them to NaN")
-        elif v in numeric:
-            raise MixedModelError(f"column '{v}' must be numeric, got dtype {data[v].dtype}")
+        elif kind in "iub":  # no missing values possible
+            if kind == "b" and v in numeric:
+                raise MixedModelError(f"column '{v}' must be numeric, got dtype {data[v].dtype}")
+        else:
+            na |= pd.isna(vals)
+            if v in numeric:
+                raise MixedModelError(f"column '{v}' must be numeric, got dtype {data[v].dtype}")
+    frame = pd.DataFrame(cols, index=pd.RangeIndex(n))
     keep = ~na
     if na.any():
         frame = frame.loc[keep].reset_index(drop=True)
