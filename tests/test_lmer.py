@@ -8,6 +8,7 @@ lme4's, and within 0.02 of it unless the engine found a better optimum.
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -364,3 +365,23 @@ def test_fitted_resid_and_the_correlation_block_of_summary_match_lme4():
     for i, line in enumerate(block, start=1):
         printed_row = [float(v) for v in line.split()[-i:]]
         np.testing.assert_allclose(printed_row, corr[i, :i], atol=6e-4)
+
+
+def test_fits_run_blas_on_one_thread_and_restore_it():
+    """lmer limits BLAS to one thread while it fits (its matrices are tall-skinny or tiny) and gives
+    the caller's setting back afterwards."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from hlm_course.lmer.fit import one_blas_thread
+
+    def blas_threads():
+        return {i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    with threadpool_limits(2, user_api="blas"):
+        before = blas_threads()
+        assert before and all(n == min(2, os.cpu_count() or 1) for n in before.values())
+        with one_blas_thread():
+            assert set(blas_threads().values()) == {1}
+        assert blas_threads() == before
+        hc.lmer("mathach ~ cses + (1 | school)", hc.load_hsb())
+        assert blas_threads() == before
