@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import linalg
 
 from .deviance import (SINGULAR_TOL, CrossProducts, PLSSolution, ScaledProblem, free_theta, lambda_theta,
-                       lower_factor, pls_solve, theta_lower, theta_of)
+                       lower_factor, pls_solve, theta_lower, theta_of, thin_qr)
 from .errors import MixedModelError
 from .formula import (ParsedFormula, build_design, evaluate, expression_variables, formula_variables, model_frame,
                       parse_formula)
@@ -522,13 +522,13 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, control: LmerContr
             raise MixedModelError(f"random-effects terms {', '.join(map(str, parsed.terms))} repeat an effect "
                                   f"({random_names}); each effect may appear once")
         blocks = tuple(int(b) for b in pd.factorize(np.asarray(blocks))[0])
-        X = Xdf.to_numpy(dtype=float)
-        Z = np.column_stack([z.to_numpy(dtype=float) for z in Zparts])
+        X = np.asfortranarray(Xdf.to_numpy(dtype=float))  # contiguous columns: one pass per column
+        Z = np.asfortranarray(np.column_stack([z.to_numpy(dtype=float) for z in Zparts]))
         codes, groups = pd.factorize(frame[parsed.group], sort=True)
         groups = pd.Index(groups, name=parsed.group)
         J = len(groups)
         fixed_names = [Xdf.attrs["r_names"][c] for c in Xdf.columns]
-        QR = np.linalg.qr(X)
+        QR = thin_qr(X)
         _validate_design(X, Z, codes, J, fixed_names, random_names, parsed, R=QR[1])
 
         xp = CrossProducts.from_arrays(X, Z, y, codes, J)

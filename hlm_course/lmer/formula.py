@@ -454,7 +454,10 @@ def build_design(formula_rhs: str, frame: pd.DataFrame, what: str) -> pd.DataFra
     order = np.concatenate([np.arange(info.term_slices[t].start, info.term_slices[t].stop) for t in terms]) \
         if terms else np.arange(0)
     cols = [info.column_names[k] for k in order]
-    vals = np.asarray(dm, dtype=float)[:, order]
+    dm = np.asarray(dm, dtype=float)
+    vals = np.empty((dm.shape[0], len(order)), order="F")  # contiguous columns, in R's order
+    for j, k in enumerate(order):
+        vals[:, j] = dm[:, k]
     if not np.all(np.isfinite(vals)):
         bad = [lme4_name(c) for c, ok in zip(cols, np.isfinite(vals).all(axis=0)) if not ok]
         raise MixedModelError(f"the {what} design has infinite or missing values in column(s) {bad} "
@@ -507,7 +510,7 @@ def _numeric_design(rhs: str, desc, frame: pd.DataFrame):
         return None
     info = _numeric_design_info(rhs, names)
     n = len(frame)
-    out = np.empty((n, len(info.column_names)))
+    out = np.empty((n, len(info.column_names)), order="F")
     values = {name: frame[name].to_numpy(dtype=float) for name in names}
     for term, columns in info.term_slices.items():
         if columns.stop - columns.start != 1:  # pragma: no cover - numeric factors give one column per term
