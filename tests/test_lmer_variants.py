@@ -281,3 +281,25 @@ def test_fast_path_is_skipped_for_factors_and_expressions():
     frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "g": ["a", "b", "a"], "b": [True, False, True]})
     for rhs in ["x + g", "x:b", "I(x**2)", "scale(x)", "log(x)"]:
         assert fm._numeric_design(rhs, fm._model_desc(rhs), fm.model_frame(frame, ["x", "g", "b"]).frame) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(3, 400), p=st.integers(1, 6), log_scale=st.floats(-8, 8), shift=st.floats(-1e7, 1e7),
+       seed=st.integers(0, 2 ** 16))
+def test_thin_qr_is_a_qr_decomposition(n, p, log_scale, shift, seed):
+    """CholeskyQR2 or its Householder fallback: orthonormal Q with contiguous columns, triangular R,
+    X = QR to rounding, whatever the scale and offset of the columns (uncentred, huge or tiny units)."""
+    from hlm_course.lmer.deviance import thin_qr
+
+    rng = np.random.default_rng(seed)
+    p = min(p, n)
+    X = rng.normal(size=(n, p)) * 10.0 ** log_scale
+    X[:, 0] = 1.0
+    if p > 1:
+        X[:, 1] += shift
+    Q, R = thin_qr(np.asfortranarray(X))
+    assert Q.shape == (n, p) and R.shape == (p, p)
+    assert Q.flags.f_contiguous
+    np.testing.assert_allclose(Q.T @ Q, np.eye(p), atol=1e-10)
+    np.testing.assert_array_equal(np.tril(R, -1), 0.0)
+    np.testing.assert_allclose(Q @ R, X, atol=1e-10 * np.abs(X).max())
