@@ -31,6 +31,8 @@ for (nm in names(models)) {
   reml <- if (length(models[[nm]]) > 2) models[[nm]][[3]] else TRUE
   t <- sapply(seq_len(reps), function(i) el(suppressMessages(suppressWarnings(lmer(f, d, REML = reml)))))
   out[[paste0("fit_", nm)]] <- median(t)
+  m <- suppressMessages(suppressWarnings(lmer(f, d, REML = reml)))
+  out[[paste0("crit_", nm)]] <- if (reml) REMLcrit(m) else deviance(m)  # the criterion lme4 reached
 }
 small <- lmer(mathach ~ cses + (1 | school), hsb, REML = FALSE)
 large <- lmer(mathach ~ cses + minority + (1 | school), hsb, REML = FALSE)
@@ -47,6 +49,6 @@ out$bootstrap_ci <- el(suppressWarnings(suppressMessages(confint(rc, method = "b
 out$nsim <- nsim
 out$R <- R.version.string; out$lme4 <- as.character(packageVersion("lme4"))
 json <- paste0("{", paste(sprintf('"%s": %s', names(out), sapply(out, function(v)
-  if (is.character(v)) sprintf('"%s"', v) else sprintf("%.4f", v))), collapse = ", "), "}")
+  if (is.character(v)) sprintf('"%s"', v) else sprintf("%.10g", v))), collapse = ", "), "}")
 writeLines(json, "benchmarks/r_timings.json")
 cat(json, "\n")
