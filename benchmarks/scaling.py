@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -118,6 +119,7 @@ def main() -> None:
         report(res)
         return
     hsb = hc.load_hsb()
+    load_start = round(os.getloadavg()[0], 2)
     rows = []
     tmp = Path(tempfile.mkdtemp(prefix="hlm_scaling_"))
     for model, formula in MODELS.items():
@@ -135,8 +137,9 @@ def main() -> None:
                 csv.unlink()
             rows.append(row)
             print(json.dumps(row), flush=True)
-    meta = {"machine": platform.platform(), "python": platform.python_version(), "numpy": np.__version__,
-            "pandas": pd.__version__, "date": time.strftime("%Y-%m-%d"), "seed": SEED}
+    meta = {"machine": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "numpy": np.__version__, "pandas": pd.__version__, "date": time.strftime("%Y-%m-%d"), "seed": SEED,
+            "load average (1 min) at start": load_start, "load average (1 min) at end": round(os.getloadavg()[0], 2)}
     if shutil.which("Rscript"):
         v = subprocess.run(["Rscript", "-e", "cat(R.version.string, as.character(packageVersion('lme4')))"],
                            capture_output=True, text=True)
@@ -162,6 +165,16 @@ def report(res: dict) -> None:
                      f"{r['python_peak_mb']:.0f} | " + (f"{r['lme4_s']:.3g} | {r['lme4_peak_mb']:.0f} | "
                                                         f"{r['ratio']:.1f}× | {r['python_crit'] - r['lme4_crit']:.1e} |"
                                                         if has_r else "– | – | – | – |"))
+    py = df.set_index(["model", "k"])["python_s"]
+    checks = []
+    for model in df["model"].unique():
+        if (model, 100) in py.index:
+            checks.append(f"{model}: 100× in {py[(model, 100)]:.2f} s ({'under' if py[(model, 100)] < 1 else 'over'} 1 s)")
+        if (model, 100) in py.index and (model, 300) in py.index:
+            ratio = py[(model, 300)] / py[(model, 100)]
+            checks.append(f"{model}: 300× / 100× = {ratio:.2f} (target ≤ 3.5; linear: 3)")
+    if checks:
+        lines += ["", "Targets: " + "; ".join(checks) + "."]
     lines += ["", "![fit time vs rows](scaling.png)", "", "Machine and versions: " +
               ", ".join(f"{k} {v}" for k, v in res["meta"].items()), ""]
     (ROOT / "benchmarks" / "SCALING.md").write_text("\n".join(lines))

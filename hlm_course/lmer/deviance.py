@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
 import numpy as np
-from scipy import linalg, sparse
+from scipy import linalg
 
 from .errors import MixedModelError
 
@@ -83,7 +83,7 @@ class CrossProducts:
     @cached_property
     def _ZtXy_rows(self) -> np.ndarray:
         """Z_j'[X y] with the groups last, flattened to (q, (p + 1) J) for one BLAS product with Λ'."""
-        J, q = self.ZtZ.shape[0], self.q
+        q = self.q
         ZtXy = np.concatenate([self.ZtX, self.Zty[:, :, None]], axis=2)  # (J, q, p + 1)
         return np.ascontiguousarray(np.transpose(ZtXy, (1, 2, 0))).reshape(q, -1)
 
@@ -99,7 +99,7 @@ class CrossProducts:
         of them; Z_j'Z_j's symmetric half is copied), so the cost is linear in n
         with no n-sized temporaries beyond one column."""
         codes = np.asarray(codes)
-        n, q, p = len(y), Z.shape[1], X.shape[1]
+        q, p = Z.shape[1], X.shape[1]
         cols = [np.ascontiguousarray(Z[:, k], dtype=float) for k in range(q)]
         cols += [np.ascontiguousarray(X[:, k], dtype=float) for k in range(p)] + [np.asarray(y, dtype=float)]
         ones = [bool(np.all(c == 1.0)) for c in cols[:q]]
