@@ -25,8 +25,10 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, stats
 
-from .lmer import (LOG_2PI, SINGULAR_TOL, CrossProducts, LmerFit, MixedModelError, block_inverse_batch,
+from .lmer import (LOG_2PI, SINGULAR_TOL, CrossProducts, LmerFit, MixedModelError,
                    optimize_theta, theta_lower)
+from .lmer.deviance import _block_inverse_rows
+from .lmer.fit import one_blas_thread
 from .multilevel import AttrFrame
 from .simulate import simulate_response
 
@@ -183,16 +185,19 @@ def batch_deviance(theta: np.ndarray, xp: CrossProducts, Zty: np.ndarray, Xty: n
                 M[a, b] += 1.0
             else:
                 M[b, a] = M[a, b]
-    Minv, logdet = block_inverse_batch(np.moveaxis(M, (0, 1), (2, 3)))  # (S, J, q, q), (S, J)
+    # closed-form inverses of the blocks, element planes of length S·J (no strided (…, q, q) views)
+    Minv, logdet = _block_inverse_rows(M.reshape(q * q, S * J), q)
+    Minv = Minv.reshape(q, q, S, J)
+    logdet = logdet.reshape(S, J)
     K = np.zeros((q, q, S, J))
     for e in range(q):
         for f in range(e, q):
             acc = K[e, f]
-            for a in range(q):
-                for b in range(q):
+            for a in range(e + 1):  # Λ is lower triangular: λ_ea = 0 for a > e
+                for b in range(f + 1):
                     w = lam[:, e, a] * lam[:, f, b]
                     if np.any(w):
-                        acc += w[:, None] * Minv[:, :, a, b]
+                        acc += w[:, None] * Minv[a, b]
             K[f, e] = acc
     A = np.broadcast_to(xp.XtX, (S, p, p)).copy()
     bvec = Xty.copy()
@@ -323,7 +328,8 @@ def refit_many(fit: LmerFit, Y: np.ndarray, reml: bool | None = None, progress=F
     nsim = len(Y)
     bar = _progress_bar(progress, nsim, "refits")
     try:
-        return _refit_many(fit, Y, reml, bar)
+        with one_blas_thread():  # as lmer: R runs single-threaded, and threads lose on a busy machine
+            return _refit_many(fit, Y, reml, bar)
     finally:
         if progress is True and bar is not None:
             bar.close()
