@@ -30,7 +30,7 @@ for (nm in names(models)) {
   f <- as.formula(models[[nm]][[1]]); d <- models[[nm]][[2]]
   reml <- if (length(models[[nm]]) > 2) models[[nm]][[3]] else TRUE
   t <- sapply(seq_len(reps), function(i) el(suppressMessages(suppressWarnings(lmer(f, d, REML = reml)))))
-  out[[paste0("fit_", nm)]] <- median(t)
+  out[[paste0("fit_", nm)]] <- min(t)  # the fastest of reps fits, as benchmarks/run.py takes for Python
   m <- suppressMessages(suppressWarnings(lmer(f, d, REML = reml)))
   out[[paste0("crit_", nm)]] <- if (reml) REMLcrit(m) else deviance(m)  # the criterion lme4 reached
 }
