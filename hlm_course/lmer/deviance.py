@@ -91,6 +91,12 @@ class CrossProducts:
     def p(self) -> int:
         return self.XtX.shape[0]
 
+    @cached_property
+    def _work(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Work buffers of :func:`_pls`: Λ'Z_j'[X y] and M_j⁻¹Λ'Z_j'[X y] (q, p + 1, J), and one plane."""
+        J, q, p = self.ZtZ.shape[0], self.q, self.p
+        return np.empty((q, p + 1, J)), np.empty((q, p + 1, J)), np.empty((p + 1, J))
+
     @classmethod
     def from_arrays(cls, X: np.ndarray, Z: np.ndarray, y: np.ndarray, codes: np.ndarray,
                     ngroups: int) -> "CrossProducts":
@@ -327,8 +333,15 @@ def _pls(lam: np.ndarray, xp: CrossProducts, criterion_only: bool = False):
         M[:: q + 1] += 1.0  # + I
         Minv, logdet = _block_inverse_rows(M, q)
         logdet_L = float(logdet.sum())
-        rhs = (lt @ xp._ZtXy_rows).reshape(q, p + 1, J)  # Λ'Z_j'[X y]
-        Mrhs = (Minv.reshape(q, q, 1, J) * rhs[None, :, :, :]).sum(axis=1)  # M_j⁻¹ Λ'Z_j'[X y]
+        # the (q, p + 1, J) arrays live in buffers kept with the cross-products: with many groups, fresh
+        # allocations of this size on every evaluation cost more (page faults, cache misses) than the algebra
+        rhs, Mrhs, tmp = xp._work
+        np.matmul(lt, xp._ZtXy_rows, out=rhs.reshape(q, -1))  # Λ'Z_j'[X y]
+        for a in range(q):  # M_j⁻¹ Λ'Z_j'[X y], one (p + 1) × J plane at a time
+            np.multiply(Minv[a * q], rhs[0], out=Mrhs[a])
+            for b in range(1, q):
+                np.multiply(Minv[a * q + b], rhs[b], out=tmp)
+                Mrhs[a] += tmp
         S = rhs[0] @ Mrhs[0].T  # Σ_j [X y]'Z_jΛ M_j⁻¹ Λ'Z_j'[X y]
         for a in range(1, q):
             S += rhs[a] @ Mrhs[a].T
@@ -343,6 +356,7 @@ def _pls(lam: np.ndarray, xp: CrossProducts, criterion_only: bool = False):
     logdet_RX = 2.0 * float(np.log(np.abs(RX.diagonal())).sum())
     if criterion_only:
         return pwrss, logdet_L, logdet_RX
+    Mrhs = Mrhs.copy()  # (q > 1: out of the shared buffer)
     beta, _ = _dtrtrs(RX, cbeta, lower=0, trans=0)
     u = (Mrhs[:, p, :] - np.tensordot(beta, Mrhs[:, :p, :], axes=(0, 1))).T  # (J, q)
     Minv_v = np.ascontiguousarray(Minv.T).reshape(J, q, q)
