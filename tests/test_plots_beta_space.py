@@ -206,3 +206,22 @@ def test_residuals_vs_fitted_panels():
         bs.residuals_vs_fitted_panels({})
     with pytest.raises(ValueError, match=r"panel 'bad': fitted and resid must be 1-d of the same length"):
         bs.residuals_vs_fitted_panels({"bad": (f, r_flat[:-1])})
+
+
+def test_blue_blup_plot_labels_reach_the_legend():
+    rng = np.random.default_rng(5)
+    blue = rng.normal(size=(8, 2)) * [3, 2] + [12, 2]
+    blup = 0.5 * blue + 0.5 * np.array([12, 2])
+    fig, ax = plt.subplots()
+    bs.blue_blup_plot(blue, blup, center=[12, 2], T=np.eye(2), ax=ax)
+    assert ax.get_legend_handles_labels()[1] == [bs.BLUE_BLUP_LABELS[k] for k in ("blue", "blup", "center", "T")]
+    fig, ax = plt.subplots()
+    bs.blue_blup_plot(blue, blup, center=[12, 2], ax=ax, labels={"blue": "OLS line", "blup": "shrinkage"})
+    handles, labels = ax.get_legend_handles_labels()
+    assert labels == ["OLS line", "shrinkage", bs.BLUE_BLUP_LABELS["center"]]
+    assert handles[0].get_markerfacecolor() == "none"  # the open circles carry the custom BLUE label
+    panel = pd.Series(["a"] * 4 + ["b"] * 4, index=range(8))
+    fig = bs.blue_blup_figure(pd.DataFrame(blue), pd.DataFrame(blup), panel, labels={"blup": "BLUP (ours)"})
+    assert "BLUP (ours)" in [t.get_text() for t in fig.legends[0].get_texts()]
+    with pytest.raises(KeyError, match=r"unknown key\(s\) \['bleu'\]"):
+        bs.blue_blup_plot(blue, blup, ax=ax, labels={"bleu": "typo"})

@@ -1,4 +1,4 @@
-"""Smoke and shape tests of hlm_course.plots.data_space (trellis, group_lines, sector_panels)."""
+"""Smoke and shape tests of hlm_course.plots.data_space (group_lines, sector_panels, uniform_quantiles, ...)."""
 
 import matplotlib
 
@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 
 import hlm_course as hc  # noqa: E402
 from hlm_course.plots import OKABE_ITO, SECTOR_COLORS  # noqa: E402
-from hlm_course.plots.data_space import group_lines, ls_line, palette_for, sector_panels, trellis  # noqa: E402
+from hlm_course.plots.data_space import group_lines, ls_line, palette_for, sector_panels  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -27,71 +27,6 @@ def close_figures():
 
 def visible_axes(fig):
     return [ax for ax in fig.axes if ax.get_visible()]
-
-
-def test_trellis_one_panel_per_school_with_ls_line(hs):
-    fig = trellis(hs, "ses", "mathach", "school", ncols=8)
-    axes = visible_axes(fig)
-    assert len(axes) == 40
-    assert axes[0].get_title() == "1317"
-    # the LS line of the first panel is the school's OLS line
-    line = axes[0].get_lines()[0]
-    xs, ys = line.get_data()
-    b0, b1 = ls_line(hs.loc[hs.school == 1317, "ses"], hs.loc[hs.school == 1317, "mathach"])
-    np.testing.assert_allclose(ys, b0 + b1 * np.asarray(xs))
-    assert xs[0] == pytest.approx(hs.loc[hs.school == 1317, "ses"].min())
-    assert fig.get_facecolor()[:3] == (1.0, 1.0, 1.0)
-
-
-def test_trellis_order_labels_and_hidden_panels(hs):
-    order = [9586, 1317, 2208]
-    fig = trellis(hs, "ses", "mathach", "school", order=order, ncols=2, labels={9586: "C9586G"})
-    assert len(fig.axes) == 4
-    axes = visible_axes(fig)
-    assert [ax.get_title() for ax in axes] == ["C9586G", "1317", "2208"]
-
-
-def test_trellis_colour_by_level1_draws_a_line_per_level(hs):
-    fig = trellis(hs, "ses", "mathach", "school", order=[1906], color_by="Sex")
-    ax = visible_axes(fig)[0]
-    assert len(ax.get_lines()) == 2  # Female and Male lines in a coed school
-    assert len(fig.legends) == 1
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["Female", "Male"]
-
-
-def test_trellis_colour_by_level2_uses_sector_colours(hs):
-    fig = trellis(hs, "ses", "mathach", "school", order=[1317, 2626], color_by="Sector")
-    lines = [visible_axes(fig)[k].get_lines()[0] for k in range(2)]
-    assert matplotlib.colors.to_hex(lines[0].get_color()) == SECTOR_COLORS["Catholic"].lower()
-    assert matplotlib.colors.to_hex(lines[1].get_color()) == SECTOR_COLORS["Public"].lower()
-
-
-def test_trellis_extra_lines_per_panel(hs):
-    c = hc.lm_list(hs)
-    lines = pd.concat([
-        pd.DataFrame({"group": c.index, "intercept": c["intercept"], "slope": c["slope"], "label": "OLS"}),
-        pd.DataFrame({"group": c.index, "intercept": 12.0, "slope": 2.0, "label": "pooled"})])
-    fig = trellis(hs, "ses", "mathach", "school", order=[1317, 1906], line=None, lines=lines)
-    ax = visible_axes(fig)[0]
-    assert len(ax.get_lines()) == 2
-    styles = sorted(ln.get_linestyle() for ln in ax.get_lines())
-    assert styles == ["-", "--"]
-    _, ys = ax.get_lines()[1].get_data()
-    xs = ax.get_lines()[1].get_xdata()
-    np.testing.assert_allclose(ys, 12.0 + 2.0 * np.asarray(xs))
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["OLS", "pooled"]
-
-
-def test_trellis_errors(hs):
-    with pytest.raises(KeyError, match="not found"):
-        trellis(hs, "ses", "math", "school")
-    with pytest.raises(KeyError, match="not values of 'school'"):
-        trellis(hs, "ses", "mathach", "school", order=[1])
-    with pytest.raises(ValueError, match="line must be"):
-        trellis(hs, "ses", "mathach", "school", line="loess")
-    with pytest.raises(KeyError, match="label"):
-        trellis(hs, "ses", "mathach", "school", lines=pd.DataFrame({"group": [1317], "intercept": [1],
-                                                                     "slope": [1]}))
 
 
 def test_group_lines_colours_by_level2(hs):

@@ -4,10 +4,11 @@ Every recipe returns the matplotlib Figure (or draws on a given Axes) and
 uses the colour-blind-safe Okabe–Ito palette on an opaque white background,
 so figures stay readable in the book's dark mode.
 
-Submodules: ``style`` (palette, figure defaults), ``data_space`` (trellis
-plots and fitted lines), ``beta_space`` (confidence/dispersion ellipses and
+Submodules: ``style`` (palette, figure defaults), ``data_space`` (fitted
+lines per group), ``beta_space`` (confidence/dispersion ellipses and
 coefficient plots), ``intervals`` (per-group interval plots), ``diagnostics``
-(residual and QQ plots).
+(residual and QQ plots).  What seaborn draws in one call (trellis/facet
+plots, histograms, categorical summaries) the chapters draw with seaborn.
 """
 
 from .style import *  # noqa: F401,F403

@@ -92,7 +92,7 @@ ELEMENT_COLORS = {
 
 __all__ += ["ELEMENT_COLORS", "dispersion_ellipse", "draw_shadows", "school_data_space", "school_beta_space",
             "school_steps_figure", "weighted_means_figure", "shrinkage_by_group_plot", "shrinkage_by_n_plot",
-            "residuals_vs_fitted_panels", "blue_blup_plot", "blue_blup_figure"]
+            "residuals_vs_fitted_panels", "blue_blup_plot", "blue_blup_figure", "BLUE_BLUP_LABELS"]
 
 
 def _axes(ax, width=6.4, height=4.4):
@@ -417,16 +417,29 @@ def residuals_vs_fitted_panels(panels: dict, *, ylabel: str = "standardized resi
 # ---------------------------------------------------------------------------
 # BLUEs and BLUPs in beta space (Monette (2010), Figs 18–19)
 # ---------------------------------------------------------------------------
+#: Legend labels of :func:`blue_blup_plot`'s elements (override any of them with ``labels=``).
+BLUE_BLUP_LABELS = {"blue": r"BLUE $\hat\beta_j$", "blup": r"BLUP $\tilde\beta_j$",
+                    "center": r"$\hat\gamma$: population line", "T": r"$\hat T$"}
+
+
 def blue_blup_plot(blue, blup, *, center=None, T=None, ax=None, arrows: bool = True, ellipses: bool = True,
-                   show_blue: bool = True, title: str | None = None):
+                   show_blue: bool = True, title: str | None = None, labels: dict | None = None):
     """BLUEs β̂_j (open circles) and BLUPs β̃_j (dots) of a set of groups in beta
     space, with an arrow from each BLUE to its BLUP, the population line
     ``center`` (green star), the standard dispersion ellipses of the BLUEs and
-    of the BLUPs, and optionally the estimated T around ``center`` (dashed)."""
+    of the BLUPs, and optionally the estimated T around ``center`` (dashed).
+
+    ``labels`` renames legend entries: a dict with any of the keys ``"blue"``,
+    ``"blup"``, ``"center"`` and ``"T"`` (defaults in :data:`BLUE_BLUP_LABELS`),
+    e.g. ``{"blue": "OLS", "blup": "shrinkage"}`` for a chapter with other notation."""
     blue = np.asarray(blue, dtype=float)
     blup = np.asarray(blup, dtype=float)
     if blue.shape != blup.shape or blue.ndim != 2 or blue.shape[1] != 2:
         raise ValueError(f"blue and blup must both be n × 2 (intercept, slope), got {blue.shape} and {blup.shape}")
+    unknown = sorted(set(labels or {}) - set(BLUE_BLUP_LABELS))
+    if unknown:
+        raise KeyError(f"labels has unknown key(s) {unknown}; use {sorted(BLUE_BLUP_LABELS)}")
+    lab = {**BLUE_BLUP_LABELS, **(labels or {})}
     fig, ax = _axes(ax)
     c = ELEMENT_COLORS
     if arrows and show_blue:
@@ -436,18 +449,18 @@ def blue_blup_plot(blue, blup, *, center=None, T=None, ax=None, arrows: bool = T
                                                                   alpha=0.6, shrinkA=0, shrinkB=2,
                                                                   mutation_scale=7))
     if show_blue:
-        ax.plot(blue[:, 0], blue[:, 1], "o", mfc="none", mec=c["blue"], ms=6, label=r"BLUE $\hat\beta_j$")
-    ax.plot(blup[:, 0], blup[:, 1], "o", color=c["blup"], ms=4, label=r"BLUP $\tilde\beta_j$")
+        ax.plot(blue[:, 0], blue[:, 1], "o", mfc="none", mec=c["blue"], ms=6, label=lab["blue"])
+    ax.plot(blup[:, 0], blup[:, 1], "o", color=c["blup"], ms=4, label=lab["blup"])
     if ellipses:
         if show_blue:
             dispersion_ellipse(ax, blue, color=c["blue"], lw=1.3, center_marker=None)
         dispersion_ellipse(ax, blup, color=c["blup"], lw=1.3, center_marker=None)
     if center is not None:
         ax.plot(*_as_2(center, "center"), "*", color="#009E73", ms=14, mec="#000000", mew=0.5,
-                label=r"$\hat\gamma$: population line")
+                label=lab["center"])
         if T is not None:
             draw_ellipse(ax, center, _as_cov(T, "T"), color="#009E73", ls="--", lw=1.3, center_marker=None,
-                         label=r"$\hat T$")
+                         label=lab["T"])
     ax.set_xlabel("intercept")
     ax.set_ylabel("SES slope")
     if title:
@@ -455,10 +468,12 @@ def blue_blup_plot(blue, blup, *, center=None, T=None, ax=None, arrows: bool = T
     return fig
 
 
-def blue_blup_figure(blue, blup, panel, *, centers=None, T=None, show_blue: bool = True, width: float = 7.2):
+def blue_blup_figure(blue, blup, panel, *, centers=None, T=None, show_blue: bool = True, width: float = 7.2,
+                     labels: dict | None = None):
     """One :func:`blue_blup_plot` panel per level of ``panel`` (e.g. sector),
     on common axes.  ``blue``, ``blup``: DataFrames (groups × 2); ``panel``:
-    Series mapping each group to its panel; ``centers``: panel → population line."""
+    Series mapping each group to its panel; ``centers``: panel → population line;
+    ``labels``: legend labels, as in :func:`blue_blup_plot`."""
     from .style import new_figure
 
     blue, blup = pd.DataFrame(blue), pd.DataFrame(blup)
@@ -474,7 +489,7 @@ def blue_blup_figure(blue, blup, panel, *, centers=None, T=None, show_blue: bool
         idx = panel.loc[blue.index] == lv
         blue_blup_plot(blue[idx.to_numpy()], blup.loc[blue.index][idx.to_numpy()],
                        center=None if centers is None else centers[lv], T=T, ax=ax, show_blue=show_blue,
-                       title=f"{lv} ({int(idx.sum())} schools)")
+                       title=f"{lv} ({int(idx.sum())} schools)", labels=labels)
     for ax in axes.flat[1:]:
         ax.set_ylabel("")
     _figure_legend(fig, axes.flat)

@@ -4,11 +4,10 @@ A regression line is a point (β0, β1) in *beta space* (see ``beta_space``);
 here it is drawn as a line in *data space*, over the data it summarizes.
 Monette (2010) ("Looking at hierarchical data", Figs 2--3) looks at multilevel
 data with *trellis* plots: one small panel per school, with the school's
-least-squares line.  The recipes:
+least-squares line.  The chapters draw those with seaborn (``sns.lmplot``,
+``sns.relplot`` with ``col=``), the idiom students will use again; the recipes
+here draw what seaborn does not:
 
-* :func:`trellis` -- one panel per group, points and LS line, optionally
-  coloured by a variable, with extra lines per panel from a table of
-  (group, intercept, slope, label) -- e.g. several models' lines per school;
 * :func:`group_lines` -- many lines (one per group) on one axes, coloured
   by a level-2 variable;
 * :func:`sector_panels` -- one panel per level of a level-2 variable
@@ -32,14 +31,10 @@ from matplotlib.lines import Line2D
 
 from .style import OKABE_ITO, SECTOR_COLORS, use_book_style
 
-__all__ = ["trellis", "group_lines", "sector_panels", "uniform_quantiles", "palette_for", "ls_line"]
+__all__ = ["group_lines", "sector_panels", "uniform_quantiles", "palette_for", "ls_line"]
 
 #: Colour of points when nothing else colours them (neutral, colour-blind safe).
 POINT_GREY = "#8c8c8c"
-#: Colours of extra lines, in order (Okabe--Ito, black first).
-LINE_COLOURS = ["#000000", "#009E73", "#CC79A7", "#D55E00", "#0072B2", "#E69F00", "#56B4E9"]
-#: Line styles used, with colours, to tell extra lines apart.
-LINESTYLES = ["-", "--", "-.", ":"]
 
 
 def _check(data: pd.DataFrame, cols: Sequence) -> None:
@@ -91,132 +86,6 @@ def _draw_line(ax, b0, b1, lo, hi, **kw):
     if np.isfinite(b0) and np.isfinite(b1):
         xs = np.array([lo, hi])
         ax.plot(xs, b0 + b1 * xs, **kw)
-
-
-def trellis(data: pd.DataFrame, x: str, y: str, group: str, order: Sequence | None = None, ncols: int = 8,
-            line: str | None = "ols", color_by: str | None = None, lines: pd.DataFrame | None = None,
-            *, labels: Mapping | pd.Series | None = None, palette: Mapping | Sequence | None = None,
-            lines_palette: Mapping | Sequence | None = None, panel_width: float = 1.25,
-            panel_height: float = 1.15, point_size: float = 6, sharex: bool = True, sharey: bool = True,
-            xlabel: str | None = None, ylabel: str | None = None, title: str | None = None,
-            legend: bool = True):
-    """One small panel per group: the group's points and least-squares line.
-
-    Parameters
-    ----------
-    data
-        Long-format data (one row per level-1 unit).
-    x, y, group
-        Column names: predictor, response, grouping variable (one panel each).
-    order
-        The groups to show, in panel order (default: category order of a
-        categorical ``group``, else sorted).  A subset selects panels.
-    ncols
-        Panels per row.
-    line
-        ``"ols"``: each panel's least-squares line (one per colour level
-        when ``color_by`` varies within groups); ``None``: no line.
-    color_by
-        Optional column colouring the points.  A level-2 column (e.g.
-        ``Sector``) colours whole panels, points and line; a level-1 column
-        (e.g. ``Sex``) colours points, with one LS line per level.
-    lines
-        Extra lines per panel: a DataFrame with columns ``group``,
-        ``intercept``, ``slope`` and ``label`` (``group`` values as in
-        ``data[group]``); every label gets its own colour and line style and
-        a legend entry -- e.g. the OLS, complete-pooling and partial-pooling
-        lines of each school.  Drawn over the panel's range of ``x``.
-    labels
-        Panel titles per group (dict or Series; default the group value).
-    palette
-        Colours for ``color_by`` levels (dict or list); ``lines_palette``
-        the same for the labels of ``lines``.
-    panel_width, panel_height
-        Size of one panel in inches.
-    point_size
-        Marker area of the points.
-    sharex, sharey
-        Common axes across panels (default), as in lattice.
-    xlabel, ylabel, title
-        Axis labels (default the column names) and a figure title.
-    legend
-        Draw a figure legend when colours or extra lines need one.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    _check(data, [x, y, group, color_by])
-    if line not in ("ols", None):
-        raise ValueError(f"line must be 'ols' or None, got {line!r}")
-    groups = list(order) if order is not None else _levels(data[group])
-    present = set(data[group].unique())
-    absent = [g for g in groups if g not in present]
-    if absent:
-        raise KeyError(f"groups {absent[:5]} in order are not values of {group!r}")
-    if not groups:
-        raise ValueError("no groups to plot")
-    if ncols < 1:
-        raise ValueError(f"ncols must be positive, got {ncols}")
-    if lines is not None:
-        _check(lines, ["group", "intercept", "slope", "label"])
-
-    use_book_style()
-    ncols = min(ncols, len(groups))
-    nrows = int(np.ceil(len(groups) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_width * ncols + 0.6, panel_height * nrows + 0.9),
-                             sharex=sharex, sharey=sharey, squeeze=False, layout="constrained")
-    colour_levels = _levels(data[color_by]) if color_by else []
-    colours = palette_for(colour_levels, palette) if color_by else {}
-    within = bool(color_by) and data.groupby(group, observed=True)[color_by].nunique().max() > 1
-    line_labels = _levels(lines["label"]) if lines is not None else []
-    if lines_palette is None:  # keep clear of the colours already used for points
-        lines_palette = [c for c in LINE_COLOURS if c not in colours.values()]
-    line_colours = palette_for(line_labels, lines_palette)
-    styles = {lab: LINESTYLES[k % len(LINESTYLES)] for k, lab in enumerate(line_labels)}
-    by_group = dict(tuple(data.groupby(group, observed=True, sort=False)))
-
-    for k, g in enumerate(groups):
-        ax = axes.flat[k]
-        d = by_group[g]
-        lo, hi = d[x].min(), d[x].max()
-        if color_by:
-            for lev, dd in d.groupby(color_by, observed=True, sort=False):
-                ax.scatter(dd[x], dd[y], s=point_size, color=colours[lev], alpha=0.6, linewidths=0)
-                if line == "ols" and within:
-                    _draw_line(ax, *ls_line(dd[x], dd[y]), dd[x].min(), dd[x].max(), color=colours[lev], lw=1.4)
-            if line == "ols" and not within:
-                _draw_line(ax, *ls_line(d[x], d[y]), lo, hi, color=colours[d[color_by].iloc[0]], lw=1.5)
-        else:
-            ax.scatter(d[x], d[y], s=point_size, color=POINT_GREY, alpha=0.7, linewidths=0)
-            if line == "ols":
-                _draw_line(ax, *ls_line(d[x], d[y]), lo, hi, color="black", lw=1.4)
-        if lines is not None:
-            for _, row in lines[lines["group"] == g].iterrows():
-                _draw_line(ax, row["intercept"], row["slope"], lo, hi, color=line_colours[row["label"]],
-                           ls=styles[row["label"]], lw=1.4)
-        name = labels[g] if labels is not None and g in labels else g
-        ax.set_title(str(name), fontsize=8, pad=2)
-        ax.tick_params(labelsize=7)
-    for ax in axes.flat[len(groups):]:
-        ax.set_visible(False)
-    fig.supxlabel(xlabel if xlabel is not None else x, fontsize=10)
-    fig.supylabel(ylabel if ylabel is not None else y, fontsize=10)
-    if title:
-        fig.suptitle(title, fontsize=11)
-    handles = []
-    if legend and color_by:
-        handles += [Line2D([], [], color=colours[lev], marker="o", ls="-" if line else "none", label=str(lev))
-                    for lev in colour_levels]
-    if legend and lines is not None:
-        handles += [Line2D([], [], color=line_colours[lab], ls=styles[lab], lw=1.6, label=str(lab))
-                    for lab in line_labels]
-    if handles:
-        # above the panels, or to their right when a title takes the top
-        fig.legend(handles=handles, loc="outside right upper" if title else "outside upper center",
-                   ncols=1 if title else min(len(handles), 6), fontsize=8)
-    fig.get_layout_engine().set(h_pad=0.02, w_pad=0.02, hspace=0.02, wspace=0.02)
-    return fig
 
 
 def group_lines(ax, coefs: pd.DataFrame, xrange=None, *, intercept: str = "intercept", slope: str = "slope",

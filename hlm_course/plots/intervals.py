@@ -184,8 +184,8 @@ def coef_lines(fits: Mapping, groups: Sequence | None = None, *, x: str,
     ``coef``), a statsmodels OLS result (one line, the same for every group),
     or a DataFrame of per-group coefficients indexed by group.  Returns
     columns ``group, intercept, slope, label`` (``label`` categorical in the
-    order of ``fits``) — the ``lines=`` argument of
-    :func:`hlm_course.plots.trellis`.  ``x`` names the slope's predictor.
+    order of ``fits``), e.g. to compare the models' lines group by group.
+    ``x`` names the slope's predictor.
     """
     from ..lmer import lme4_name
 
