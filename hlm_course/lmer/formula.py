@@ -317,10 +317,9 @@ def _clean_column(name: str, s: pd.Series) -> pd.Series:
         return s
     if pd.api.types.is_datetime64_any_dtype(dtype):
         raise MixedModelError(f"column '{name}' has dtype {dtype}: convert dates to numbers (e.g. days) first")
-    # strings and objects: a factor with sorted levels, as R's factor()
-    values = s.astype(object).where(s.notna(), np.nan)
+    # strings and objects: a factor with sorted levels, as R's factor(); None, NaN and pd.NA are missing (code -1)
     try:
-        return pd.Series(pd.Categorical(values), index=s.index, name=s.name)
+        return pd.Series(pd.Categorical(s.array), index=s.index, name=s.name)
     except TypeError as err:
         raise MixedModelError(f"column '{name}' mixes types that cannot be sorted into factor levels: {err}") \
             from err
