@@ -7,7 +7,7 @@ the real data (seeded, so every run builds the same files), and fits
 * ``mathach ~ cses + (cses | school)`` (random coefficients), and
 * ``mathach ~ cses * mean_ses + cses * sector + (cses | school)`` (slopes as outcomes)
 
-by REML.  Python: the fastest of ``--reps`` fits (default 5, 3 from 100×), peak memory of one fit
+by REML.  Python: the fastest of ``--reps`` fits (default 5), peak memory of one fit
 (tracemalloc: numpy's and pandas' allocations).  lme4 (when Rscript is on the
 path and ``--no-r`` is not given): the same CSV files, ``system.time`` of one fit
 each, R's peak memory from ``gc()``.  Results: benchmarks/scaling.json,
@@ -77,6 +77,9 @@ def replicate(hsb: pd.DataFrame, k: int, formula: str, seed: int) -> pd.DataFram
     lam = fit.pls.Lambda
     b = fit.sigma * rng.standard_normal((k * J, lam.shape[0])) @ lam.T
     big["mathach"] = X @ fit.pls.beta + np.sum(Z * b[codes], axis=1) + fit.sigma * rng.standard_normal(len(big))
+    # factors, as the R script makes them before it starts lme4's clock (read.csv gives strings)
+    for col in ("school", "sector"):
+        big[col] = pd.Categorical(big[col])
     return big
 
 
@@ -125,7 +128,7 @@ def main() -> None:
     for model, formula in MODELS.items():
         for k in args.sizes:
             data = replicate(hsb, k, formula, SEED + k)
-            t_py, mem_py, crit_py, evals = time_python(formula, data, args.reps if k < 100 else max(1, args.reps - 2))
+            t_py, mem_py, crit_py, evals = time_python(formula, data, args.reps)
             row = {"model": model, "k": k, "rows": len(data), "schools": data["school"].nunique(),
                    "python_s": t_py, "python_peak_mb": mem_py, "python_crit": crit_py, "evaluations": evals}
             if not args.no_r and k <= args.r_max:
@@ -155,7 +158,7 @@ def report(res: dict) -> None:
     df = pd.DataFrame(res["rows"])
     lines = ["# Scaling: fit time vs rows, hlm_course and lme4", "",
              "`python benchmarks/scaling.py` (k × HSB: schools replicated k times, responses simulated from the "
-             "REML fit, seeded; REML fits; Python: the fastest of repeated fits (5; 3 from 100×), peak traced memory of one fit; lme4: "
+             "REML fit, seeded; school and sector are factors (pandas Categorical, as R's factor() before lme4's clock starts); REML fits; Python: the fastest of repeated fits (5), peak traced memory of one fit; lme4: "
              "one `system.time`, R's `gc()` max used). Ratio = lme4 time / hlm_course time.", "",
              "Evaluations: of the profiled criterion, by BOBYQA and the convergence check together (they "
              "differ between data sets: each k simulates its own responses).", "",
