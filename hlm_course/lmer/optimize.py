@@ -194,7 +194,10 @@ def _nlopt_minimize(obj: Objective, x0, name, maxeval=100_000, lme4_defaults=Fal
         opt.set_ftol_abs(1e-8)
         opt.set_xtol_abs(1e-8)
     else:
+        # stop when a step changes the criterion by less than its rounding error (1e-15 relative: about five
+        # units in the last place) or θ by 1e-10; the convergence check then verifies the optimum
         opt.set_ftol_abs(1e-11)
+        opt.set_ftol_rel(1e-15)
         opt.set_xtol_abs(1e-10)
         opt.set_initial_step(np.where(x0 > 0.25, 0.25 * x0, 0.1))
     opt.set_maxeval(int(maxeval))
