@@ -39,8 +39,8 @@ __all__ = ["ledger", "ledger_rows", "style_ledger", "ledger_counts", "ROUNDS", "
 ROUNDS = "rounds to printed?"
 #: column of a ledger with the note
 NOTE = "note"
-#: column of a ledger with R's value (lme4 1.1-31 / nlme 3.1-162 on R 4.2.2)
-R_COLUMN = "R 4.2 (lme4)"
+#: column of a ledger with R's value (R 4.2.2: lm, lme4 1.1-31, nlme 3.1-162)
+R_COLUMN = "R 4.2.2"
 OURS = "ours"
 
 
