@@ -156,10 +156,14 @@ def style_ledger(table: pd.DataFrame, caption: str | None = None):
         raise KeyError(f"expected a table from ledger (columns {ROUNDS!r} and {NOTE!r}); it has {list(table.columns)}")
     styler = style_table(table, precision=None, caption=caption,
                          formatter={ROUNDS: lambda b: "yes" if b else "no"})
-    return styler.set_table_styles([
-        {"selector": "td.col4", "props": [("text-align", "left"), ("white-space", "normal"),
-                                          ("min-width", "16em"), ("max-width", "32em")]},
-        {"selector": "th.col_heading.col4", "props": [("text-align", "left")]},
+    note = table.columns.get_loc(NOTE)
+    return styler.hide(axis="index", names=True).set_table_styles([
+        {"selector": f"td.col{note}", "props": [("text-align", "left"), ("white-space", "normal"),
+                                                ("min-width", "10em"), ("max-width", "28em")]},
+        {"selector": f"th.col_heading.col{note}", "props": [("text-align", "left")]},
+        {"selector": "th.row_heading", "props": [("text-align", "left"), ("white-space", "normal"),
+                                                 ("font-weight", "normal"), ("min-width", "12em"),
+                                                 ("max-width", "20em")]},
     ], overwrite=False)
 
 
