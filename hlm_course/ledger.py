@@ -154,16 +154,16 @@ def style_ledger(table: pd.DataFrame, caption: str | None = None):
     """A ledger in the book's table style: ``yes``/``no`` for the match, the note left-aligned and wrapping."""
     if ROUNDS not in table.columns or NOTE not in table.columns:
         raise KeyError(f"expected a table from ledger (columns {ROUNDS!r} and {NOTE!r}); it has {list(table.columns)}")
-    styler = style_table(table, precision=None, caption=caption,
+    flat = table.reset_index()   # the quantity as a column, so that its heading sits with the others
+    styler = style_table(flat, precision=None, caption=caption,
                          formatter={ROUNDS: lambda b: "yes" if b else "no"})
-    note = table.columns.get_loc(NOTE)
-    return styler.hide(axis="index", names=True).set_table_styles([
+    note = flat.columns.get_loc(NOTE)
+    return styler.hide(axis="index").set_table_styles([
         {"selector": f"td.col{note}", "props": [("text-align", "left"), ("white-space", "normal"),
                                                 ("min-width", "10em"), ("max-width", "28em")]},
-        {"selector": f"th.col_heading.col{note}", "props": [("text-align", "left")]},
-        {"selector": "th.row_heading", "props": [("text-align", "left"), ("white-space", "normal"),
-                                                 ("font-weight", "normal"), ("min-width", "12em"),
-                                                 ("max-width", "20em")]},
+        {"selector": "td.col0", "props": [("text-align", "left"), ("white-space", "normal"),
+                                          ("min-width", "12em"), ("max-width", "20em")]},
+        {"selector": f"th.col_heading.col{note}, th.col_heading.col0", "props": [("text-align", "left")]},
     ], overwrite=False)
 
 

@@ -35,7 +35,7 @@ def test_a_mismatch_needs_a_note_and_is_flagged():
     t = ledger([("slope", "0.595056", 0.5950567, None, "see §4.1")], "Kaplan (2010)")
     assert not t[ROUNDS].iloc[0] and t[NOTE].iloc[0] == "see §4.1"
     html = style_ledger(t).to_html()
-    assert ">no<" in html and "see §4.1" in html
+    assert ">no<" in html and "see §4.1" in html and ">quantity<" in html and ">slope<" in html
 
 
 def test_r_column_rounded_as_printed_and_blank_when_missing():
