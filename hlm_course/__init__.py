@@ -7,7 +7,8 @@ recipe used more than once.  Its vocabulary is lme4's: ``lmer``, ``fixef``,
 Modules: ``data`` (loaders), ``lmer`` (the engine), ``multilevel`` (cvar,
 dvar, up), ``methods`` (Monette's (2010) six approaches, Wald tests), ``inference``
 (anova, parametric bootstrap), ``shrinkage`` (Bryk–Raudenbush shrinkage,
-reliability, HLM statistics), ``simulate`` (two-level simulation), ``r2`` (multilevel R²), ``plots``
+reliability, HLM statistics), ``simulate`` (two-level simulation), ``r2`` (multilevel R²), ``ledger`` (every
+printed number of the originals beside ours and R's), ``plots``
 (figure recipes shared by chapters).
 """
 
@@ -25,6 +26,7 @@ from .hlm_tables import *  # noqa: F401,F403
 from .r2 import *  # noqa: F401,F403
 from .hypotheses import *  # noqa: F401,F403
 from .influence import *  # noqa: F401,F403
+from .ledger import *  # noqa: F401,F403
 from .display import format_p, style_table  # noqa: F401
 from . import plots  # noqa: F401
 from . import r2  # noqa: F401

@@ -381,10 +381,12 @@ def printed_comparison(rows) -> pd.DataFrame:
     printed = [r[1] for r in rows]
     ours = np.array([float(r[2]) for r in rows])
     match = rounds_to_printed(ours, printed)
-    return pd.DataFrame({PUBLISHED: printed, "ours": [_as_printed(o, p) for o, p in zip(ours, printed)],
-                         "difference": ours - np.array([float(p) for p in printed]),
-                         "rounds to printed?": match},
-                        index=pd.Index(names, name="quantity"))
+    table = pd.DataFrame({PUBLISHED: printed, "ours": [_as_printed(o, p) for o, p in zip(ours, printed)],
+                          "difference": ours - np.array([float(p) for p in printed]),
+                          "rounds to printed?": match},
+                         index=pd.Index(names, name="quantity"))
+    table.attrs["ours"] = ours.tolist()   # unrounded, for hlm_course.ledger.ledger_rows
+    return table
 
 
 def _minus(text: str) -> str:

@@ -45,6 +45,7 @@ import statsmodels.formula.api as smf
 from scipy import stats
 
 from .display import style_table
+from .exam_tables import _as_printed, rounds_to_printed   # one rounding rule for the whole book
 from .lmer import LmerFit, lme4_name, lmer
 from .multilevel import AttrFrame, cvar, dvar, up
 
@@ -885,11 +886,6 @@ def methods_summary(results: Mapping[str, MethodResult], effect: str | None = No
 # ---------------------------------------------------------------------------
 # 6. An original's printed numbers next to ours
 # ---------------------------------------------------------------------------
-def _decimals(printed: str) -> int:
-    mantissa = printed.lower().split("e")[0]
-    return len(mantissa.split(".")[1]) if "." in mantissa else 0
-
-
 def published_table(rows: Sequence[tuple[str, str, float]], source: str = "Monette (2010)") -> pd.DataFrame:
     """Numbers printed in a published source next to ours, rounded the way
     the source printed them.
@@ -900,31 +896,31 @@ def published_table(rows: Sequence[tuple[str, str, float]], source: str = "Monet
     printed value; a value printed in scientific notation (``"2.84e-05"``)
     is shown with the same number of significant digits in that notation.
     A ``match`` column says whether ours, so rounded, equals the printed
-    value (within half a unit of its last printed digit).
+    value (within half a unit of its last printed digit), by
+    :func:`hlm_course.exam_tables.rounds_to_printed`.  Our unrounded values
+    are kept in ``.attrs["ours"]`` (for :func:`hlm_course.ledger.ledger_rows`).
 
     Returns a DataFrame indexed by ``quantity`` with columns ``source`` (the
     printed values, headed by the ``source`` name), ``ours`` (strings) and
     ``match`` (bool).
     """
-    out = []
+    rows = list(rows)
     for row in rows:
         if len(row) != 3:
             raise ValueError(f"each row must be (quantity, printed, ours), got {row!r}")
-        name, printed, ours = row
+        name, printed, _ = row
         if not isinstance(printed, str):
             raise TypeError(f"the printed value for {name!r} must be the printed string, got {printed!r}")
         try:
-            printed_value = float(printed)
+            float(printed)
         except ValueError:
             raise ValueError(f"the printed value for {name!r} is not a number: {printed!r}") from None
-        ours = float(ours)
-        decimals = _decimals(printed)
-        if "e" in printed.lower():
-            shown = f"{ours:.{decimals}e}"
-            half = 0.5 * 10.0 ** (np.floor(np.log10(abs(printed_value))) - decimals) if printed_value else 0.0
-        else:
-            shown = f"{ours:.{decimals}f}"
-            half = 0.5 * 10.0 ** (-decimals)
-        out.append((name, printed, shown, bool(abs(ours - printed_value) <= half * (1 + 1e-9) + 1e-12)))
-    table = pd.DataFrame(out, columns=["quantity", source, "ours", "match"])
-    return table.set_index("quantity")
+    names = [r[0] for r in rows]
+    printed = [r[1] for r in rows]
+    ours = [float(r[2]) for r in rows]
+    match = rounds_to_printed(ours, printed) if rows else []
+    table = pd.DataFrame({source: printed, "ours": [_as_printed(o, p) for o, p in zip(ours, printed)],
+                          "match": [bool(m) for m in match]},
+                         index=pd.Index(names, name="quantity"))
+    table.attrs["ours"] = ours
+    return table

@@ -105,11 +105,12 @@ def _update_source(md: Path, url: str) -> bool:
 
 def expected_code(md: Path) -> list[str]:
     """The code cells a chapter's reader notebook has: the chapter's, without solutions and glue calls."""
-    from .reader import GLUE_SHIM, _uses_glue, strip_glue_code
+    from .reader import BOOK_ONLY_TAG, GLUE_SHIM, _uses_glue, strip_glue_code
     from .student import strip_solutions
 
     nb, _ = strip_solutions(jupytext.read(md))
-    sources = [strip_glue_code(c.source) for c in nb.cells if c.cell_type == "code"]
+    sources = [strip_glue_code(c.source) for c in nb.cells
+               if c.cell_type == "code" and BOOK_ONLY_TAG not in (c.get("metadata") or {}).get("tags", [])]
     sources = [s for s in sources if s.strip()]
     if any(_uses_glue(s) for s in sources):  # hidden cells that keep their glue calls get reader.GLUE_SHIM
         sources.insert(1 if sources else 0, GLUE_SHIM)

@@ -14,7 +14,9 @@ to ``_build/jupyter_execute/``) into the notebook a student is handed:
   ``Figure 6.1``, ``Exercise 14.3``); MyST directives become plain Markdown (blockquotes);
 * solutions are stripped (:func:`hlm_course.student.strip_solutions`), so the notebook is the
   student edition; the book itself keeps the solutions in dropdowns;
-* code cells keep their source and outputs (figures, tables), with figure captions written below them.
+* code cells keep their source and outputs (figures, tables), with figure captions written below them;
+  a cell tagged ``ledger`` (the hidden cell that collects a chapter's printed numbers for the book's
+  *Reproducibility* appendix, :mod:`hlm_course.ledger`) is book machinery and is left out.
 
 The Sphinx extension :mod:`hlm_course.sphinx_notebooks` runs this at the end of every build.
 """
@@ -31,9 +33,12 @@ import nbformat
 from .student import strip_solutions
 
 __all__ = ["BookContext", "glue_values", "convert_markdown", "strip_glue_code", "reader_notebook",
-           "raw_syntax"]
+           "raw_syntax", "BOOK_ONLY_TAG"]
 
 GLUE_MIME_PREFIX = "application/papermill.record/"
+#: Tag of the hidden code cells that exist only for the book (the Reproducibility ledgers): reader
+#: notebooks leave them out entirely.
+BOOK_ONLY_TAG = "ledger"
 #: Stands in for myst_nb.glue in a reader notebook whose hidden cells still call it (in a loop, say).
 GLUE_SHIM = ('def glue(name, value, display=True):\n'
              '    """The book\'s build hands computed values to its text with glue(); here the text already '
@@ -304,6 +309,8 @@ def reader_notebook(executed: nbformat.NotebookNode, ctx: BookContext,
             cells.append(cell)
             continue
         tags = list((cell.get("metadata") or {}).get("tags", []))
+        if BOOK_ONLY_TAG in tags:
+            continue
         source = strip_glue_code(cell.source)
         if not source.strip():
             continue

@@ -11,6 +11,9 @@ reader notebook by :func:`hlm_course.reader.reader_notebook` and written
 The launch buttons (Binder, Colab) open ``chapters/<name>.ipynb`` in the repository: after a build,
 ``python -m hlm_course.notebooks`` copies these reader notebooks there (a test checks the committed ones).
 
+At ``env-get-outdated`` the pages that paste other pages' glue values (the *Reproducibility* appendix) are
+re-read whenever another page is.
+
 At ``html-page-context`` the ``.md`` entry of the download menu is removed: the MyST source holds the
 solutions, which the reader notebook (``.ipynb``) leaves out.
 
@@ -134,8 +137,20 @@ def _drop_md_download(app, pagename, templatename, context, doctree):
             button["buttons"] = [b for b in button.get("buttons", []) if b.get("text") != ".md"]
 
 
+#: pages that paste glue values of other pages (``{glue}`` with ``:doc:``), re-read whenever another page is
+#: (Sphinx does not know that they depend on the other pages' outputs)
+CROSS_GLUE_PAGES = ("chapters/reproducibility",)
+
+
+def _cross_glue_outdated(app, env, added, changed, removed):
+    if not (added or changed or removed):
+        return []
+    return [doc for doc in CROSS_GLUE_PAGES if doc in env.found_docs and doc not in added | changed]
+
+
 def setup(app):
     app.connect("build-finished", _on_build_finished)
+    app.connect("env-get-outdated", _cross_glue_outdated)
     # after sphinx-book-theme has filled the header buttons (its handlers run at the default priority)
     app.connect("html-page-context", _drop_md_download, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

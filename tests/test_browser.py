@@ -166,6 +166,32 @@ def test_equations_and_tables_fit_on_a_phone(site, server, driver):
     assert not problems, "\n  ".join(problems)
 
 
+@pytest.mark.browser
+def test_reproducibility_ledgers_scroll_inside_their_box_on_a_phone(site, server, driver):
+    """The appendix's ledgers are never clipped: at 420 px each scrolls sideways inside its own box."""
+    page = "chapters/reproducibility.html"
+    need(site.exists(page), f"no {page} in the built book")
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 420, "height": 900, "deviceScaleFactor": 1, "mobile": True})
+    try:
+        open_page(driver, server.url + page, False)
+        state = driver.execute_script("""
+            return {page: document.documentElement.scrollWidth, width: window.innerWidth,
+                    boxes: Array.from(document.querySelectorAll('div.ledger-table')).map(d => ({
+                        overflow: getComputedStyle(d).overflowX, right: d.getBoundingClientRect().right,
+                        scroll: d.scrollWidth, client: d.clientWidth,
+                        heading: Array.from(d.querySelectorAll('th')).map(th => th.textContent.trim())}))};""")
+    finally:
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})
+    assert state["page"] <= state["width"], f"the page itself is {state['page']} px wide at {state['width']} px"
+    assert len(state["boxes"]) >= 10
+    for box in state["boxes"]:
+        assert "rounds to printed?" in box["heading"]
+        assert box["right"] <= state["width"]
+        assert box["scroll"] <= box["client"] or box["overflow"] in ("auto", "scroll"), box
+
+
 def _soup(site, page):
     from bs4 import BeautifulSoup
 

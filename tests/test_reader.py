@@ -138,3 +138,18 @@ def test_glue_mixed_into_visible_code_is_refused_and_into_hidden_code_gets_a_shi
     for src in code:
         exec(src, namespace)  # noqa: S102 -- the notebook runs without myst-nb
     assert namespace["y"] == 2
+
+
+def test_a_ledger_cell_is_left_out_of_the_reader_notebook():
+    # the hidden cell that builds a chapter's Reproducibility ledger is book machinery: gone entirely,
+    # while another hidden computing cell stays (source hidden)
+    nb = _executed()
+    ledger_cell = nbformat.v4.new_code_cell(
+        'ledger_01 = hc.ledger([("gap", "3.14", gap)], "Monette (2010)")\n'
+        'glue("ledger_01", hc.style_ledger(ledger_01), display=False)',
+        metadata={"tags": ["remove-cell", "ledger"]})
+    kept_cell = nbformat.v4.new_code_cell("helper = gap + 1", metadata={"tags": ["remove-cell"]})
+    nb.cells += [kept_cell, ledger_cell]
+    text = nbformat.writes(reader_notebook(nb, CTX))
+    assert "ledger_01" not in text and "hc.ledger" not in text
+    assert "helper = gap + 1" in text

@@ -1,0 +1,175 @@
+"""The reproducibility ledger: every number an original document prints, ours and R's beside it.
+
+Each chapter that follows a published document (Monette 2010, Kaplan 2010, the lme4 vignette on
+Raudenbush & Bryk 2002) collects the numbers it compares into one table, and the back-matter page
+*Reproducibility* shows these tables together.  A row is
+
+    (quantity, printed, ours[, R value[, note]])
+
+with ``printed`` the number **as the original prints it** (a string: ``"0.5878300"`` shows seven decimals,
+the float 0.58783 would not), ``ours`` our unrounded value, the optional ``R value`` R's (lme4 1.1-31 or nlme
+3.1-162 on R 4.2.2, stored by the scripts in ``tests/r/``) and an optional note.  Ours and R's are shown
+rounded the way the original printed its number, and ``rounds to printed?`` says whether ours lies within
+half a unit of the last printed digit — the rule of :func:`hlm_course.exam_tables.rounds_to_printed`, which
+this module uses (and :func:`hlm_course.methods.published_table` too), so the book has one rounding rule.
+
+A row whose value does not round to the printed one must carry a note that says why (the original's
+typo, an optimizer that stopped early, a formula the original did not use, …): :func:`ledger` refuses a
+silent mismatch.
+
+Contents: :func:`ledger` (rows → table), :func:`ledger_rows` (the rows of an existing comparison table),
+:func:`style_ledger` (the book's table style), :func:`ledger_counts` (numbers compared, rounding, not).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .display import style_table
+from .exam_tables import _as_printed, rounds_to_printed
+
+__all__ = ["ledger", "ledger_rows", "style_ledger", "ledger_counts", "ROUNDS", "NOTE", "R_COLUMN"]
+
+#: column of a ledger saying whether ours rounds to the printed value
+ROUNDS = "rounds to printed?"
+#: column of a ledger with the note
+NOTE = "note"
+#: column of a ledger with R's value (R 4.2.2: lm, lme4 1.1-31, nlme 3.1-162)
+R_COLUMN = "R 4.2.2"
+OURS = "ours"
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (numbers.Real, np.floating, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def _row(row) -> tuple[str, str, float, float | None, str]:
+    if isinstance(row, Mapping):
+        unknown = set(row) - {"quantity", "printed", "ours", "r", "note"}
+        if unknown:
+            raise ValueError(f"unknown field(s) {sorted(unknown)} in ledger row {row!r}; "
+                             "use quantity, printed, ours, r, note")
+        row = (row.get("quantity"), row.get("printed"), row.get("ours"), row.get("r"), row.get("note", ""))
+    if not isinstance(row, (tuple, list)) or not 3 <= len(row) <= 5:
+        raise ValueError(f"a ledger row is (quantity, printed, ours[, R value[, note]]), got {row!r}")
+    quantity, printed, ours, r, note = (list(row) + [None, ""])[:5]
+    if not isinstance(quantity, str) or not quantity.strip():
+        raise ValueError(f"the quantity of a ledger row must be a non-empty string, got {quantity!r}")
+    if not isinstance(printed, str):
+        raise TypeError(f"{quantity}: the printed value must be the string the original prints, got {printed!r}")
+    try:
+        float(printed)
+    except ValueError:
+        raise ValueError(f"{quantity}: the printed value {printed!r} is not a number") from None
+    if not _is_number(ours) or not math.isfinite(float(ours)):
+        raise TypeError(f"{quantity}: our value must be a finite number, got {ours!r}")
+    if r is not None and (not _is_number(r) or not math.isfinite(float(r))):
+        raise TypeError(f"{quantity}: R's value must be a finite number or None, got {r!r}")
+    if note is None:
+        note = ""
+    if not isinstance(note, str):
+        raise TypeError(f"{quantity}: the note must be a string, got {note!r}")
+    return quantity, printed.strip(), float(ours), (None if r is None else float(r)), note.strip()
+
+
+def ledger(rows, source: str) -> pd.DataFrame:
+    """One table of printed numbers against ours (and R's), at the printed digits.
+
+    ``rows`` are ``(quantity, printed, ours[, r[, note]])`` tuples or dicts with those keys (see the module
+    docstring); ``source`` names the original (``"Kaplan (2010)"``).  Returns a DataFrame indexed by
+    ``quantity`` (unique) with the columns ``"<source> printed"``, ``"ours"`` and ``R_COLUMN`` (strings,
+    ours and R's rounded as printed; R's blank where none is given), ``"rounds to printed?"`` (bool) and
+    ``"note"``.  The unrounded values are in ``.attrs["ours"]`` and ``.attrs["r"]``.
+
+    Raises ``ValueError`` for a malformed row, a repeated quantity, or a row that does not round to the
+    printed value and has no note.
+    """
+    if not isinstance(source, str) or not source.strip():
+        raise ValueError(f"source must name the original, got {source!r}")
+    parsed = [_row(r) for r in rows]
+    if not parsed:
+        raise ValueError("a ledger needs at least one row")
+    names = [p[0] for p in parsed]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"quantities must be unique in a ledger; repeated: {repeated}")
+    printed = [p[1] for p in parsed]
+    ours = np.array([p[2] for p in parsed])
+    match = rounds_to_printed(ours, printed)
+    silent = [p[0] for p, ok in zip(parsed, match) if not ok and not p[4]]
+    if silent:
+        raise ValueError(f"these numbers do not round to the printed value and have no note saying why: {silent}")
+    table = pd.DataFrame({
+        f"{source} printed": printed,
+        OURS: [_as_printed(o, p) for o, p in zip(ours, printed)],
+        R_COLUMN: ["" if p[3] is None else _as_printed(p[3], p[1]) for p in parsed],
+        ROUNDS: match,
+        NOTE: [p[4] for p in parsed],
+    }, index=pd.Index(names, name="quantity"))
+    table.attrs["ours"] = ours.tolist()
+    table.attrs["r"] = [p[3] for p in parsed]
+    table.attrs["source"] = source
+    return table
+
+
+def ledger_rows(table: pd.DataFrame, prefix: str = "", r: Mapping | Sequence | None = None,
+                notes: Mapping[str, str] | None = None) -> list[tuple]:
+    """The rows of a comparison table the chapters already show, ready for :func:`ledger`.
+
+    ``table`` comes from :func:`hlm_course.methods.published_table` or
+    :func:`hlm_course.exam_tables.printed_comparison` (or :func:`~hlm_course.exam_tables.printout_comparison`):
+    its first column holds the printed strings and ``.attrs["ours"]`` our unrounded values.  ``prefix`` is
+    put before each quantity (``"Table 2.1: "``); ``r`` gives R's values, by quantity (a mapping, missing
+    keys left blank) or in row order; ``notes`` maps a quantity (without the prefix) to its note.
+    """
+    if not isinstance(table, pd.DataFrame) or "ours" not in table.attrs:
+        raise TypeError("expected a table from published_table or printed_comparison (with .attrs['ours'])")
+    names = [str(q) for q in table.index]
+    notes = dict(notes or {})
+    unknown = [k for k in notes if k not in names]
+    if unknown:
+        raise KeyError(f"notes for quantities {unknown} that are not in the table; it has {names}")
+    if r is None:
+        r_values = [None] * len(names)
+    elif isinstance(r, Mapping):
+        unknown = [k for k in r if k not in names]
+        if unknown:
+            raise KeyError(f"R values for quantities {unknown} that are not in the table; it has {names}")
+        r_values = [r.get(n) for n in names]
+    else:
+        r_values = list(r)
+        if len(r_values) != len(names):
+            raise ValueError(f"{len(r_values)} R values for a table of {len(names)} rows")
+    printed = table.iloc[:, 0].tolist()
+    return [(prefix + n, p, o, rv, notes.get(n, ""))
+            for n, p, o, rv in zip(names, printed, table.attrs["ours"], r_values)]
+
+
+def style_ledger(table: pd.DataFrame, caption: str | None = None):
+    """A ledger in the book's table style: ``yes``/``no`` for the match, the note left-aligned and wrapping."""
+    if ROUNDS not in table.columns or NOTE not in table.columns:
+        raise KeyError(f"expected a table from ledger (columns {ROUNDS!r} and {NOTE!r}); it has {list(table.columns)}")
+    flat = table.reset_index()   # the quantity as a column, so that its heading sits with the others
+    styler = style_table(flat, precision=None, caption=caption,
+                         formatter={ROUNDS: lambda b: "yes" if b else "no"})
+    note = flat.columns.get_loc(NOTE)
+    return styler.hide(axis="index").set_table_styles([
+        {"selector": f"td.col{note}", "props": [("text-align", "left"), ("white-space", "normal"),
+                                                ("min-width", "10em"), ("max-width", "28em")]},
+        {"selector": "td.col0", "props": [("text-align", "left"), ("white-space", "normal"),
+                                          ("min-width", "12em"), ("max-width", "20em")]},
+        {"selector": f"th.col_heading.col{note}, th.col_heading.col0", "props": [("text-align", "left")]},
+    ], overwrite=False)
+
+
+def ledger_counts(table: pd.DataFrame) -> dict[str, int]:
+    """``{"compared": n, "round": k, "do not round": n − k}`` of a ledger."""
+    if ROUNDS not in table.columns:
+        raise KeyError(f"expected a table from ledger (column {ROUNDS!r})")
+    n, k = len(table), int(table[ROUNDS].sum())
+    return {"compared": n, "round": k, "do not round": n - k}
