@@ -43,23 +43,23 @@ MODELS = {
 }
 
 
-def min_time(fn, reps):
-    """The fastest of ``reps`` runs (timeit's convention: other jobs only ever add time)."""
+def run_times(fn, reps) -> list[float]:
+    """Wall-clock seconds of ``reps`` calls of ``fn``."""
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return float(np.min(times))
+    return times
+
+
+def min_time(fn, reps):
+    """The fastest of ``reps`` runs (timeit's convention: other jobs only ever add time)."""
+    return float(np.min(run_times(fn, reps)))
 
 
 def median_time(fn, reps):
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    return float(np.median(run_times(fn, reps)))
 
 
 def machine() -> dict:

@@ -36,6 +36,7 @@ from .lmer import LmerFit, MixedModelError
 
 __all__ = [
     "PUBLISHED_PREFIX",
+    "check_printed",
     "old_lme4_header",
     "with_published",
     "published_differences",
@@ -337,6 +338,17 @@ def _half_unit(printed: str) -> float:
 def _as_printed(ours: float, printed: str) -> str:
     d = printed_decimals(printed)
     return f"{ours:.{d}e}" if "e" in printed.lower() else f"{ours:.{d}f}"
+
+
+def check_printed(quantity: str, printed) -> None:
+    """A number as an original prints it must be that string (its digits set the rounding) and a number."""
+    if not isinstance(printed, str):
+        raise TypeError(f"{quantity}: the printed value must be the string the original prints (the printed "
+                        f"string, whose digits set the rounding), got {printed!r}")
+    try:
+        float(printed)
+    except ValueError:
+        raise ValueError(f"{quantity}: the printed value {printed!r} is not a number") from None
 
 
 def rounds_to_printed(ours, printed) -> np.ndarray:

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .display import style_table
-from .exam_tables import _as_printed, rounds_to_printed
+from .exam_tables import _as_printed, check_printed, rounds_to_printed
 
 __all__ = ["ledger", "ledger_rows", "style_ledger", "ledger_counts", "ROUNDS", "NOTE", "R_COLUMN"]
 
@@ -60,12 +60,7 @@ def _row(row) -> tuple[str, str, float, float | None, str]:
     quantity, printed, ours, r, note = (list(row) + [None, ""])[:5]
     if not isinstance(quantity, str) or not quantity.strip():
         raise ValueError(f"the quantity of a ledger row must be a non-empty string, got {quantity!r}")
-    if not isinstance(printed, str):
-        raise TypeError(f"{quantity}: the printed value must be the string the original prints, got {printed!r}")
-    try:
-        float(printed)
-    except ValueError:
-        raise ValueError(f"{quantity}: the printed value {printed!r} is not a number") from None
+    check_printed(quantity, printed)
     if not _is_number(ours) or not math.isfinite(float(ours)):
         raise TypeError(f"{quantity}: our value must be a finite number, got {ours!r}")
     if r is not None and (not _is_number(r) or not math.isfinite(float(r))):

@@ -45,7 +45,7 @@ import statsmodels.formula.api as smf
 from scipy import stats
 
 from .display import style_table
-from .exam_tables import _as_printed, rounds_to_printed   # one rounding rule for the whole book
+from .exam_tables import _as_printed, check_printed, rounds_to_printed  # one rounding rule for the whole book
 from .lmer import LmerFit, lme4_name, lmer
 from .multilevel import AttrFrame, cvar, dvar, up
 
@@ -908,13 +908,7 @@ def published_table(rows: Sequence[tuple[str, str, float]], source: str = "Monet
     for row in rows:
         if len(row) != 3:
             raise ValueError(f"each row must be (quantity, printed, ours), got {row!r}")
-        name, printed, _ = row
-        if not isinstance(printed, str):
-            raise TypeError(f"the printed value for {name!r} must be the printed string, got {printed!r}")
-        try:
-            float(printed)
-        except ValueError:
-            raise ValueError(f"the printed value for {name!r} is not a number: {printed!r}") from None
+        check_printed(row[0], row[1])
     names = [r[0] for r in rows]
     printed = [r[1] for r in rows]
     ours = [float(r[2]) for r in rows]

@@ -303,3 +303,26 @@ def test_thin_qr_is_a_qr_decomposition(n, p, log_scale, shift, seed):
     np.testing.assert_allclose(Q.T @ Q, np.eye(p), atol=1e-10)
     np.testing.assert_array_equal(np.tril(R, -1), 0.0)
     np.testing.assert_allclose(Q @ R, X, atol=1e-10 * np.abs(X).max())
+
+
+def test_blocked_evaluation_equals_one_pass(monkeypatch):
+    """With more groups than a block, the optimizer's criterion is summed block by block; it must be the
+    criterion of the one-pass evaluation (and of pls_solve) to rounding, for q = 1, 2, 3."""
+    from hlm_course.lmer import deviance as dv
+
+    rng = np.random.default_rng(5)
+    for q in (1, 2, 3):
+        J, p = 1000, 4
+        A = rng.normal(size=(J, q, q))
+        xp = dv.CrossProducts(ZtZ=A @ A.transpose(0, 2, 1) + np.eye(q), ZtX=rng.normal(size=(J, q, p)),
+                              Zty=rng.normal(size=(J, q)), XtX=np.eye(p) * 1e5, Xty=rng.normal(size=p),
+                              yty=1e6, n=45 * J)
+        lam = np.tril(rng.uniform(0.2, 1.0, size=(q, q)))
+        one_pass = dv._pls(lam, xp, criterion_only=True)
+        monkeypatch.setattr(dv, "_BLOCK", 300)  # 4 blocks, the last one short
+        blocked = dv._pls(lam, xp, criterion_only=True)
+        assert len(xp._blocks) == 4 and xp._blocks[-1][0].shape[1] == 100
+        np.testing.assert_allclose(blocked, one_pass, rtol=1e-12)
+        full = dv._pls(lam, xp)
+        np.testing.assert_allclose(full[4:], one_pass, rtol=1e-12)
+        monkeypatch.setattr(dv, "_BLOCK", 16384)

@@ -94,8 +94,21 @@ class CrossProducts:
     @cached_property
     def _work(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Work buffers of :func:`_pls`: Λ'Z_j'[X y] and M_j⁻¹Λ'Z_j'[X y] (q, p + 1, J), and one plane."""
+        return _work_buffers(self.q, self.p, self.ZtZ.shape[0])
+
+    @cached_property
+    def _blocks(self) -> list[tuple[np.ndarray, np.ndarray, tuple]]:
+        """The groups in blocks of at most ``_BLOCK``: each block's ``_ZtZ_rows``, ``_ZtXy_rows`` (contiguous)
+        and work buffers, for the optimizer's evaluations when there are many groups."""
         J, q, p = self.ZtZ.shape[0], self.q, self.p
-        return np.empty((q, p + 1, J)), np.empty((q, p + 1, J)), np.empty((p + 1, J))
+        ZtXy = self._ZtXy_rows.reshape(q, p + 1, J)
+        out = []
+        for start in range(0, J, _BLOCK):
+            sl = slice(start, min(start + _BLOCK, J))
+            n = sl.stop - sl.start
+            out.append((np.ascontiguousarray(self._ZtZ_rows[:, sl]),
+                        np.ascontiguousarray(ZtXy[:, :, sl]).reshape(q, -1), _work_buffers(q, p, n)))
+        return out
 
     @classmethod
     def from_arrays(cls, X: np.ndarray, Z: np.ndarray, y: np.ndarray, codes: np.ndarray,
@@ -118,6 +131,10 @@ class CrossProducts:
                 C[:, a, c] = C[:, c, a]
         return cls(ZtZ=C[:, :, :q].copy(), ZtX=C[:, :, q:-1].copy(), Zty=C[:, :, -1].copy(),
                    XtX=X.T @ X, Xty=X.T @ y, yty=float(y @ y), n=len(y))
+
+
+def _work_buffers(q: int, p: int, J: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return np.empty((q, p + 1, J)), np.empty((q, p + 1, J)), np.empty((p + 1, J))
 
 
 # ---------------------------------------------------------------------------
@@ -299,6 +316,46 @@ def _block_inverse_rows(M: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(inv.reshape(J, q * q).T), logdet
 
 
+#: Groups per block in the optimizer's evaluations when there are more: the (q, p + 1, block) work arrays
+#: then stay in the cache while a block is processed.  Measured for q = 2, p = 6: 28 ns per group at
+#: J = 16 000 (everything in cache), 59–97 ns at J = 48 000 in one pass, 39 ns in blocks of 16 384 (the
+#: inputs no longer fit in the cache, so part of the cost per group is reading them from memory).
+_BLOCK = 16384
+
+
+def _group_sums(lam: np.ndarray, ZtZ_rows: np.ndarray, ZtXy_rows: np.ndarray, work, q: int, p: int):
+    """The sums over a set of groups that eqs. 16–19 need (see :func:`_pls`): ``S = Σ_j [X y]'Z_jΛ M_j⁻¹
+    Λ'Z_j'[X y]`` and ``Σ_j log|M_j|``, with ``M_j⁻¹`` and ``M_j⁻¹Λ'Z_j'[X y]`` (the latter in ``work``)."""
+    J = ZtZ_rows.shape[1]
+    if q == 1:  # scalar blocks: M_j = λ² z_j'z_j + 1
+        lam2 = lam[0, 0] * lam[0, 0]
+        M = lam2 * ZtZ_rows[0] + 1.0  # (J,)
+        Minv = (1.0 / M)[None, :]
+        logdet_L = float(np.log(M).sum())
+        rhs = lam[0, 0] * ZtXy_rows.reshape(1, p + 1, J)
+        Mrhs = rhs * Minv[:, None, :]
+        return rhs[0] @ Mrhs[0].T, logdet_L, Minv, Mrhs
+    lt = lam.T
+    K = (lt[:, None, :, None] * lt[None, :, None, :]).reshape(q * q, q * q)  # Λ' ⊗ Λ'
+    M = K @ ZtZ_rows  # (q², J): element (a, b) of Λ'Z_j'Z_jΛ in row a q + b
+    M[:: q + 1] += 1.0  # + I
+    Minv, logdet = _block_inverse_rows(M, q)
+    logdet_L = float(logdet.sum())
+    # the (q, p + 1, J) arrays live in buffers kept with the cross-products: with many groups, fresh
+    # allocations of this size on every evaluation cost more (page faults, cache misses) than the algebra
+    rhs, Mrhs, tmp = work
+    np.matmul(lt, ZtXy_rows, out=rhs.reshape(q, -1))  # Λ'Z_j'[X y]
+    for a in range(q):  # M_j⁻¹ Λ'Z_j'[X y], one (p + 1) × J plane at a time
+        np.multiply(Minv[a * q], rhs[0], out=Mrhs[a])
+        for b in range(1, q):
+            np.multiply(Minv[a * q + b], rhs[b], out=tmp)
+            Mrhs[a] += tmp
+    S = rhs[0] @ Mrhs[0].T  # Σ_j [X y]'Z_jΛ M_j⁻¹ Λ'Z_j'[X y]
+    for a in range(1, q):
+        S += rhs[a] @ Mrhs[a].T
+    return S, logdet_L, Minv, Mrhs
+
+
 def _pls(lam: np.ndarray, xp: CrossProducts, criterion_only: bool = False):
     """Penalized least squares at a (not necessarily triangular) factor ``lam`` (eqs. 14–19).
 
@@ -318,33 +375,14 @@ def _pls(lam: np.ndarray, xp: CrossProducts, criterion_only: bool = False):
     """
     q, p = xp.q, xp.p
     J = xp.ZtZ.shape[0]
-    if q == 1:  # scalar blocks: M_j = λ² z_j'z_j + 1
-        lam2 = lam[0, 0] * lam[0, 0]
-        M = lam2 * xp._ZtZ_rows[0] + 1.0  # (J,)
-        Minv = (1.0 / M)[None, :]
-        logdet_L = float(np.log(M).sum())
-        rhs = lam[0, 0] * xp._ZtXy_rows.reshape(1, p + 1, J)
-        Mrhs = rhs * Minv[:, None, :]
-        S = rhs[0] @ Mrhs[0].T
+    if criterion_only and J > _BLOCK:  # many groups: blocks of groups whose arrays stay in the cache
+        S, logdet_L = np.zeros((p + 1, p + 1)), 0.0
+        for ZtZ_rows, ZtXy_rows, work in xp._blocks:
+            S_b, logdet_b, _, _ = _group_sums(lam, ZtZ_rows, ZtXy_rows, work, q, p)
+            S += S_b
+            logdet_L += logdet_b
     else:
-        lt = lam.T
-        K = (lt[:, None, :, None] * lt[None, :, None, :]).reshape(q * q, q * q)  # Λ' ⊗ Λ'
-        M = K @ xp._ZtZ_rows  # (q², J): element (a, b) of Λ'Z_j'Z_jΛ in row a q + b
-        M[:: q + 1] += 1.0  # + I
-        Minv, logdet = _block_inverse_rows(M, q)
-        logdet_L = float(logdet.sum())
-        # the (q, p + 1, J) arrays live in buffers kept with the cross-products: with many groups, fresh
-        # allocations of this size on every evaluation cost more (page faults, cache misses) than the algebra
-        rhs, Mrhs, tmp = xp._work
-        np.matmul(lt, xp._ZtXy_rows, out=rhs.reshape(q, -1))  # Λ'Z_j'[X y]
-        for a in range(q):  # M_j⁻¹ Λ'Z_j'[X y], one (p + 1) × J plane at a time
-            np.multiply(Minv[a * q], rhs[0], out=Mrhs[a])
-            for b in range(1, q):
-                np.multiply(Minv[a * q + b], rhs[b], out=tmp)
-                Mrhs[a] += tmp
-        S = rhs[0] @ Mrhs[0].T  # Σ_j [X y]'Z_jΛ M_j⁻¹ Λ'Z_j'[X y]
-        for a in range(1, q):
-            S += rhs[a] @ Mrhs[a].T
+        S, logdet_L, Minv, Mrhs = _group_sums(lam, xp._ZtZ_rows, xp._ZtXy_rows, xp._work, q, p)
     S = 0.5 * (S + S.T)
     A = xp.XtX - S[:p, :p]
     rhs_beta = xp.Xty - S[:p, p]
