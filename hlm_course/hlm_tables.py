@@ -215,9 +215,9 @@ def compare_boot_intervals(boot: pd.DataFrame, reference: pd.DataFrame, coverage
 # 3. Display
 # ---------------------------------------------------------------------------
 def p_columns(frame: pd.DataFrame) -> list:
-    """The columns of ``frame`` that hold p-values: ``Pr(...)``, ``p.value`` or containing ``p-value``."""
+    """The columns of ``frame`` that hold p-values: ``Pr(...)``, ``p``, ``p.value`` or containing ``p-value``."""
     return [c for c in frame.columns
-            if str(c).startswith("Pr(") or str(c) == "p.value" or "p-value" in str(c).lower()]
+            if str(c).startswith("Pr(") or str(c) in ("p", "p.value") or "p-value" in str(c).lower()]
 
 
 def styled(frame, formats=None, *, digits: int = 4):

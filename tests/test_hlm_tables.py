@@ -166,5 +166,6 @@ def test_styled_pads_aligns_and_formats_p_columns():
     assert ">46728.41<" in html and ">1<" in html and ">1.00<" not in html
     assert ">0.00759<" in ht.styled(pd.Series({"naive": 0.007591}, name="p-value")).to_html()
     assert ht.p_columns(pd.DataFrame(columns=["stat", "df", "p.value"])) == ["p.value"]
+    assert ht.p_columns(pd.DataFrame(columns=["chisq", "df", "p", "groups_used"])) == ["p"]  # variance_tests
     with pytest.raises(TypeError, match="DataFrame or Series"):
         ht.styled([1, 2])
