@@ -220,28 +220,10 @@ def block_inverse_batch(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``block_inverse`` over any leading dimensions: returns the inverses and
     the log-determinant of each block (shape ``M.shape[:-2]``)."""
     q = M.shape[-1]
-    if q == 1:
-        d = M[..., 0, 0]
-        return (1.0 / d)[..., None, None], np.log(d)
-    if q == 2:
-        a, b, c = M[..., 0, 0], M[..., 0, 1], M[..., 1, 1]
-        det = a * c - b * b
-        inv = np.empty_like(M)
-        inv[..., 0, 0] = c / det
-        inv[..., 1, 1] = a / det
-        inv[..., 0, 1] = inv[..., 1, 0] = -b / det
-        return inv, np.log(det)
-    if q == 3:
-        a, b, c = M[..., 0, 0], M[..., 0, 1], M[..., 0, 2]
-        d, e, f = M[..., 1, 1], M[..., 1, 2], M[..., 2, 2]
-        c00, c01, c02 = d * f - e * e, c * e - b * f, b * e - c * d
-        det = a * c00 + b * c01 + c * c02
-        inv = np.empty_like(M)
-        inv[..., 0, 0], inv[..., 1, 1], inv[..., 2, 2] = c00, a * f - c * c, a * d - b * b
-        inv[..., 0, 1] = inv[..., 1, 0] = c01
-        inv[..., 0, 2] = inv[..., 2, 0] = c02
-        inv[..., 1, 2] = inv[..., 2, 1] = b * c - a * e
-        return inv / det[..., None, None], np.log(det)
+    if q <= 3:  # the closed forms of _block_inverse_rows, on the blocks laid out as rows
+        rows = np.ascontiguousarray(M.reshape(-1, q * q).T)
+        inv, logdet = _block_inverse_rows(rows, q)
+        return inv.T.reshape(M.shape), logdet.reshape(M.shape[:-2])
     L = np.linalg.cholesky(M)
     Linv = np.linalg.inv(L)
     return np.swapaxes(Linv, -1, -2) @ Linv, 2.0 * np.sum(np.log(np.diagonal(L, axis1=-2, axis2=-1)), axis=-1)
@@ -291,8 +273,9 @@ def _block_inverse_rows(M: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray]:
     """Inverses and log-determinants of SPD ``q × q`` blocks stored as rows:
     ``M[a*q + b]`` is element (a, b) of every block (shape ``(q*q, J)``).
 
-    The same closed forms as :func:`block_inverse_batch`, on contiguous rows of
-    length J, so each is one vectorized operation however many groups there are.
+    Closed forms (adjugates) for q ≤ 3 on contiguous rows of length J, so each
+    is one vectorized operation however many groups there are; larger q goes
+    through :func:`block_inverse_batch`'s Cholesky factors.
     """
     if q == 1:
         return 1.0 / M, np.log(M[0])
@@ -305,11 +288,11 @@ def _block_inverse_rows(M: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray]:
         np.divide(-b, det, out=inv[1])
         inv[2] = inv[1]
         return inv, np.log(det)
-    if q == 3:
+    if q == 3:  # adjugate over determinant
         a, b, c, d, e, f = M[0], M[1], M[2], M[4], M[5], M[8]
-        c00, c01, c02 = d * f - e * e, c * e - b * f, b * e - c * d
+        c00, c01, c02, c12 = d * f - e * e, c * e - b * f, b * e - c * d, b * c - a * e
         det = a * c00 + b * c01 + c * c02
-        inv = np.stack([c00, c01, c02, c01, a * f - c * c, b * c - a * e, c02, b * c - a * e, a * d - b * b])
+        inv = np.stack([c00, c01, c02, c01, a * f - c * c, c12, c02, c12, a * d - b * b])
         return inv / det, np.log(det)
     J = M.shape[1]
     inv, logdet = block_inverse_batch(np.ascontiguousarray(M.T).reshape(J, q, q))
