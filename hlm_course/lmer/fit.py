@@ -277,18 +277,16 @@ class LmerFit:
     def refit(self, reml: bool | None = None, y: np.ndarray | None = None) -> "LmerFit":
         """Refit with the same design: switch REML/ML and/or use a new response."""
         reml = self.reml if reml is None else reml
-        if y is None:
-            xp = self.xp
-            y_new = self.y
-        else:
-            y_new = np.asarray(y, dtype=float)
-            if y_new.shape != self.y.shape:
-                raise MixedModelError(f"new response has shape {y_new.shape}, expected {self.y.shape}")
-            if not np.all(np.isfinite(y_new)):
-                raise MixedModelError("new response has infinite or missing values")
-            xp = _replace_response(self.xp, self.X, self.Z, y_new, self.codes)
-            xp.scaled = ScaledProblem.from_arrays(self.X, self.Z, y_new, self.codes, self.ngroups, self.blocks)
+        y_new = self.y if y is None else np.asarray(y, dtype=float)
+        if y_new.shape != self.y.shape:
+            raise MixedModelError(f"new response has shape {y_new.shape}, expected {self.y.shape}")
+        if not np.all(np.isfinite(y_new)):
+            raise MixedModelError("new response has infinite or missing values")
         with one_blas_thread():
+            xp = self.xp
+            if y is not None:  # only Z'y, X'y and y'y change; the scaled problem is rebuilt for the new y
+                xp = _replace_response(self.xp, self.X, self.Z, y_new, self.codes)
+                xp.scaled = ScaledProblem.from_arrays(self.X, self.Z, y_new, self.codes, self.ngroups, self.blocks)
             opt = fit_theta(xp, reml, start=self.theta, control=self.control, free=self.free)
             pls = pls_solve(opt.best.theta, xp)
         fit = LmerFit(formula=self.formula, parsed=self.parsed, reml=reml, data=self.data, X=self.X,
