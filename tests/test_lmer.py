@@ -247,14 +247,13 @@ def test_rank_deficient_fixed_design():
         hc.lmer("y ~ x + x2 + (1 | g)", d)
 
 
-def test_random_terms_on_other_grouping_factors_rejected_naming_the_term():
-    d = small_frame().assign(h=lambda f: np.arange(len(f)) % 4)
-    with pytest.raises(MixedModelError, match=r"\(1 \| g/h\).*nested.*two-level models with one grouping factor"):
-        hc.lmer("y ~ x + (1 | g/h)", d)
-    with pytest.raises(MixedModelError, match=r"\(1 \| g:h\).*interaction.*one grouping factor"):
-        hc.lmer("y ~ x + (1 | g:h)", d)
-    with pytest.raises(MixedModelError, match=r"2 grouping factors \['g', 'h'\].*crossed or nested"):
-        hc.lmer("y ~ x + (1 | g) + (1 | h)", d)
+def test_an_interaction_as_the_one_grouping_factor_is_the_combined_column():
+    """lme4 reads (1 | g:h) as the interaction factor of g and h: the same fit as a column holding the pair."""
+    d = small_frame().assign(h=lambda f: np.arange(len(f)) % 2)
+    a = hc.lmer("y ~ x + (1 | g:h)", d)
+    b = hc.lmer("y ~ x + (1 | gh)", d.assign(gh=d.g.astype(str) + ":" + d.h.astype(str)))
+    assert a.ngroups == 20 and a.reml_criterion == pytest.approx(b.reml_criterion, abs=1e-8)
+    assert a.ranef.index[0] == "0:0" and a.group == "g:h"
 
 
 def test_two_terms_on_one_factor_are_the_double_bar_model():

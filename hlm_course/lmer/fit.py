@@ -25,6 +25,7 @@ from .errors import MixedModelError
 from .formula import (ParsedFormula, build_design, evaluate, expression_variables, formula_variables, model_frame,
                       parse_formula)
 from .optimize import ConvergenceCheck, LmerControl, OptimizerRun, fit_theta
+from .reterms import grouping_factor
 
 __all__ = ["lmer", "LmerFit"]
 
@@ -450,7 +451,8 @@ def _as_bool(reml, name="reml") -> bool:
 def _parse(formula: str) -> tuple[ParsedFormula, frozenset]:
     """The parsed formula (§2) and the data columns it uses, parsed once per formula string."""
     parsed = parse_formula(formula)
-    variables = set(expression_variables(parsed.response)) | formula_variables(parsed.fixed) | {parsed.group}
+    variables = (set(expression_variables(parsed.response)) | formula_variables(parsed.fixed)
+                 | set(parsed.group_columns))
     for term in parsed.terms:
         variables |= formula_variables(term.expr)
     for off in parsed.offsets:
@@ -494,6 +496,11 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, control: LmerContr
     elif not isinstance(control, LmerControl):
         raise MixedModelError(f"control must be an hc.LmerControl, got {type(control).__name__}")
     parsed, variables = _parse(formula) if isinstance(formula, str) else parse_formula(formula)  # (raises)
+    if len(parsed.groups) > 1:
+        raise MixedModelError(
+            f"formula {formula!r} has random-effects terms on {len(parsed.groups)} grouping factors "
+            f"{list(parsed.groups)} ({', '.join(map(str, parsed.terms))}): the general (crossed/nested) path is "
+            "not available yet")
     order = [c for c in data.columns if c in variables] + sorted(v for v in variables if v not in data.columns)
     mf = model_frame(data, order)
     if mf.n_dropped:
@@ -514,7 +521,7 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, control: LmerContr
             Zt = build_design(term.expr, frame, f"random-effects {term}")
             Zparts.append(Zt)
             names = [Zt.attrs["r_names"][c] for c in Zt.columns]
-            blocks += list(range(len(blocks), len(blocks) + len(names))) if term.uncorrelated else [t + len(blocks)] * len(names)
+            blocks += [t] * len(names)  # one block of Λθ per term ('||' is already split into terms)
             random_names += names
         if len(set(random_names)) < len(random_names):
             raise MixedModelError(f"random-effects terms {', '.join(map(str, parsed.terms))} repeat an effect "
@@ -522,7 +529,11 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, control: LmerContr
         blocks = tuple(int(b) for b in pd.factorize(np.asarray(blocks))[0])
         X = np.asfortranarray(Xdf.to_numpy(dtype=float))  # contiguous columns: one pass per column
         Z = np.asfortranarray(np.column_stack([z.to_numpy(dtype=float) for z in Zparts]))
-        codes, groups = pd.factorize(frame[parsed.group], sort=True)
+        if len(parsed.group_columns) == 1:
+            codes, groups = pd.factorize(frame[parsed.group], sort=True)
+        else:  # an interaction a:b as the one grouping factor
+            factor = grouping_factor(parsed.group, frame)
+            codes, groups = factor.codes.astype(np.intp), factor.categories
         groups = pd.Index(groups, name=parsed.group)
         J = len(groups)
         fixed_names = [Xdf.attrs["r_names"][c] for c in Xdf.columns]

@@ -4,19 +4,20 @@ Bates et al. (2015), §2 ("Formula module"): an lme4 formula
 ``y ~ fixed + (expr | g)`` is split into the fixed-effects model matrix X
 (§2.1, R's ``model.matrix``) and the random-effects terms, whose model
 matrices build Z (§2.3, eqs. 5–6).  This module does the same for the
-two-level models of the course — one grouping factor — with R's semantics:
+models of the course with R's semantics:
 
 * ``I(x^2)`` is a power (R's ``^``; patsy's own ``^`` would be Python's XOR);
 * ``scale(x)`` centres and divides by the standard deviation with n − 1, as
   R's ``scale``; ``poly(x, k)`` is R's orthogonal polynomial basis; ``log``,
   ``exp``, ``sqrt`` and ``offset(x)`` work as in R, also on the left of ``~``;
-* ``(x || g)`` is lme4's uncorrelated intercept and slope, and several terms
-  ``(1 | g) + (0 + x | g)`` on the same grouping factor are allowed (Λθ is then
-  block diagonal, §2.2);
+* ``(x || g)`` is lme4's uncorrelated intercept and slope (split as lme4's
+  ``expandDoubleVerts`` splits it), and several terms ``(1 | g) + (0 + x | g)``
+  on the same grouping factor are allowed (Λθ is then block diagonal, §2.2);
 * coefficients are named as R prints them (``(Intercept)``, ``sectorCatholic``,
   ``DboolTRUE``, ``poly(Days, 2)1``);
-* nested ``(1 | a/b)``, ``(1 | a:b)`` and crossed ``(1 | g1) + (1 | g2)`` terms
-  are refused with a message naming the term.
+* nested ``(1 | a/b)`` (lme4's ``expandSlash``: ``(1 | b:a) + (1 | a)``),
+  interactions ``(1 | a:b)`` and crossed ``(1 | g1) + (1 | g2)`` terms are read
+  as lme4 reads them; :mod:`.reterms` builds their matrices.
 
 R syntax is translated to patsy's before patsy sees it (``^`` → ``**``) and
 evaluated with R's functions in patsy's evaluation environment; string columns
@@ -154,31 +155,41 @@ def to_patsy(expr: str) -> str:
 # ---------------------------------------------------------------------------
 # Parsing lme4's formula
 # ---------------------------------------------------------------------------
-_TERM = re.compile(r"\(([^()|]*(?:\([^()]*\)[^()|]*)*?)(\|\|?)([^()]*)\)")
 _NAME = re.compile(r"^[A-Za-z_.][\w.]*$")
 
 
 @dataclass(frozen=True)
 class RandomTerm:
-    """One random-effects term ``(expr | g)`` or ``(expr || g)`` (§2.2)."""
+    """One random-effects term ``(expr | g)`` (§2.2), after lme4's expansions.
+
+    ``g`` is a grouping factor: a column, or an interaction of columns
+    (``a:b``, lme4's spelling for nested factors).  ``uncorrelated`` marks the
+    pieces of a ``(expr || g)`` term, which lme4 splits into one term per term
+    of ``expr`` (``(1 | g) + (0 + x | g)``).
+    """
 
     expr: str
     group: str
     uncorrelated: bool = False
 
     def __str__(self) -> str:
-        return f"({self.expr} {'||' if self.uncorrelated else '|'} {self.group})"
+        return f"({self.expr} | {self.group})"
+
+    @property
+    def group_columns(self) -> tuple[str, ...]:
+        """The columns whose interaction is the grouping factor, slowest first (R's ``a:b``)."""
+        return tuple(p for p in re.split(r"[:()\s]+", self.group) if p)
 
 
 @dataclass(frozen=True)
 class ParsedFormula:
-    """The pieces of an lme4 formula ``y ~ fixed + (random | group)``."""
+    """The pieces of an lme4 formula ``y ~ fixed + (random | group) + ...``."""
 
     response: str
     fixed: str  # right-hand side of the fixed part, R syntax (offset() terms removed)
     random: str  # the expression left of the bar of the first term, e.g. "1 + cses"
-    group: str
-    terms: tuple = field(default=())  # every RandomTerm
+    group: str  # the grouping factor of the first term
+    terms: tuple = field(default=())  # every RandomTerm, '/' and '||' expanded as lme4 expands them
     offsets: tuple = field(default=())  # the expressions inside offset(...)
 
     @property
@@ -188,6 +199,16 @@ class ParsedFormula:
     @property
     def uncorrelated(self) -> bool:
         return any(t.uncorrelated for t in self.terms)
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The distinct grouping factors, in the order of their first term."""
+        return tuple(dict.fromkeys(t.group for t in self.terms))
+
+    @property
+    def group_columns(self) -> tuple[str, ...]:
+        """Every data column used in a grouping factor."""
+        return tuple(dict.fromkeys(c for t in self.terms for c in t.group_columns))
 
 
 def _split_top_level(rhs: str) -> list[str]:
@@ -205,13 +226,77 @@ def _split_top_level(rhs: str) -> list[str]:
     return [p.strip() for p in parts]
 
 
+def _bar_terms(rhs: str, formula: str) -> list[tuple[int, int, str, str, str]]:
+    """Every parenthesized ``(expr | g)`` or ``(expr || g)`` at any depth of the
+    right-hand side, outermost first: (start, end, expr, bar, group)."""
+    out, stack = [], []
+    for i, ch in enumerate(rhs):
+        if ch == "(":
+            stack.append(i)
+        elif ch == ")":
+            if not stack:
+                raise MixedModelError(f"unbalanced parentheses in {formula!r}")
+            start = stack.pop()
+            inner = rhs[start + 1: i]
+            depth, bar = 0, None
+            for k, c in enumerate(inner):
+                depth += c == "("
+                depth -= c == ")"
+                if c == "|" and depth == 0:
+                    bar = k
+                    break
+            if bar is None:
+                continue
+            two = inner[bar + 1: bar + 2] == "|"
+            expr, group = inner[:bar].strip(), inner[bar + (2 if two else 1):].strip()
+            if any(o <= start and i <= e for o, e, *_ in out):
+                continue
+            out = [t for t in out if not (start <= t[0] and t[1] <= i)]
+            out.append((start, i + 1, expr, "||" if two else "|", group))
+    if stack:
+        raise MixedModelError(f"unbalanced parentheses in {formula!r}")
+    return sorted(out)
+
+
+def _expand_slash(group: str) -> list[str]:
+    """lme4's ``expandSlash``: ``a/b`` is ``b:a`` and ``a``; ``a/b/c`` is
+    ``c:(b:a)``, ``b:a`` and ``a`` (the names lme4 gives them)."""
+    parts = [p.strip() for p in group.split("/")]
+    if len(parts) == 1:
+        return parts
+    out = [parts[0]]
+    for p in parts[1:]:
+        inner = out[0]
+        out.insert(0, f"{p}:({inner})" if ":" in inner else f"{p}:{inner}")
+    return out
+
+
+def _expand_double_bar(expr: str, term: str) -> list[str]:
+    """lme4's ``expandDoubleVerts``: ``(a + b || g)`` is ``(1 | g) + (0 + a | g) + (0 + b | g)`` —
+    one term per term of the expression (a factor's columns stay together)."""
+    try:
+        desc = patsy.ModelDesc.from_formula(to_patsy(expr))
+    except patsy.PatsyError as err:
+        raise MixedModelError(f"cannot parse the random-effects term {term}: {str(err).splitlines()[0]}") from err
+    pieces, has_int = [], False
+    for t in desc.rhs_termlist:
+        if not t.factors:
+            has_int = True
+        else:
+            pieces.append("0 + " + ":".join(f.name() for f in t.factors))
+    return (["1"] if has_int else []) + pieces
+
+
 def parse_formula(formula: str) -> ParsedFormula:
     """Split an lme4 formula into response, fixed part and random-effects terms.
 
-    One grouping factor (a two-level model): one term ``(expr | g)`` —
-    ``expr`` may be ``1``, ``x``, ``1 + x``, ``0 + x`` or ``x - 1``, with the
-    intercept implied unless removed (§2.1, Table 2) —, ``(expr || g)``, or
-    several terms on the same ``g``.
+    Random-effects terms as lme4 reads them (§2.2, Table 2): ``(expr | g)``
+    with ``expr`` such as ``1``, ``x``, ``1 + x``, ``0 + x`` or ``x - 1`` (the
+    intercept implied unless removed); any number of terms on any number of
+    grouping factors, crossed ``(1 | a) + (1 | b)``; an interaction ``a:b`` as
+    a grouping factor; nested ``(1 | a/b)`` = ``(1 | b:a) + (1 | a)``
+    (lme4's ``expandSlash``); ``(expr || g)`` split into one term per term of
+    ``expr`` (lme4's ``expandDoubleVerts``).
     """
     if not isinstance(formula, str) or "~" not in formula:
         raise MixedModelError(f"formula must be a string 'y ~ x + (1 | g)', got {formula!r}")
@@ -219,34 +304,41 @@ def parse_formula(formula: str) -> ParsedFormula:
     response = lhs.strip()
     if not response:
         raise MixedModelError(f"formula {formula!r} has no response on the left of '~'")
-    bars = list(_TERM.finditer(rhs))
+    bars = _bar_terms(rhs, formula)
     if not bars:
         raise MixedModelError(
             f"formula {formula!r} has no random-effects term: add one such as (1 | school); "
             "for a model without random effects use statsmodels' ols")
     terms = []
-    for bar in bars:
-        expr, group = bar.group(1).strip(), bar.group(3).strip()
-        term = f"({expr} {bar.group(2)} {group})"
+    for _, _, expr, bar, group in bars:
+        term = f"({expr} {bar} {group})"
         if not expr:
             raise MixedModelError(f"empty random-effects term {term} in {formula!r}")
-        if not _NAME.match(group):
-            kind = "nested" if "/" in group else ("an interaction of grouping factors" if ":" in group
-                                                  else "not a single column")
-            raise MixedModelError(
-                f"random-effects term {term}: the grouping factor '{group}' is {kind}; this engine fits "
-                "two-level models with one grouping factor (make one column, e.g. the school-by-class "
-                "combination, and use it as the group, or use lme4)")
-        terms.append(RandomTerm(expr, group, bar.group(2) == "||"))
-    groups = sorted({t.group for t in terms})
-    if len(groups) > 1:
-        raise MixedModelError(
-            f"formula {formula!r} has random-effects terms on {len(groups)} grouping factors {groups} "
-            f"({', '.join(map(str, terms))}): crossed or nested factors are beyond this engine, which fits "
-            "two-level models with one grouping factor")
+        if "|" in expr or "|" in group:
+            raise MixedModelError(f"random-effects term {term} has more than one bar: write one term per "
+                                  "grouping factor, e.g. (1 | g) + (0 + x | g)")
+        if re.fullmatch(r"\(?\s*(0|-\s*1)\s*\)?", expr):
+            raise MixedModelError(f"random-effects term {term} has no random effect (an intercept removed and "
+                                  "nothing else): lme4 refuses it too; remove the term")
+        if not group:
+            raise MixedModelError(f"random-effects term {term} has no grouping factor after the bar")
+        for part in group.split("/"):
+            cols = [c.strip() for c in part.split(":")]
+            if not all(_NAME.match(c) for c in cols):
+                raise MixedModelError(
+                    f"random-effects term {term}: the grouping factor '{group}' must be a column, an interaction "
+                    "of columns (a:b) or a nesting (a/b); make a column for anything else")
+        groups = _expand_slash(re.sub(r"\s+", "", group))
+        exprs = _expand_double_bar(expr, term) if bar == "||" else [expr]
+        for g in groups:
+            for e in exprs:
+                terms.append(RandomTerm(e, g, bar == "||"))
     fixed = rhs
-    for bar in reversed(bars):
-        fixed = fixed[: bar.start()] + fixed[bar.end():]
+    for start, end, *_ in reversed(bars):
+        fixed = fixed[:start] + fixed[end:]
+    if "|" in fixed:
+        raise MixedModelError(f"formula {formula!r} has a bar '|' outside a parenthesized random-effects term: "
+                              "write each term as (expr | g)")
     parts = [p for p in _split_top_level(fixed) if p]
     offsets = tuple(m.group(1).strip() for p in parts for m in [re.fullmatch(r"offset\((.*)\)", p)] if m)
     parts = [p for p in parts if not re.fullmatch(r"offset\((.*)\)", p)]
