@@ -98,6 +98,38 @@ class Family:
             return np.maximum(mu * (1 - mu), EPS)
         return np.asarray(mu, float)
 
+    def working(self, eta):
+        """μ, dμ/dη and dμ/dη² / V(μ) at η in one pass (the working weights are wt times the last)."""
+        eta = np.asarray(eta, float)
+        if self.link == "logit":
+            mu = special.expit(eta)
+            if np.abs(eta).max() > 36.0:  # where plogis reaches ε or 1 − ε
+                np.clip(mu, EPS, 1 - EPS, out=mu)
+                me = np.maximum(mu * (1 - mu), EPS)
+                return mu, me, me * me / self.variance(mu)
+            me = mu * (1 - mu)
+            return mu, me, me
+        if self.link == "log":
+            mu = np.exp(eta)
+            if eta.min() < -36.0:
+                np.maximum(mu, EPS, out=mu)
+            return mu, mu, mu
+        mu, me = self.linkinv(eta), self.mu_eta(eta)
+        return mu, me, me * me / self.variance(mu)
+
+    def dev_constant(self, y, wt):
+        """The part of the deviance residuals that does not depend on μ: 2 wt (y log y + (1 − y) log(1 − y))
+        (binomial) or 2 wt (y log y − y) (Poisson), per observation."""
+        if self.family == "binomial":
+            return 2 * wt * (special.xlogy(y, y) + special.xlogy(1 - y, 1 - y))
+        return 2 * wt * (special.xlogy(y, y) - y)
+
+    def dev_fast(self, y, mu, wt, const):
+        """:meth:`dev_resids` with its constant precomputed (μ strictly inside the family's range)."""
+        if self.family == "binomial":
+            return const - 2 * wt * (y * np.log(mu) + (1 - y) * np.log1p(-mu))
+        return const + 2 * wt * (mu - y * np.log(mu))
+
     def dev_resids(self, y, mu, wt):
         """Squared deviance residuals (R's ``dev.resids``)."""
         if self.family == "binomial":

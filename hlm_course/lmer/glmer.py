@@ -34,9 +34,9 @@ from scipy import stats
 
 from .errors import MixedModelError
 from .family import Family, as_family
-from .formula import (_NAME, _TERM, _split_top_level, build_design, evaluate, expression_variables,
-                      formula_variables, model_frame, to_patsy)
+from .formula import build_design, evaluate, expression_variables, formula_variables, model_frame, parse_formula
 from .pirls import GlmmProblem, ReBlock
+from .reterms import ReTerms, grouping_factor, mk_re_terms
 
 __all__ = ["glmer", "GlmerFit", "GlmerControl", "parse_glmer_formula", "re_blocks", "anova_glmer"]
 
@@ -48,22 +48,16 @@ DERIV_DELTA = 1e-4  # lme4's deriv12 step
 # 1. the formula
 # ---------------------------------------------------------------------------
 @dataclass(frozen=True)
-class GlmerTerm:
-    expr: str
-    group: str  # a column, or an interaction a:b
-    uncorrelated: bool = False
-
-    def __str__(self):
-        return f"({self.expr} {'||' if self.uncorrelated else '|'} {self.group})"
-
-
-@dataclass(frozen=True)
 class GlmerFormula:
+    """An lme4 formula as glmer reads it: the engine's :func:`~hlm_course.lmer.formula.parse_formula`
+    (random-effects terms over any grouping factors, ``a/b``, ``a:b``, ``||``, ``offset()``) plus a
+    ``cbind(successes, failures)`` response."""
+
     response: str  # as written
     successes: str | None  # cbind(successes, failures)
     failures: str | None
     fixed: str
-    terms: tuple
+    terms: tuple  # RandomTerm, expanded as lme4 expands them
     offsets: tuple
 
 
@@ -82,16 +76,10 @@ def _split_commas(s: str) -> list[str]:
 
 
 def parse_glmer_formula(formula: str) -> GlmerFormula:
-    """lme4's formula: ``response ~ fixed + (expr | g) + ...``; ``g`` a column,
-    ``a:b`` (their interaction) or ``a/b`` (``a`` and ``a:b``); ``(expr || g)``
-    for uncorrelated effects; ``offset(...)``; the response may be
-    ``cbind(successes, failures)``."""
-    if not isinstance(formula, str) or "~" not in formula:
-        raise MixedModelError(f"formula must be a string 'y ~ x + (1 | g)', got {formula!r}")
-    lhs, rhs = formula.split("~", 1)
-    response = lhs.strip()
-    if not response:
-        raise MixedModelError(f"formula {formula!r} has no response on the left of '~'")
+    """lme4's formula ``response ~ fixed + (expr | g) + ...`` (the engine's parser); the
+    response may be ``cbind(successes, failures)``."""
+    parsed = parse_formula(formula)
+    response = parsed.response
     succ = fail = None
     m = re.fullmatch(r"cbind\s*\((.*)\)", response)
     if m:
@@ -100,36 +88,7 @@ def parse_glmer_formula(formula: str) -> GlmerFormula:
             raise MixedModelError(f"cbind() on the left of '~' takes two columns (successes, failures), got "
                                   f"{response!r}")
         succ, fail = parts
-    bars = list(_TERM.finditer(rhs))
-    if not bars:
-        raise MixedModelError(f"formula {formula!r} has no random-effects term: add one such as (1 | school); "
-                              "for a model without random effects use statsmodels' GLM")
-    terms = []
-    for bar in bars:
-        expr, group = bar.group(1).strip(), bar.group(3).strip()
-        term = f"({expr} {bar.group(2)} {group})"
-        if not expr:
-            raise MixedModelError(f"empty random-effects term {term} in {formula!r}")
-        if "/" in group:
-            parts = [p.strip() for p in group.split("/")]
-            groups = [":".join(parts[:k + 1]) for k in range(len(parts))]
-        else:
-            groups = [group.replace(" ", "")]
-        for g in groups:
-            if not all(_NAME.match(p) for p in g.split(":")):
-                raise MixedModelError(f"random-effects term {term}: the grouping factor '{g}' must be a column "
-                                      "name, an interaction a:b or nested a/b")
-            terms.append(GlmerTerm(expr, g, bar.group(2) == "||"))
-    fixed = rhs
-    for bar in reversed(bars):
-        fixed = fixed[: bar.start()] + fixed[bar.end():]
-    parts = [p for p in _split_top_level(fixed) if p]
-    offsets = tuple(mm.group(1).strip() for p in parts for mm in [re.fullmatch(r"offset\((.*)\)", p)] if mm)
-    parts = [p for p in parts if not re.fullmatch(r"offset\((.*)\)", p)]
-    fixed = re.sub(r"\+\s*-", "- ", " + ".join(parts)).strip()
-    if not fixed or fixed.startswith("-"):
-        fixed = "1" if not fixed else "1 " + fixed
-    return GlmerFormula(response, succ, fail, fixed, tuple(terms), offsets)
+    return GlmerFormula(response, succ, fail, parsed.fixed, tuple(parsed.terms), tuple(parsed.offsets))
 
 
 def _variables(parsed: GlmerFormula) -> set:
@@ -140,7 +99,7 @@ def _variables(parsed: GlmerFormula) -> set:
         names |= expression_variables(parsed.response)
     names |= formula_variables(parsed.fixed)
     for t in parsed.terms:
-        names |= formula_variables(t.expr) | set(t.group.split(":"))
+        names |= formula_variables(t.expr) | set(t.group_columns)
     for o in parsed.offsets:
         names |= expression_variables(o)
     return names
@@ -149,50 +108,23 @@ def _variables(parsed: GlmerFormula) -> set:
 # ---------------------------------------------------------------------------
 # 2. the random-effects terms (lme4's mkReTrms)
 # ---------------------------------------------------------------------------
-def _group_codes(frame: pd.DataFrame, group: str) -> tuple[np.ndarray, pd.Index]:
-    parts = group.split(":")
-    if len(parts) == 1:
-        codes, levels = pd.factorize(frame[group], sort=True)
-        return codes, pd.Index(levels, name=group)
-    keys = frame[parts].astype(str).agg(":".join, axis=1)
-    codes, levels = pd.factorize(keys, sort=True)
-    return codes, pd.Index(levels, name=group)
-
-
-def re_blocks(terms, frame: pd.DataFrame) -> tuple[list[ReBlock], list[pd.Index], object]:
-    """The random-effects terms as lme4's ``mkReTrms`` makes them: each term's Z
-    (a ``||`` term split into one term per column), the grouping factor's
-    levels, and the terms ordered by decreasing number of levels
-    (``rev(order(nl))``, so of two terms with as many levels the later comes
-    first); θ is laid out term by term in that order."""
-    raw = []
-    for term in terms:
-        Zdf = build_design(term.expr, frame, f"random-effects {term}")
-        names = [Zdf.attrs["r_names"][c] for c in Zdf.columns]
-        Z = Zdf.to_numpy(dtype=float)
-        codes, levels = _group_codes(frame, term.group)
-        if len(levels) < 2:
-            raise MixedModelError(f"grouping factor '{term.group}' has only {len(levels)} level: a random effect "
-                                  "needs at least two groups (lme4: 'grouping factors must have > 1 sampled "
-                                  "level')")
-        if term.uncorrelated:
-            for k, nm in enumerate(names):
-                raw.append((term.group, codes, levels, Z[:, k:k + 1], [nm], Zdf.design_info))
-        else:
-            raw.append((term.group, codes, levels, Z, names, Zdf.design_info))
-    nl = np.array([len(r[2]) for r in raw])
-    order = np.argsort(nl, kind="stable")[::-1]
-    blocks, levels, infos = [], [], []
-    start = 0
-    for i in order:
-        group, codes, lev, Z, names, info = raw[i]
-        k = Z.shape[1]
-        nt = k * (k + 1) // 2
-        blocks.append(ReBlock(group, codes, len(lev), np.ascontiguousarray(Z), names, slice(start, start + nt)))
-        levels.append(lev)
-        infos.append(info)
-        start += nt
-    return blocks, levels, infos
+def re_blocks(terms, frame: pd.DataFrame) -> tuple[list[ReBlock], list[pd.Index], ReTerms]:
+    """The random-effects terms from the engine's :func:`~hlm_course.lmer.reterms.mk_re_terms`
+    (lme4's ``mkReTrms``: terms ordered by decreasing number of levels, θ column-major per
+    term), as the blocks PIRLS works on."""
+    re_terms = mk_re_terms(terms, frame)
+    nlev = re_terms.ngrps
+    one = [g for g, L in nlev.items() if L < 2]
+    if one:
+        raise MixedModelError(f"grouping factors must have > 1 sampled level (problems: {', '.join(one)}): a "
+                              "random effect needs at least two groups")
+    off = re_terms.theta_offsets
+    blocks, levels = [], []
+    for i, t in enumerate(re_terms.terms):
+        blocks.append(ReBlock(t.group, np.asarray(t.codes, np.int64), t.nlevels, np.ascontiguousarray(t.Z),
+                              list(t.columns), slice(int(off[i]), int(off[i + 1]))))
+        levels.append(pd.Index(t.levels, name=t.group))
+    return blocks, levels, re_terms
 
 
 def theta_start_lower(blocks) -> tuple[np.ndarray, np.ndarray]:
@@ -276,13 +208,15 @@ class GlmerControl:
     ``nagq0_init``: run the nAGQ = 0 stage first (lme4's ``nAGQ0initStep``);
     ``maxfun``: cap on the evaluations of each stage; ``check_tol``: lme4's
     ``check.conv.grad`` tolerance; ``tol_pirls``: PIRLS stops when u (and β)
-    change by less than this.
+    change by less than this (default: 1e-6 for the canonical logit and log
+    links, where PIRLS is Newton's method and the next error is the square of
+    the step; 1e-11 for probit and cloglog, where it converges linearly).
     """
 
     nagq0_init: bool = True
     maxfun: int = 100_000
     check_tol: float = GRAD_TOL
-    tol_pirls: float = 1e-10
+    tol_pirls: float | None = None
 
 
 @dataclass
@@ -447,7 +381,6 @@ class GlmerFit:
     parsed: GlmerFormula | None = field(default=None, repr=False)
     _fixed_info: object = field(default=None, repr=False)
     _fixed_order: list = field(default=None, repr=False)
-    _random_infos: list = field(default=None, repr=False)
     control: GlmerControl = field(default_factory=GlmerControl, repr=False)
     weights: np.ndarray | None = field(default=None, repr=False)
     warnings_: list = field(default_factory=list, repr=False)
@@ -653,16 +586,18 @@ class GlmerFit:
         for o in parsed.offsets:
             eta = eta + evaluate(o, frame, "offset")
         if use_re:
-            for b, lev, info, B in zip(self.blocks, self.levels, self._random_infos, self._b_blocks()):
-                (Zn,) = patsy.build_design_matrices([info], frame, return_type="dataframe")
-                cols = {Zn.design_info.column_names[i]: i for i in range(Zn.shape[1])}
-                r_names = {v: k for k, v in _r_names(info).items()}
-                Zn = np.column_stack([Zn.iloc[:, cols[r_names[c]]].to_numpy(float) for c in b.columns])
-                keys = frame[b.group.split(":")].astype(str).agg(":".join, axis=1) if ":" in b.group \
-                    else frame[b.group]
+            built = {}
+            for t in parsed.terms:
+                Zdf = build_design(t.expr, frame, f"random-effects {t}")
+                built.setdefault(t.group, {}).update({Zdf.attrs["r_names"][c]: Zdf[c].to_numpy(float)
+                                                      for c in Zdf.columns})
+            for b, lev, B in zip(self.blocks, self.levels, self._b_blocks()):
+                Zn = np.column_stack([built[b.group][c] for c in b.columns])
+                f = grouping_factor(b.group, frame)
+                keys = np.asarray(f.categories, dtype=object)[f.codes]
                 pos = pd.Index(lev).get_indexer(keys)
                 if np.any(pos < 0) and not allow_new_levels:
-                    new = sorted(set(pd.Series(keys)[pos < 0].astype(str)))[:5]
+                    new = sorted(set(map(str, keys[pos < 0])))[:5]
                     raise MixedModelError(f"newdata has level(s) {new} of '{b.group}' not in the fitted data; "
                                           "use allow_new_levels=True to predict them with zero random effects")
                 Bn = np.where(pos[:, None] >= 0, B[np.maximum(pos, 0)], 0.0)
@@ -830,19 +765,23 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
                if np.linalg.matrix_rank(X[:, : k + 1]) <= np.linalg.matrix_rank(X[:, :k])]
         raise MixedModelError(f"fixed-effects model matrix is rank deficient (rank {rank} < {X.shape[1]} columns): "
                               f"{bad} are linear combinations of earlier columns (lme4 drops them; remove them)")
-    blocks, levels, infos = re_blocks(parsed.terms, frame)
+    blocks, levels, _ = re_blocks(parsed.terms, frame)
     if nagq > 1 and (len(blocks) != 1 or blocks[0].k != 1):
         raise MixedModelError("nAGQ > 1 is only available for models with a single, scalar random-effects term "
                               "(lme4's rule)")
     if fam.family == "binomial" and np.all(y == y[0]) or fam.family == "poisson" and np.all(y == 0):
         raise MixedModelError(f"the response is constant ({y[0]:g} in every row): there is nothing to model "
                               "(lme4: 'Response is constant')")
-    prob = GlmmProblem(X, y, wt, ntrials, offset, fam, blocks)
+    prob = GlmmProblem(X, y, wt, ntrials, offset, fam, blocks,
+                       tol=control.tol_pirls if control.tol_pirls is not None else
+                       (1e-6 if fam.link in ("logit", "log") else 1e-11))
     theta0, lower = theta_start_lower(blocks)
     nt = len(theta0)
     runs = []
 
-    with warnings.catch_warnings():
+    from .fit import one_blas_thread
+
+    with warnings.catch_warnings(), one_blas_thread():
         warnings.simplefilter("ignore", RuntimeWarning)
         # stage 1: nAGQ = 0, θ only, β inside PIRLS
         def dev0(th):
@@ -886,6 +825,18 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
             g, H = deriv12(dev_raw, par, fx=crit, lower=lo_raw)
             bnd = np.concatenate([(lower == 0) & (theta < DERIV_DELTA), np.zeros(len(beta), bool)])
             check = check_conv(g, H, bnd, control.check_tol)
+            for _ in range(3):  # a Newton polish when BOBYQA stopped where the check finds a gradient
+                if check.ok or not np.all(np.isfinite(g)) or not np.all(np.isfinite(H)):
+                    break
+                par_n = _newton_step(par, g, H, bnd, lo_raw, dev_raw, crit)
+                if par_n is None:
+                    break
+                par, crit = par_n
+                runs.append(StageRun("Newton polish", crit, 0, "from the check's gradient and Hessian"))
+                g, H = deriv12(dev_raw, par, fx=crit, lower=lo_raw)
+                bnd = np.concatenate([(lower == 0) & (par[:nt] < DERIV_DELTA), np.zeros(len(beta), bool)])
+                check = check_conv(g, H, bnd, control.check_tol)
+            theta, beta = par[:nt], par[nt:]
             hess = H
             crit = dev_raw(par)  # leave the problem's warm start at the estimate
             u = prob.u.copy()
@@ -893,9 +844,26 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
                    if mf.n_dropped else data, problem=prob, theta=theta, beta=beta, u=u, criterion=float(crit),
                    fixed_names=fixed_names, levels=levels, runs=runs, check=check, hessian=hess,
                    n_dropped=mf.n_dropped, parsed=parsed, _fixed_info=Xdf.design_info,
-                   _fixed_order=list(Xdf.columns), _random_infos=infos, control=control, weights=w)
+                   _fixed_order=list(Xdf.columns), control=control, weights=w)
     _warn_fit(fit)
     return fit
+
+
+def _newton_step(par, g, H, boundary, lower, fun, f0):
+    """x − H⁻¹ g on the parameters off the boundary (halved until the deviance falls), or None."""
+    free = ~boundary
+    try:
+        step = np.zeros_like(par)
+        step[free] = np.linalg.solve(H[np.ix_(free, free)], g[free])
+    except np.linalg.LinAlgError:
+        return None
+    for _ in range(8):
+        x = np.maximum(par - step, lower)
+        fx = fun(x)
+        if np.isfinite(fx) and fx < f0:
+            return x, fx
+        step = step / 2
+    return None
 
 
 def _rx_crossprod(prob: GlmmProblem, theta, beta, u) -> np.ndarray:

@@ -159,7 +159,7 @@ class GlmmProblem:
     the most levels.
     """
 
-    def __init__(self, X, y, wt, n, offset, family: Family, blocks: list[ReBlock], mustart=None):
+    def __init__(self, X, y, wt, n, offset, family: Family, blocks: list[ReBlock], mustart=None, tol=1e-6):
         self.X = np.asfortranarray(X, dtype=float)
         self.y, self.wt, self.n = (np.asarray(a, float) for a in (y, wt, n))
         self.offset = np.zeros(len(self.y)) if offset is None else np.asarray(offset, float)
@@ -169,6 +169,7 @@ class GlmmProblem:
         self.q = sum(b.q for b in blocks)
         self.ntheta = sum(b.theta_slice.stop - b.theta_slice.start for b in blocks)
         self.aic_const = family.aic_constant(self.y, self.n, self.wt)
+        self.dev_const = family.dev_constant(self.y, self.wt)
         if mustart is None:  # R's family$initialize
             if family.family == "binomial":
                 mustart = (self.wt * self.y + 0.5) / (self.wt + 1)
@@ -189,10 +190,18 @@ class GlmmProblem:
                     rows.append(off + b.codes * b.k + r)
                     cols.append(np.arange(self.nobs))
                 off += b.q
-            self._rows = np.concatenate(rows)
-            self._cols = np.concatenate(cols)
+            rows, cols = np.concatenate(rows), np.concatenate(cols)
             self._q2 = off
+            # CSR pattern of Λ'Z' for the trailing terms, built once: only its values change with θ
+            ids = sparse.csr_matrix((np.arange(1, rows.size + 1, dtype=float), (rows, cols)),
+                                    shape=(self._q2, self.nobs))
+            self._m2_perm = ids.data.astype(np.int64) - 1
+            self._m2_indices, self._m2_indptr = ids.indices, ids.indptr
+            self._m2_cache = (None, None)
+            # the first term's pattern (k1 == 1): row i of P holds observation i's level
+            self._p_indptr = np.arange(self.nobs + 1)
         self.evaluations = 0
+        self.tol = tol
 
     # -- ZΛ ------------------------------------------------------------------------------------
     def _zlam(self, theta):
@@ -210,9 +219,13 @@ class GlmmProblem:
         return out
 
     def _M2(self, ZL):
-        """Λ'Z' of the trailing terms as a sparse q2 × n matrix."""
-        data = np.concatenate([W[:, r] for b, W in zip(self._rest, ZL[1:]) for r in range(b.k)])
-        return sparse.csr_matrix((data, (self._rows, self._cols)), shape=(self._q2, self.nobs))
+        """Λ'Z' of the trailing terms as a sparse q2 × n matrix (cached for the current ZΛ)."""
+        if self._m2_cache[0] is ZL:
+            return self._m2_cache[1]
+        data = np.concatenate([W[:, r] for b, W in zip(self._rest, ZL[1:]) for r in range(b.k)])[self._m2_perm]
+        M2 = sparse.csr_matrix((data, self._m2_indices, self._m2_indptr), shape=(self._q2, self.nobs))
+        self._m2_cache = (ZL, M2)
+        return M2
 
     def _first_cross(self, W1, b, v):
         """Σ_{i in level j} v_i W1_i (J1 × k1) for each column of v (n,) or (n, m)."""
@@ -246,19 +259,25 @@ class GlmmProblem:
         if not self._rest:
             return _Factor(L11, None, None)
         M2 = self._M2(ZL)
-        M2w = M2.multiply(w[None, :]).tocsr()
+        M2w = sparse.csr_matrix((M2.data * w[M2.indices], M2.indices, M2.indptr), shape=M2.shape)
         A22 = (M2w @ M2.T).toarray()
         A22[np.diag_indices_from(A22)] += 1.0
-        # A21 = M2 W M1' : column (level j, effect r) of M1' is W1[:, r] on the rows of level j
         q1 = b.q
-        cols1 = b.codes * k
-        A21 = np.zeros((self._q2, q1))
-        for r in range(k):
-            M1r = sparse.csr_matrix((W1[:, r], (np.arange(self.nobs), cols1 + r)), shape=(self.nobs, q1))
-            A21 += (M2w @ M1r).toarray()
-        f = _Factor(L11, None, None)
-        L21 = f._l11_solve(A21.T, trans=False).T  # A21 L11^{-T}
-        S = A22 - L21 @ L21.T
+        if k == 1:  # A21 = M2 W M1' stays sparse; L21 = A21 L11⁻ᵀ is a column scaling of it
+            P = sparse.csr_matrix((W1[:, 0], b.codes, self._p_indptr), shape=(self.nobs, q1))
+            A21 = (M2w @ P).tocsc()
+            A21.data /= np.repeat(L11, np.diff(A21.indptr))
+            L21 = A21.tocsr()
+            S = A22 - (L21 @ L21.T).toarray()
+        else:  # A21 = M2 W M1' : column (level j, effect r) of M1' is W1[:, r] on the rows of level j
+            cols1 = b.codes * k
+            A21 = np.zeros((self._q2, q1))
+            for r in range(k):
+                M1r = sparse.csr_matrix((W1[:, r], (np.arange(self.nobs), cols1 + r)), shape=(self.nobs, q1))
+                A21 += (M2w @ M1r).toarray()
+            f = _Factor(L11, None, None)
+            L21 = f._l11_solve(A21.T, trans=False).T  # A21 L11^{-T}
+            S = A22 - L21 @ L21.T
         L22 = linalg.cholesky(S, lower=True, check_finite=False)
         return _Factor(L11, L21, L22)
 
@@ -271,17 +290,18 @@ class GlmmProblem:
 
     # -- the response ------------------------------------------------------------------------
     def _working(self, eta):
-        fam = self.family
-        mu = fam.linkinv(eta)
-        me = fam.mu_eta(eta)
-        w = me * me * self.wt / fam.variance(mu)
-        return mu, me, w
+        mu, me, w = self.family.working(eta)
+        return mu, me, w * self.wt
+
+    def devres(self, mu):
+        """Deviance residuals at μ (per observation)."""
+        return self.family.dev_fast(self.y, mu, self.wt, self.dev_const)
 
     def _pdev(self, mu, u):
-        return float(np.sum(self.family.dev_resids(self.y, mu, self.wt)) + u @ u)
+        return float(np.sum(self.devres(mu)) + u @ u)
 
     # -- PIRLS ---------------------------------------------------------------------------------
-    def pirls(self, theta, beta=None, joint=False, maxit=100, tol=1e-10) -> PirlsResult:
+    def pirls(self, theta, beta=None, joint=False, maxit=200, tol=None) -> PirlsResult:
         """Conditional modes ũ (and, ``joint``, β) by PIRLS with lme4's step-halving.
 
         Stops when the largest change of u (and β) is below ``tol``: Newton's
@@ -290,75 +310,80 @@ class GlmmProblem:
         deviance below 1e-7, ``tolPwrss``).
         """
         theta = np.asarray(theta, float)
+        tol = self.tol if tol is None else tol
         ZL = self._zlam(theta)
-        q, p = self.q, self.p
+        q = self.q
         u = np.zeros(q) if self.u is None or len(self.u) != q else self.u.copy()
         if joint:
-            if self.beta is None:
-                beta = None
-            else:
-                beta = self.beta.copy()
+            beta = None if self.beta is None else self.beta.copy()
         beta = np.asarray(beta, float) if beta is not None else None
         if beta is None:  # first joint step: weights and working response from R's mustart
             eta = self.eta_start.copy()
             u = np.zeros(q)
-            xb = np.zeros(self.nobs)
+            base = self.offset.copy()
+            zlu = eta - self.offset
         else:
-            xb = self.X @ beta
-            eta = self.offset + xb + self._zlam_u(ZL, u)
+            base = self.offset + self.X @ beta
+            zlu = self._zlam_u(ZL, u)
+            eta = base + zlu
         mu, me, w = self._working(eta)
         oldpdev = np.inf if beta is None else self._pdev(mu, u)
         it = 0
-        f = None
         for it in range(1, maxit + 1):
-            z = eta - self.offset + (self.y - mu) / me  # working response (without the offset)
+            r = (self.y - mu) / me  # working residual
             f = self.factor(ZL, w)
             if joint:
-                cu = f.forward(self.crossprod(ZL, w * z))
-                RZX = f.forward(self.crossprod(ZL, w[:, None] * self.X))
-                XtWX = self.X.T @ (w[:, None] * self.X) - RZX.T @ RZX
-                RX = linalg.cholesky(XtWX, lower=False, check_finite=False)
-                rhs = self.X.T @ (w * z) - RZX.T @ cu
-                new_beta = linalg.cho_solve((RX, False), rhs, check_finite=False)
+                z = zlu + (base - self.offset) + r  # working response without the offset
+                wz = w * z
+                cu = f.forward(self.crossprod(ZL, wz))
+                WX = w[:, None] * self.X
+                RZX = f.forward(self.crossprod(ZL, WX))
+                RX = linalg.cholesky(self.X.T @ WX - RZX.T @ RZX, lower=False, check_finite=False)
+                new_beta = linalg.cho_solve((RX, False), self.X.T @ wz - RZX.T @ cu, check_finite=False)
                 new_u = f.backward(cu - RZX @ new_beta)
             else:
-                new_u = f.backward(f.forward(self.crossprod(ZL, w * (z - xb))))
+                new_u = f.backward(f.forward(self.crossprod(ZL, w * (zlu + r))))
                 new_beta = beta
-            du = new_u - u
-            db = (new_beta - beta) if (joint and beta is not None) else None
             u_try, b_try = new_u, new_beta
-            eta_try = self.offset + (self.X @ b_try if joint else xb) + self._zlam_u(ZL, u_try)
-            mu_try = self.family.linkinv(eta_try)
-            pdev = self._pdev(mu_try, u_try)
+            base_try = self.offset + self.X @ b_try if joint else base
+            zlu_try = self._zlam_u(ZL, u_try)
+            eta_try = base_try + zlu_try
+            mu_t, me_t, w_t = self._working(eta_try)
+            pdev = self._pdev(mu_t, u_try)
             halvings = 0
-            while (not np.isfinite(pdev) or pdev > oldpdev) and halvings < 20 and beta is not None:
-                du = du / 2
-                u_try = u + du
-                if joint:
-                    db = db / 2
-                    b_try = beta + db
-                eta_try = self.offset + (self.X @ b_try if joint else xb) + self._zlam_u(ZL, u_try)
-                mu_try = self.family.linkinv(eta_try)
-                pdev = self._pdev(mu_try, u_try)
-                halvings += 1
+            # a rise at the level of rounding is no rise: the Newton step is kept (lme4 tests convergence on the
+            # change of the penalized deviance before it halves a step, which has the same effect)
+            if beta is not None and (not np.isfinite(pdev) or pdev > oldpdev + 1e-12 * abs(oldpdev)):
+                du = new_u - u
+                db = new_beta - beta if joint else None
+                while (not np.isfinite(pdev) or pdev > oldpdev) and halvings < 20:
+                    du = du / 2
+                    u_try = u + du
+                    if joint:
+                        db = db / 2
+                        b_try = beta + db
+                        base_try = self.offset + self.X @ b_try
+                    zlu_try = self._zlam_u(ZL, u_try)
+                    eta_try = base_try + zlu_try
+                    mu_t, me_t, w_t = self._working(eta_try)
+                    pdev = self._pdev(mu_t, u_try)
+                    halvings += 1
             if not np.isfinite(pdev):
                 raise FloatingPointError("PIRLS loop resulted in NaN value")
             if pdev - oldpdev > 1e-7 * max(abs(pdev), 1.0):
                 raise FloatingPointError("(maxstephalfit) PIRLS step-halvings failed to reduce deviance")
-            step = float(np.max(np.abs(u_try - u))) if q else 0.0
-            if joint and beta is not None:
-                step = max(step, float(np.max(np.abs(b_try - beta))))
-            elif joint:
+            if beta is None:
                 step = np.inf
-            u, beta = u_try, b_try
-            if joint:
-                xb = self.X @ beta
-            eta, mu = eta_try, mu_try
-            _, me, w = self._working(eta)
-            if step < tol or (abs(oldpdev - pdev) < 1e-15 * abs(pdev) and halvings):
-                oldpdev = pdev
-                break
+            else:
+                step = float(np.max(np.abs(u_try - u))) if q else 0.0
+                if joint:
+                    step = max(step, float(np.max(np.abs(b_try - beta))))
+            u, beta, base, zlu, eta = u_try, b_try, base_try, zlu_try, eta_try
+            mu, me, w = mu_t, me_t, w_t
+            converged = step < tol or (halvings > 0 and abs(oldpdev - pdev) < 1e-15 * abs(pdev))
             oldpdev = pdev
+            if converged:
+                break
         else:
             raise FloatingPointError(f"PIRLS did not converge in {maxit} iterations")
         f = self.factor(ZL, w)  # L at μ̃ (weights of the modes themselves)
@@ -383,7 +408,7 @@ class GlmmProblem:
             raise MixedModelError("nAGQ > 1 is only available for models with a single, scalar random-effects term")
         r = self.pirls(theta, beta)
         J, codes = b.nlevels, b.codes
-        devres = self.family.dev_resids(self.y, r.mu, self.wt)
+        devres = self.devres(r.mu)
         devc0 = r.u ** 2 + np.bincount(codes, weights=devres, minlength=J)
         sd = 1.0 / r.Ldiag
         z, wts = gh_rule(nagq)
@@ -396,7 +421,7 @@ class GlmmProblem:
                 continue
             uk = r.u + zk * sd
             mu_k = self.family.linkinv(base + lam_z * uk[codes])
-            devc = uk ** 2 + np.bincount(codes, weights=self.family.dev_resids(self.y, mu_k, self.wt), minlength=J)
+            devc = uk ** 2 + np.bincount(codes, weights=self.devres(mu_k), minlength=J)
             mult += wk * np.exp(0.5 * zk * zk - 0.5 * (devc - devc0))
         return float(np.sum(devc0) + r.logdet - 2.0 * np.sum(np.log(mult)))
 
