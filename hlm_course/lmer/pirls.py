@@ -149,6 +149,39 @@ class _Factor:
         return np.concatenate([x1, x2])
 
 
+class _ScalarFactor(_Factor):
+    """The blocked factor when every term is scalar (crossed or nested random intercepts): L11 diagonal,
+    L21 = A21 L11⁻¹ applied through the observations (never formed), L22 dense.  A21 = Σ_i a_i e_c(i) v_i'
+    with a_i = w_i (ZΛ)_1i, c(i) the first factor's level of observation i and v_i its trailing row."""
+
+    def __init__(self, L11, L22, a, codes1, R, Zr, q1, q2):
+        super().__init__(L11, None, L22)
+        self.a, self.codes1, self.R, self.Zr, self.q1, self.q2 = a, codes1, R, Zr, q1, q2
+
+    def _a21(self, y):  # A21 y (q2,), y (q1,)
+        wts = (self.a * y[self.codes1])[:, None] * self.Zr
+        return np.bincount(self.R.ravel(), weights=wts.ravel(), minlength=self.q2)
+
+    def _a21t(self, x):  # A21' x (q1,), x (q2,)
+        t = self.a * np.sum(self.Zr * x[self.R], axis=1)
+        return np.bincount(self.codes1, weights=t, minlength=self.q1)
+
+    def forward(self, b):
+        if b.ndim == 2:
+            return np.column_stack([self.forward(b[:, j]) for j in range(b.shape[1])])
+        x1 = b[:self.q1] / self.L11
+        x2 = linalg.solve_triangular(self.L22, b[self.q1:] - self._a21(x1 / self.L11), lower=True,
+                                     check_finite=False)
+        return np.concatenate([x1, x2])
+
+    def backward(self, b):
+        if b.ndim == 2:
+            return np.column_stack([self.backward(b[:, j]) for j in range(b.shape[1])])
+        x2 = linalg.solve_triangular(self.L22, b[self.q1:], lower=True, trans="T", check_finite=False)
+        x1 = (b[:self.q1] - self._a21t(x2) / self.L11) / self.L11
+        return np.concatenate([x1, x2])
+
+
 class GlmmProblem:
     """The data of a GLMM and its deviance functions (lme4's ``mkGlmerDevfun`` environment).
 
@@ -200,6 +233,28 @@ class GlmmProblem:
             self._m2_cache = (None, None)
             # the first term's pattern (k1 == 1): row i of P holds observation i's level
             self._p_indptr = np.arange(self.nobs + 1)
+            self._scalar = None
+            if first.k == 1 and all(b.k == 1 for b in self._rest):
+                m = len(self._rest)
+                offs = np.concatenate([[0], np.cumsum([b.q for b in self._rest])])[:-1]
+                R = np.column_stack([offs[t] + b.codes for t, b in enumerate(self._rest)]).astype(np.int64)
+                # pairs of observations in the same level of the first factor: they make A21 L11⁻² A21'
+                order = np.argsort(first.codes, kind="stable")
+                counts = np.bincount(first.codes, minlength=first.nlevels)
+                npairs = int(np.sum(counts.astype(np.int64) ** 2))
+                if npairs * m * m <= 4_000_000:
+                    starts = np.concatenate([[0], np.cumsum(counts)])
+                    pi, pj = [], []
+                    for c in np.flatnonzero(counts):
+                        idx = order[starts[c]:starts[c + 1]]
+                        pi.append(np.repeat(idx, len(idx)))
+                        pj.append(np.tile(idx, len(idx)))
+                    pi, pj = np.concatenate(pi), np.concatenate(pj)
+                    q2 = self._q2
+                    self._scalar = dict(
+                        R=R, m=m, pi=pi, pj=pj,
+                        idx22=(R[:, :, None] * q2 + R[:, None, :]).ravel(),
+                        idxS=(R[pi][:, :, None] * q2 + R[pj][:, None, :]).ravel())
         self.evaluations = 0
         self.tol = tol
 
@@ -258,6 +313,23 @@ class GlmmProblem:
             L11 = np.linalg.cholesky(A)
         if not self._rest:
             return _Factor(L11, None, None)
+        if self._scalar is not None:
+            sc = self._scalar
+            q2 = self._q2
+            Zr = np.column_stack([W[:, 0] for W in ZL[1:]])
+            wz = w[:, None] * Zr
+            A22 = np.bincount(sc["idx22"], weights=(wz[:, :, None] * Zr[:, None, :]).ravel(),
+                              minlength=q2 * q2).reshape(q2, q2)
+            a = w * W1[:, 0]
+            d = L11 ** 2
+            pi, pj = sc["pi"], sc["pj"]
+            cpair = a[pi] * a[pj] / d[b.codes[pi]]
+            C = np.bincount(sc["idxS"], weights=(cpair[:, None, None] * Zr[pi][:, :, None] * Zr[pj][:, None, :]).ravel(),
+                            minlength=q2 * q2).reshape(q2, q2)
+            S = A22 - C
+            S[np.diag_indices(q2)] += 1.0
+            L22 = linalg.cholesky(S, lower=True, check_finite=False)
+            return _ScalarFactor(L11, L22, a, b.codes, sc["R"], Zr, b.q, q2)
         M2 = self._M2(ZL)
         M2w = sparse.csr_matrix((M2.data * w[M2.indices], M2.indices, M2.indptr), shape=M2.shape)
         A22 = (M2w @ M2.T).toarray()
@@ -284,7 +356,15 @@ class GlmmProblem:
     def crossprod(self, ZL, v):
         """Λ'Z' v for v (n,) or (n, m)."""
         parts = [self._first_cross(ZL[0], self.blocks[0], v)]
-        if self._rest:
+        if self._rest and self._scalar is not None:
+            R = self._scalar["R"]
+            Zr = np.column_stack([W[:, 0] for W in ZL[1:]])
+            if v.ndim == 1:
+                parts.append(np.bincount(R.ravel(), weights=(Zr * v[:, None]).ravel(), minlength=self._q2))
+            else:
+                parts.append(np.column_stack([np.bincount(R.ravel(), weights=(Zr * v[:, j, None]).ravel(),
+                                                          minlength=self._q2) for j in range(v.shape[1])]))
+        elif self._rest:
             parts.append(self._M2(ZL) @ v)
         return np.concatenate(parts) if v.ndim == 1 else np.vstack(parts)
 
@@ -414,15 +494,16 @@ class GlmmProblem:
         z, wts = gh_rule(nagq)
         lam_z = b.Z[:, 0] * float(np.asarray(theta, float)[b.theta_slice][0])
         base = r.eta - lam_z * r.u[codes]
-        mult = np.zeros(J)
-        for zk, wk in zip(z, wts):
-            if zk == 0:
-                mult += wk
-                continue
-            uk = r.u + zk * sd
-            mu_k = self.family.linkinv(base + lam_z * uk[codes])
-            devc = uk ** 2 + np.bincount(codes, weights=self.devres(mu_k), minlength=J)
-            mult += wk * np.exp(0.5 * zk * zk - 0.5 * (devc - devc0))
+        keep = z != 0  # the node at 0 contributes its weight (the modes themselves)
+        zk, wk = z[keep], wts[keep]
+        U = r.u[None, :] + zk[:, None] * sd[None, :]  # (K, J): the nodes of every group
+        mu_k = self.family.linkinv(base[None, :] + lam_z[None, :] * U[:, codes])
+        dev = self.family.dev_fast(self.y[None, :], mu_k, self.wt[None, :], self.dev_const[None, :])
+        K = len(zk)
+        devc = U ** 2 + np.bincount((codes[None, :] + J * np.arange(K)[:, None]).ravel(), weights=dev.ravel(),
+                                    minlength=K * J).reshape(K, J)
+        mult = np.sum(wk[:, None] * np.exp(0.5 * zk[:, None] ** 2 - 0.5 * (devc - devc0[None, :])), axis=0)
+        mult += wts[~keep].sum()
         return float(np.sum(devc0) + r.logdet - 2.0 * np.sum(np.log(mult)))
 
     def deviance(self, theta, beta, nagq: int) -> float:

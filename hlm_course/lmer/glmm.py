@@ -317,8 +317,8 @@ def check_conv(g, H, boundary, tol=GRAD_TOL) -> GlmerCheck:
     return GlmerCheck(ok, msgs, max_grad, g, H, boundary)
 
 
-def _bobyqa(fun, x0, lower, step, maxeval):
-    """NLopt's BOBYQA from x0, tolerances tight enough that the check, not the optimizer, decides."""
+def _bobyqa(fun, x0, lower, step, maxeval, ftol=1e-10, xtol=1e-9):
+    """NLopt's BOBYQA from x0 (``ftol``: absolute change of the deviance; ``xtol``: of the parameters)."""
     n = len(x0)
     best = [np.array(x0, float), np.inf]
     count = [0]
@@ -339,9 +339,9 @@ def _bobyqa(fun, x0, lower, step, maxeval):
     opt.set_lower_bounds(np.where(np.isfinite(lower), lower, -1e300))
     opt.set_upper_bounds(np.full(n, 1e300))
     opt.set_min_objective(f)
-    opt.set_ftol_abs(1e-10)
-    opt.set_ftol_rel(1e-14)
-    opt.set_xtol_abs(1e-9)
+    opt.set_ftol_abs(ftol)
+    opt.set_ftol_rel(1e-15)
+    opt.set_xtol_abs(xtol)
     opt.set_initial_step(step)
     opt.set_maxeval(int(maxeval))
     x0 = np.maximum(np.asarray(x0, float), lower)
@@ -788,7 +788,9 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
             return prob.laplace(th, joint=True)
 
         step0 = np.full(nt, 0.2)
-        th1, crit1, ev1, st1 = _bobyqa(dev0, theta0, lower, step0, control.maxfun)
+        # a start for stage 2 needs less precision than a final nAGQ = 0 fit
+        loose = dict(ftol=1e-5, xtol=1e-4) if nagq > 0 else {}
+        th1, crit1, ev1, st1 = _bobyqa(dev0, theta0, lower, step0, control.maxfun, **loose)
         runs.append(StageRun("nAGQ=0 (theta)", crit1, ev1, st1))
         prob.u = None
         prob.beta = None
@@ -811,7 +813,9 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
             x0 = np.concatenate([th1, np.zeros(len(beta1))])
             lo2 = np.concatenate([lower, np.full(len(beta1), -np.inf)])
             step2 = np.concatenate([np.where(th1 > 0.5, 0.2 * th1, 0.1), np.full(len(beta1), 0.5)])
-            x2, crit2, ev2, st2 = _bobyqa(dev2, x0, lo2, step2, control.maxfun)
+            # BOBYQA to 1e-5 in the deviance, then Newton's method with the check's own derivatives: the
+            # Hessian (lme4's deriv12, needed for the standard errors anyway) and central-difference gradients
+            x2, crit2, ev2, st2 = _bobyqa(dev2, x0, lo2, step2, control.maxfun, ftol=1e-5, xtol=1e-4)
             runs.append(StageRun(f"nAGQ={nagq} (theta, beta)", crit2, ev2, st2))
             theta, beta = x2[:nt], beta1 + se1 * x2[nt:]
 
@@ -821,25 +825,30 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
             par = np.concatenate([theta, beta])
             lo_raw = np.concatenate([lower, np.full(len(beta), -np.inf)])
             crit = dev_raw(par)
-            u = prob.u.copy()
             g, H = deriv12(dev_raw, par, fx=crit, lower=lo_raw)
+            h_at = par.copy()
             bnd = np.concatenate([(lower == 0) & (theta < DERIV_DELTA), np.zeros(len(beta), bool)])
             check = check_conv(g, H, bnd, control.check_tol)
-            for _ in range(3):  # a Newton polish when BOBYQA stopped where the check finds a gradient
-                if check.ok or not np.all(np.isfinite(g)) or not np.all(np.isfinite(H)):
+            for it in range(6):
+                small = _newton_decrement(g, H, bnd) < 1e-7  # the deviance Newton's step would still gain
+                if (check.ok and small) or not np.all(np.isfinite(g)) or not np.all(np.isfinite(H)):
                     break
                 par_n = _newton_step(par, g, H, bnd, lo_raw, dev_raw, crit)
                 if par_n is None:
                     break
                 par, crit = par_n
-                runs.append(StageRun("Newton polish", crit, 0, "from the check's gradient and Hessian"))
-                g, H = deriv12(dev_raw, par, fx=crit, lower=lo_raw)
+                runs.append(StageRun("Newton step", crit, 0, "the check's gradient and Hessian"))
+                g = _gradient(dev_raw, par, crit, lo_raw)
                 bnd = np.concatenate([(lower == 0) & (par[:nt] < DERIV_DELTA), np.zeros(len(beta), bool)])
                 check = check_conv(g, H, bnd, control.check_tol)
-            theta, beta = par[:nt], par[nt:]
+            moved = np.abs(par - h_at) / np.sqrt(np.maximum(np.abs(np.diag(np.linalg.pinv(H))), 1e-300))
+            if np.any(moved > 0.05):  # the Hessian of the SEs at the estimate itself
+                g, H = deriv12(dev_raw, par, fx=crit, lower=lo_raw)
+                check = check_conv(g, H, bnd, control.check_tol)
             hess = H
             crit = dev_raw(par)  # leave the problem's warm start at the estimate
             u = prob.u.copy()
+            theta, beta = par[:nt], par[nt:]
     fit = GlmerFit(formula=formula, family=fam, nagq=nagq, data=data.iloc[np.flatnonzero(mf.keep)]
                    if mf.n_dropped else data, problem=prob, theta=theta, beta=beta, u=u, criterion=float(crit),
                    fixed_names=fixed_names, levels=levels, runs=runs, check=check, hessian=hess,
@@ -847,6 +856,28 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
                    _fixed_order=list(Xdf.columns), control=control, weights=w)
     _warn_fit(fit)
     return fit
+
+
+def _newton_decrement(g, H, boundary) -> float:
+    """g' H⁻¹ g on the parameters off the boundary: twice the decrease a Newton step predicts."""
+    free = ~boundary
+    if not free.any():
+        return 0.0
+    try:
+        return float(g[free] @ np.linalg.solve(H[np.ix_(free, free)], g[free]))
+    except np.linalg.LinAlgError:
+        return np.inf
+
+
+def _gradient(fun, x, fx, lower, delta=DERIV_DELTA):
+    """Central-difference gradient (deriv12's, without the Hessian)."""
+    g = np.empty(len(x))
+    for j in range(len(x)):
+        xa, xs = x.copy(), x.copy()
+        xa[j] += delta
+        xs[j] = max(x[j] - delta, lower[j])
+        g[j] = (fun(xa) - fun(xs)) / (xa[j] - xs[j])
+    return g
 
 
 def _newton_step(par, g, H, boundary, lower, fun, f0):
