@@ -794,7 +794,10 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
         runs.append(StageRun("nAGQ=0 (theta)", crit1, ev1, st1))
         prob.u = None
         prob.beta = None
-        crit1 = dev0(th1)
+        try:
+            crit1 = dev0(th1)
+        except (FloatingPointError, np.linalg.LinAlgError) as err:
+            raise MixedModelError(_pirls_failure(prob, err)) from err
         beta1, u1 = prob.beta.copy(), prob.u.copy()
         if nagq == 0:
             g, H = deriv12(dev0, th1, fx=crit1, lower=lower)
@@ -867,6 +870,17 @@ def _newton_decrement(g, H, boundary) -> float:
         return float(g[free] @ np.linalg.solve(H[np.ix_(free, free)], g[free]))
     except np.linalg.LinAlgError:
         return np.inf
+
+
+def _pirls_failure(prob: GlmmProblem, err) -> str:
+    """A clear message when PIRLS cannot find the modes (lme4 stops with 'pwrssUpdate did not converge')."""
+    msg = (f"PIRLS could not find the conditional modes and fixed effects ({err}; lme4 stops here too: "
+           "'pwrssUpdate did not converge in (maxit) iterations')")
+    if prob.family.family == "binomial" and prob.beta is not None and np.max(np.abs(prob.beta)) > 15:
+        msg += (": the fixed effects diverge, which means complete separation — a predictor (or a combination of "
+                "predictors) predicts every outcome exactly, so its coefficient is infinite; remove or merge it, "
+                "or use a penalized (Firth / Bayesian) model")
+    return msg
 
 
 def _gradient(fun, x, fx, lower, delta=DERIV_DELTA):

@@ -381,7 +381,7 @@ class GlmmProblem:
         return float(np.sum(self.devres(mu)) + u @ u)
 
     # -- PIRLS ---------------------------------------------------------------------------------
-    def pirls(self, theta, beta=None, joint=False, maxit=200, tol=None) -> PirlsResult:
+    def pirls(self, theta, beta=None, joint=False, maxit=100, tol=None) -> PirlsResult:
         """Conditional modes ũ (and, ``joint``, β) by PIRLS with lme4's step-halving.
 
         Stops when the largest change of u (and β) is below ``tol``: Newton's
@@ -465,6 +465,8 @@ class GlmmProblem:
             if converged:
                 break
         else:
+            if joint:
+                self.beta = beta.copy()
             raise FloatingPointError(f"PIRLS did not converge in {maxit} iterations")
         f = self.factor(ZL, w)  # L at μ̃ (weights of the modes themselves)
         self.u, self.beta = u.copy(), (beta.copy() if beta is not None else None)

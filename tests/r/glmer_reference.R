@@ -25,6 +25,12 @@ cbpp_d <- lme4::cbpp
 cbpp_d$prop <- cbpp_d$incidence / cbpp_d$size
 write_data(cbpp_d, "cbpp")
 
+# a herd with no cases at all (every count zero): its conditional mode goes far below the others
+cbpp_zero <- cbpp_d
+cbpp_zero$incidence[cbpp_zero$herd == "1"] <- 0L
+cbpp_zero$prop <- cbpp_zero$incidence / cbpp_zero$size
+write_data(cbpp_zero, "cbpp_zero")
+
 grouse <- lme4::grouseticks
 write_data(grouse[, c("INDEX", "TICKS", "BROOD", "HEIGHT", "YEAR", "LOCATION", "cHEIGHT")], "grouseticks")
 
@@ -102,6 +108,8 @@ add("cbpp_agq9", glmer(cbind(incidence, size - incidence) ~ period + (1 | herd),
                        family = binomial, nAGQ = 9))
 # proportion with weights: the same likelihood as cbind
 add("cbpp_prop_weights", glmer(prop ~ period + (1 | herd), data = cbpp_d, family = binomial, weights = size))
+add("cbpp_zero_herd", glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), data = cbpp_zero,
+                            family = binomial))
 # other links
 add("cbpp_probit", glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), data = cbpp_d,
                          family = binomial(link = "probit")))
