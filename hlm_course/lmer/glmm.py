@@ -774,7 +774,10 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
     Xdf = build_design(parsed.fixed, frame, "fixed-effects")
     fixed_names = [Xdf.attrs["r_names"][c] for c in Xdf.columns]
     X = np.asfortranarray(Xdf.to_numpy(dtype=float))
-    rank = np.linalg.matrix_rank(X)
+    from .fit import one_blas_thread
+
+    with one_blas_thread():  # a tall, thin X: one thread is fastest
+        rank = np.linalg.matrix_rank(np.linalg.qr(X, mode="r"))
     if rank < X.shape[1]:
         bad = [fixed_names[k] for k in range(1, X.shape[1])
                if np.linalg.matrix_rank(X[:, : k + 1]) <= np.linalg.matrix_rank(X[:, :k])]
@@ -794,18 +797,20 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
     nt = len(theta0)
     runs = []
 
-    from .fit import one_blas_thread
-
     with warnings.catch_warnings(), one_blas_thread():
         warnings.simplefilter("ignore", RuntimeWarning)
         # stage 1: nAGQ = 0, θ only, β inside PIRLS
-        def dev0(th):
-            return prob.laplace(th, joint=True)
+        def dev0(th, tol=None):
+            return prob.laplace(th, joint=True, tol=tol)
 
         step0 = np.full(nt, 0.2)
         # a start for stage 2 needs less precision than a final nAGQ = 0 fit
         loose = dict(ftol=1e-5, xtol=1e-4) if nagq > 0 else {}
-        th1, crit1, ev1, st1 = _bobyqa(dev0, theta0, lower, step0, control.maxfun, **loose)
+        # while the optimizer searches, modes to 1e-4 (a deviance good to ~1e-8) are enough; the estimate and
+        # the derivatives of the check use the full precision
+        search_tol = max(prob.tol, 1e-4) if prob.family.link in ("logit", "log") else prob.tol
+        th1, crit1, ev1, st1 = _bobyqa(lambda th: dev0(th, search_tol), theta0, lower, step0, control.maxfun,
+                                       **loose)
         runs.append(StageRun("nAGQ=0 (theta)", crit1, ev1, st1))
         prob.u = None
         prob.beta = None
@@ -826,14 +831,14 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
             se1 = np.where(np.isfinite(se1) & (se1 > 0), se1, 1.0)
 
             def dev2(x):
-                return prob.deviance(x[:nt], beta1 + se1 * x[nt:], nagq)
+                return prob.deviance(x[:nt], beta1 + se1 * x[nt:], nagq, tol=search_tol)
 
             x0 = np.concatenate([th1, np.zeros(len(beta1))])
             lo2 = np.concatenate([lower, np.full(len(beta1), -np.inf)])
             step2 = np.concatenate([np.where(th1 > 0.5, 0.2 * th1, 0.1), np.full(len(beta1), 0.5)])
-            # BOBYQA to 1e-5 in the deviance, then Newton's method with the check's own derivatives: the
+            # BOBYQA to 1e-6 in the deviance, then Newton's method with the check's own derivatives: the
             # Hessian (lme4's deriv12, needed for the standard errors anyway) and central-difference gradients
-            x2, crit2, ev2, st2 = _bobyqa(dev2, x0, lo2, step2, control.maxfun, ftol=1e-5, xtol=1e-4)
+            x2, crit2, ev2, st2 = _bobyqa(dev2, x0, lo2, step2, control.maxfun, ftol=1e-6, xtol=1e-5)
             runs.append(StageRun(f"nAGQ={nagq} (theta, beta)", crit2, ev2, st2))
             theta, beta = x2[:nt], beta1 + se1 * x2[nt:]
 

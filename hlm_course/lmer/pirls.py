@@ -485,22 +485,22 @@ class GlmmProblem:
                            Ldiag=Ldiag)
 
     # -- the criteria ------------------------------------------------------------------------
-    def laplace(self, theta, beta=None, joint=False) -> float:
+    def laplace(self, theta, beta=None, joint=False, tol=None) -> float:
         """lme4's Laplace deviance aic(y, μ̃) + ‖ũ‖² + log|L|² (nAGQ = 1; nAGQ = 0 with ``joint``)."""
         self.evaluations += 1
-        r = self.pirls(theta, beta, joint=joint)
+        r = self.pirls(theta, beta, joint=joint, tol=tol)
         if self.aic_shift is not None:  # aic = Σ d_i + constant, and pdev = Σ d_i + ‖u‖²
             return r.pdev + self.aic_shift + r.logdet
         return self.family.aic(self.y, self.n, r.mu, self.wt, self.aic_const) + float(r.u @ r.u) + r.logdet
 
-    def agq(self, theta, beta, nagq: int) -> float:
+    def agq(self, theta, beta, nagq: int, tol=None) -> float:
         """lme4's ``glmerAGQ``: Σ_j [d_j(ũ_j) + ũ_j²] + log|L|² − 2 Σ_j log Σ_k w_k exp(z_k²/2 − Δ_jk/2),
         Δ_jk the change of group j's deviance when u_j moves to ũ_j + z_k / L_jj."""
         self.evaluations += 1
         b = self.blocks[0]
         if len(self.blocks) != 1 or b.k != 1:
             raise MixedModelError("nAGQ > 1 is only available for models with a single, scalar random-effects term")
-        r = self.pirls(theta, beta)
+        r = self.pirls(theta, beta, tol=tol)
         J, codes = b.nlevels, b.codes
         devres = self.devres(r.mu)
         devc0 = r.u ** 2 + np.bincount(codes, weights=devres, minlength=J)
@@ -520,9 +520,9 @@ class GlmmProblem:
         mult += wts[~keep].sum()
         return float(np.sum(devc0) + r.logdet - 2.0 * np.sum(np.log(mult)))
 
-    def deviance(self, theta, beta, nagq: int) -> float:
+    def deviance(self, theta, beta, nagq: int, tol=None) -> float:
         """The criterion lme4 optimizes at stage 2 (nAGQ ≥ 1)."""
-        return self.laplace(theta, beta) if nagq <= 1 else self.agq(theta, beta, nagq)
+        return self.laplace(theta, beta, tol=tol) if nagq <= 1 else self.agq(theta, beta, nagq, tol=tol)
 
     def rx(self, theta, beta, u) -> np.ndarray:
         """R_X of the joint system at (θ, β, ũ) (lme4's ``RX``: vcov = (R_X'R_X)⁻¹ when the Hessian is not used)."""
