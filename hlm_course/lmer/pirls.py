@@ -401,6 +401,8 @@ class GlmmProblem:
         """
         theta = np.asarray(theta, float)
         tol = self.tol if tol is None else tol
+        if not joint and beta is not None and len(self.blocks) == 1 and self.blocks[0].k == 1:
+            return self._pirls_scalar(theta, np.asarray(beta, float), maxit, tol)
         ZL = self._zlam(theta)
         q = self.q
         u = np.zeros(q) if self.u is None or len(self.u) != q else self.u.copy()
@@ -483,6 +485,56 @@ class GlmmProblem:
         Ldiag = f.L11 if (f.L11.ndim == 1 and f.L22 is None) else None
         return PirlsResult(u=u, beta=beta, eta=eta, mu=mu, pdev=float(oldpdev), logdet=f.logdet(), iterations=it,
                            Ldiag=Ldiag)
+
+    def _pirls_scalar(self, theta, beta, maxit, tol) -> PirlsResult:
+        """:meth:`pirls` for one scalar random-effects term and fixed β (the common case, and every AGQ
+        fit): Λ'Z'WZΛ + I is diagonal, d_j = 1 + θ² Σ_{i in j} w_i z_i², and each step is
+        u_j = Σ_{i in j} w_i zλ_i (zλ_i u_j + r_i) / d_j — the same iteration, without the general
+        machinery."""
+        b = self.blocks[0]
+        codes, J = b.codes, b.nlevels
+        zl = b.Z[:, 0] * float(theta[b.theta_slice][0])
+        zl2 = zl * zl
+        base = self.offset + self.X @ beta
+        u = np.zeros(J) if self.u is None or len(self.u) != J else self.u.copy()
+        eta = base + zl * u[codes]
+        mu, me, w = self._working(eta)
+        oldpdev = self._pdev(mu, u)
+        it = 0
+        for it in range(1, maxit + 1):
+            wz = w * zl
+            d = 1.0 + np.bincount(codes, weights=wz * zl, minlength=J)
+            rhs = np.bincount(codes, weights=wz * (zl * u[codes] + (self.y - mu) / me), minlength=J)
+            u_new = rhs / d
+            eta_t = base + zl * u_new[codes]
+            mu_t, me_t, w_t = self._working(eta_t)
+            pdev = self._pdev(mu_t, u_new)
+            halvings = 0
+            if not np.isfinite(pdev) or pdev > oldpdev + 1e-12 * abs(oldpdev):
+                du = u_new - u
+                while (not np.isfinite(pdev) or pdev > oldpdev) and halvings < 20:
+                    du = du / 2
+                    u_new = u + du
+                    eta_t = base + zl * u_new[codes]
+                    mu_t, me_t, w_t = self._working(eta_t)
+                    pdev = self._pdev(mu_t, u_new)
+                    halvings += 1
+            if not np.isfinite(pdev):
+                raise FloatingPointError("PIRLS loop resulted in NaN value")
+            if pdev - oldpdev > 1e-7 * max(abs(pdev), 1.0):
+                raise FloatingPointError("(maxstephalfit) PIRLS step-halvings failed to reduce deviance")
+            step = float(np.max(np.abs(u_new - u)))
+            u, eta, mu, me, w = u_new, eta_t, mu_t, me_t, w_t
+            converged = step < tol or (halvings > 0 and abs(oldpdev - pdev) < 1e-15 * abs(pdev))
+            oldpdev = pdev
+            if converged:
+                break
+        else:
+            raise FloatingPointError(f"PIRLS did not converge in {maxit} iterations")
+        Ldiag = np.sqrt(1.0 + np.bincount(codes, weights=w * zl2, minlength=J))  # L at μ̃
+        self.u, self.beta = u.copy(), None
+        return PirlsResult(u=u, beta=beta, eta=eta, mu=mu, pdev=float(oldpdev),
+                           logdet=2.0 * float(np.sum(np.log(Ldiag))), iterations=it, Ldiag=Ldiag)
 
     # -- the criteria ------------------------------------------------------------------------
     def laplace(self, theta, beta=None, joint=False, tol=None) -> float:
