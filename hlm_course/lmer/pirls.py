@@ -154,6 +154,24 @@ class _Factor:
         return np.concatenate([x1, x2])
 
 
+def _chol_nested(S, qb):
+    """Lower Cholesky factor of S; when S's leading qb × qb block is diagonal (the second term's levels
+    are not coupled by the first's: nested or crossed factors whose levels share no first-factor level),
+    that block is eliminated first and only the rest is factored densely — the blocked Cholesky one
+    level further down."""
+    Sbb = S[:qb, :qb]
+    if qb == S.shape[0] or np.count_nonzero(Sbb) != qb:
+        return linalg.cholesky(S, lower=True, check_finite=False)
+    lb = np.sqrt(np.diag(Sbb))
+    Llb = S[qb:, :qb] / lb[None, :]
+    Lll = linalg.cholesky(S[qb:, qb:] - Llb @ Llb.T, lower=True, check_finite=False)
+    L = np.zeros_like(S)
+    L[np.arange(qb), np.arange(qb)] = lb
+    L[qb:, :qb] = Llb
+    L[qb:, qb:] = Lll
+    return L
+
+
 class _ScalarFactor(_Factor):
     """The blocked factor when every term is scalar (crossed or nested random intercepts): L11 diagonal,
     L21 = A21 L11⁻¹ applied through the observations (never formed), L22 dense.  A21 = Σ_i a_i e_c(i) v_i'
@@ -338,8 +356,7 @@ class GlmmProblem:
                             minlength=q2 * q2).reshape(q2, q2)
             S = A22 - C
             S[np.diag_indices(q2)] += 1.0
-            L22 = linalg.cholesky(S, lower=True, check_finite=False)
-            return _ScalarFactor(L11, L22, a, b.codes, sc["R"], Zr, b.q, q2)
+            return _ScalarFactor(L11, _chol_nested(S, self._rest[0].q), a, b.codes, sc["R"], Zr, b.q, q2)
         M2 = self._M2(ZL)
         M2w = sparse.csr_matrix((M2.data * w[M2.indices], M2.indices, M2.indptr), shape=M2.shape)
         A22 = (M2w @ M2.T).toarray()
