@@ -337,3 +337,38 @@ def test_family_aic_is_minus_twice_the_loglik():
     assert poisson().aic(y, np.ones(30), m, np.ones(30)) == pytest.approx(-2 * stats.poisson.logpmf(y, m).sum())
     np.testing.assert_allclose(fam.dev_fast(k / n, mu, n, fam.dev_constant(k / n, n)),
                                fam.dev_resids(k / n, mu, n), rtol=1e-10, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# simulation, refits, parametric bootstrap
+# ---------------------------------------------------------------------------
+def test_simulate_has_the_models_marginal_mean():
+    f = fit_of("cbpp_laplace")
+    sims = f.simulate(3000, seed=11)
+    assert sims.shape == (3000, f.nobs)
+    z = np.random.default_rng(0).standard_normal(100_000)
+    xb = f.problem.X @ f.beta
+    expected = np.array([f.family.linkinv(v + f.theta[0] * z).mean() for v in xb])
+    np.testing.assert_allclose(sims.mean(axis=0), expected, atol=0.02)
+    np.testing.assert_array_equal(f.simulate(2, seed=5), f.simulate(2, seed=5))
+
+
+def test_refit_own_response_reproduces_the_fit():
+    f = fit_of("mmmec_offset")
+    g = f.refit(f.problem.y)
+    assert g.deviance == pytest.approx(f.deviance, abs=1e-7)
+    np.testing.assert_allclose(g.se, f.se, rtol=1e-4)
+
+
+def test_pb_test_and_bootstrap_ci():
+    f = fit_of("cbpp_laplace")
+    f0 = hc.glmer("cbind(incidence, size - incidence) ~ 1 + (1 | herd)", _data("cbpp"))
+    t = f.pb_test(f0, nsim=20, seed=3)
+    assert t.loc["LRT", "stat"] == pytest.approx(f0.deviance - f.deviance)
+    assert t.loc["LRT", "df"] == 3
+    assert t.loc["PBtest", "p.value"] == pytest.approx(1 / 21)  # period matters: no simulated LRT reaches 25.6
+    assert t.equals(f.pb_test(f0, nsim=20, seed=3))  # seeded
+    ci = f.bootstrap_ci(nsim=30, seed=4)
+    assert list(ci.index) == f.theta_names + f.fixed_names
+    est = np.concatenate([f.theta, f.beta])
+    assert np.all(ci.iloc[:, 0].to_numpy() <= est + 1e-9) and np.all(est - 1e-9 <= ci.iloc[:, 1].to_numpy())

@@ -29,8 +29,8 @@ from .optimize import (ConvergenceCheck, LmerControl, OptimizerRun, _lbfgsb_mini
                        check_optimum, fit_theta, optimize_theta)
 
 from .family import Family, binomial, poisson  # glmer's families (lme4's family objects)
-from .glmm import GlmerControl, GlmerFit, glmer  # generalized linear mixed models (lme4's glmer)
+from .glmm import GlmerControl, GlmerFit, glmer, pb_test_glmer  # generalized linear mixed models (lme4's glmer)
 
 __all__ = ["lmer", "LmerFit", "LmerControl", "MixedModelError", "parse_formula", "lambda_theta",
            "profiled_deviance", "pls_solve", "CrossProducts", "glmer", "GlmerFit", "GlmerControl", "Family",
-           "binomial", "poisson"]
+           "binomial", "poisson", "pb_test_glmer"]

@@ -38,7 +38,8 @@ from .formula import build_design, evaluate, expression_variables, formula_varia
 from .pirls import GlmmProblem, ReBlock
 from .reterms import ReTerms, grouping_factor, mk_re_terms
 
-__all__ = ["glmer", "GlmerFit", "GlmerControl", "parse_glmer_formula", "re_blocks", "anova_glmer"]
+__all__ = ["glmer", "GlmerFit", "GlmerControl", "parse_glmer_formula", "re_blocks", "anova_glmer", "pb_test_glmer",
+           "optimize_glmer"]
 
 GRAD_TOL = 2e-3  # lme4's check.conv.grad tolerance
 DERIV_DELTA = 1e-4  # lme4's deriv12 step
@@ -619,6 +620,68 @@ class GlmerFit:
                 eta = eta + np.sum(Zn * Bn, axis=1)
         return eta, newdata.index
 
+    # -- simulation and refitting --------------------------------------------------------------
+    def simulate(self, nsim: int = 1, seed=None) -> np.ndarray:
+        """Responses simulated from the fitted model (lme4's ``simulate``, new random effects
+        u ~ N(0, I)): an (nsim, n) array on the response's scale (proportions for a binomial)."""
+        rng = np.random.default_rng(seed)
+        p = self.problem
+        ZL = p._zlam(self.theta)
+        xb = p.offset + p.X @ self.beta
+        out = np.empty((int(nsim), p.nobs))
+        trials = p.wt if (self.weights is None and p.family.family == "binomial") else p.n
+        for s_ in range(int(nsim)):
+            mu = self.family.linkinv(xb + p._zlam_u(ZL, rng.standard_normal(p.q)))
+            if self.family.family == "poisson":
+                out[s_] = rng.poisson(mu)
+            else:
+                m = np.round(p.wt if np.any(p.n > 1) or self.weights is not None else trials).astype(np.int64)
+                k = rng.binomial(np.maximum(m, 0), mu)
+                out[s_] = np.where(m > 0, k / np.maximum(m, 1), 0.0)
+        return out
+
+    def refit(self, y, derivs: bool = True) -> "GlmerFit":
+        """The same model fitted to a new response ``y`` (on the fit's scale: proportions for a
+        binomial), as lme4's ``refit``; ``derivs=False`` skips the check's derivatives (bootstrap refits:
+        no standard errors, no check)."""
+        p = self.problem
+        y = np.asarray(y, float)
+        if y.shape != (p.nobs,):
+            raise MixedModelError(f"new response has shape {y.shape}, expected ({p.nobs},)")
+        new = GlmmProblem(p.X, y, p.wt, p.n, p.offset, p.family, p.blocks, tol=p.tol)
+        opt = optimize_glmer(new, self.nagq, self.control, derivs=derivs)
+        return GlmerFit(formula=self.formula, family=self.family, nagq=self.nagq, data=self.data, problem=new,
+                        theta=opt.theta, beta=opt.beta, u=opt.u, criterion=opt.criterion,
+                        fixed_names=self.fixed_names, levels=self.levels, runs=opt.runs, check=opt.check,
+                        hessian=opt.hessian, n_dropped=self.n_dropped, parsed=self.parsed,
+                        _fixed_info=self._fixed_info, _fixed_order=self._fixed_order, control=self.control,
+                        weights=self.weights)
+
+    def bootstrap_ci(self, nsim: int = 200, level: float = 0.95, seed=None) -> pd.DataFrame:
+        """Parametric bootstrap percentile intervals of θ and β (lme4's ``confint(method = "boot")``):
+        ``nsim`` responses simulated from the fit, each refitted (without the check's derivatives)."""
+        sims = self.simulate(nsim, seed)
+        rows = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for y in sims:
+                try:
+                    f = self.refit(y, derivs=False)
+                    rows.append(np.concatenate([f.theta, f.beta]))
+                except MixedModelError:
+                    continue
+        est = np.array(rows)
+        a = (1 - level) / 2
+        names = list(self.theta_names) + list(self.fixed_names)
+        lo, hi = np.quantile(est, [a, 1 - a], axis=0)
+        out = pd.DataFrame({f"{100 * a:g} %": lo, f"{100 * (1 - a):g} %": hi}, index=names)
+        out.attrs["nsim_used"] = len(est)
+        return out
+
+    def pb_test(self, other: "GlmerFit", nsim: int = 200, seed=None) -> pd.DataFrame:
+        """Parametric bootstrap likelihood-ratio test against a nested fit (:func:`pb_test_glmer`)."""
+        return pb_test_glmer(self, other, nsim=nsim, seed=seed)
+
     # -- comparison ----------------------------------------------------------------------------
     def anova(self, *others) -> pd.DataFrame:
         """Likelihood-ratio tests between nested fits (lme4's ``anova``)."""
@@ -709,6 +772,37 @@ def anova_glmer(*fits) -> pd.DataFrame:
     return pd.DataFrame(rows, index=[f"model{i + 1}" for i in order])
 
 
+def pb_test_glmer(small: GlmerFit, large: GlmerFit, nsim: int = 200, seed=None) -> pd.DataFrame:
+    """Parametric bootstrap likelihood-ratio test of ``small`` within ``large`` (pbkrtest's ``PBmodcomp``):
+    responses simulated from ``small``, both models refitted to each; p = (1 + #{LRT* ≥ LRT}) / (1 + nsim)."""
+    if not (isinstance(small, GlmerFit) and isinstance(large, GlmerFit)):
+        raise MixedModelError("pb_test_glmer compares two GlmerFits")
+    if small.npar >= large.npar:
+        small, large = large, small
+    if small.nobs != large.nobs:
+        raise MixedModelError("the models were fitted to different numbers of observations")
+    lrt = max(small.deviance - large.deviance, 0.0)
+    sims = small.simulate(nsim, seed)
+    stats_ = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for y in sims:
+            try:
+                d0 = small.refit(y, derivs=False).deviance
+                d1 = large.refit(y, derivs=False).deviance
+            except MixedModelError:
+                continue
+            stats_.append(max(d0 - d1, 0.0))
+    stats_ = np.array(stats_)
+    df = large.npar - small.npar
+    p_pb = (1 + np.sum(stats_ >= lrt - 1e-8)) / (1 + len(stats_))
+    out = pd.DataFrame({"stat": [lrt, lrt], "df": [df, np.nan],
+                        "p.value": [stats.chi2.sf(lrt, df), p_pb]}, index=["LRT", "PBtest"])
+    out.attrs["nsim_used"] = len(stats_)
+    out.attrs["ref_stats"] = stats_
+    return out
+
+
 # ---------------------------------------------------------------------------
 # glmer
 # ---------------------------------------------------------------------------
@@ -793,9 +887,52 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
     prob = GlmmProblem(X, y, wt, ntrials, offset, fam, blocks,
                        tol=control.tol_pirls if control.tol_pirls is not None else
                        (1e-6 if fam.link in ("logit", "log") else 1e-11))
+    opt = optimize_glmer(prob, nagq, control)
+    fit = GlmerFit(formula=formula, family=fam, nagq=nagq, data=data.iloc[np.flatnonzero(mf.keep)]
+                   if mf.n_dropped else data, problem=prob, theta=opt.theta, beta=opt.beta, u=opt.u,
+                   criterion=opt.criterion, fixed_names=fixed_names, levels=levels, runs=opt.runs, check=opt.check,
+                   hessian=opt.hessian,
+                   n_dropped=mf.n_dropped, parsed=parsed, _fixed_info=Xdf.design_info,
+                   _fixed_order=list(Xdf.columns), control=control, weights=w)
+    _warn_fit(fit)
+    return fit
+
+
+def _newton_decrement(g, H, boundary) -> float:
+    """g' H⁻¹ g on the parameters off the boundary: twice the decrease a Newton step predicts."""
+    free = ~boundary
+    if not free.any():
+        return 0.0
+    try:
+        return float(g[free] @ np.linalg.solve(H[np.ix_(free, free)], g[free]))
+    except np.linalg.LinAlgError:
+        return np.inf
+
+
+@dataclass
+class GlmerOptimum:
+    """What the optimizer stages return: the estimate, the criterion there, the runs, the check and the
+    Hessian of the deviance over (θ, β) (None for nAGQ = 0 or without derivatives)."""
+
+    theta: np.ndarray
+    beta: np.ndarray
+    u: np.ndarray
+    criterion: float
+    runs: list
+    check: GlmerCheck | None
+    hessian: np.ndarray | None
+
+
+def optimize_glmer(prob: GlmmProblem, nagq: int, control: GlmerControl, derivs: bool = True) -> GlmerOptimum:
+    """lme4's ``optimizeGlmer`` twice: stage 1 (nAGQ = 0: θ, with β inside PIRLS), then, for nAGQ ≥ 1,
+    stage 2 (θ and β on the Laplace or AGQ deviance); then the check (lme4's ``deriv12`` and
+    ``checkConv``) unless ``derivs`` is False (refits of a bootstrap)."""
+    blocks = prob.blocks
     theta0, lower = theta_start_lower(blocks)
     nt = len(theta0)
     runs = []
+
+    from .fit import one_blas_thread
 
     with warnings.catch_warnings(), one_blas_thread():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -820,11 +957,12 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
             raise MixedModelError(_pirls_failure(prob, err)) from err
         beta1, u1 = prob.beta.copy(), prob.u.copy()
         if nagq == 0:
-            g, H = deriv12(dev0, th1, fx=crit1, lower=lower)
             theta, beta, u, crit = th1, beta1, u1, crit1
-            prob.u, prob.beta = u1.copy(), beta1.copy()
-            check = check_conv(g, H, (lower == 0) & (th1 < DERIV_DELTA), control.check_tol)
-            hess = None
+            check = hess = None
+            if derivs:
+                g, H = deriv12(dev0, th1, fx=crit1, lower=lower)
+                prob.u, prob.beta = u1.copy(), beta1.copy()
+                check = check_conv(g, H, (lower == 0) & (th1 < DERIV_DELTA), control.check_tol)
         else:
             # stage 2: θ and β together; β in units of its (R_X) standard error, for the optimizer only
             se1 = np.sqrt(np.diag(np.linalg.inv(_rx_crossprod(prob, th1, beta1, u1))))
@@ -848,6 +986,9 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
             par = np.concatenate([theta, beta])
             lo_raw = np.concatenate([lower, np.full(len(beta), -np.inf)])
             crit = dev_raw(par)
+            if not derivs:
+                return GlmerOptimum(theta=theta, beta=beta, u=prob.u.copy(), criterion=float(crit), runs=runs,
+                                    check=None, hessian=None)
             g, H = deriv12(dev_raw, par, fx=crit, lower=lo_raw)
             h_at = par.copy()
             bnd = np.concatenate([(lower == 0) & (theta < DERIV_DELTA), np.zeros(len(beta), bool)])
@@ -872,24 +1013,8 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
             crit = dev_raw(par)  # leave the problem's warm start at the estimate
             u = prob.u.copy()
             theta, beta = par[:nt], par[nt:]
-    fit = GlmerFit(formula=formula, family=fam, nagq=nagq, data=data.iloc[np.flatnonzero(mf.keep)]
-                   if mf.n_dropped else data, problem=prob, theta=theta, beta=beta, u=u, criterion=float(crit),
-                   fixed_names=fixed_names, levels=levels, runs=runs, check=check, hessian=hess,
-                   n_dropped=mf.n_dropped, parsed=parsed, _fixed_info=Xdf.design_info,
-                   _fixed_order=list(Xdf.columns), control=control, weights=w)
-    _warn_fit(fit)
-    return fit
-
-
-def _newton_decrement(g, H, boundary) -> float:
-    """g' H⁻¹ g on the parameters off the boundary: twice the decrease a Newton step predicts."""
-    free = ~boundary
-    if not free.any():
-        return 0.0
-    try:
-        return float(g[free] @ np.linalg.solve(H[np.ix_(free, free)], g[free]))
-    except np.linalg.LinAlgError:
-        return np.inf
+    return GlmerOptimum(theta=np.asarray(theta, float), beta=np.asarray(beta, float), u=u, criterion=float(crit),
+                        runs=runs, check=check, hessian=hess)
 
 
 def _pirls_failure(prob: GlmmProblem, err) -> str:
