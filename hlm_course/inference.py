@@ -144,6 +144,7 @@ class Refits:
     beta: np.ndarray  # (nsim, p)
     sigma: np.ndarray  # (nsim,)
     criterion: np.ndarray  # (nsim,) REML criterion or deviance
+    n_fallback: int = 0  # refits redone one by one with BOBYQA (Newton did not converge)
 
 
 def _batch_cross_products(fit: LmerFit, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -390,16 +391,15 @@ def _refit_many(fit: LmerFit, Y: np.ndarray, reml: bool, bar) -> Refits:
     for s in redo:
         xp = CrossProducts(ZtZ=xp0.ZtZ, ZtX=xp0.ZtX, Zty=Zty[:, s].T.copy(), XtX=xp0.XtX, Xty=Xty[s], yty=float(yty[s]),
                            n=xp0.n)
-        best = min(optimize_theta(xp, reml, start=fit.theta, check=False, free=free), key=lambda r: r.criterion)
+        best = min(optimize_theta(xp, reml, start=fit.theta, free=free), key=lambda r: r.criterion)
         if best.criterion < crit[s]:
             x_hat[s], crit[s] = best.theta[free], best.criterion
         if bar is not None:
             bar.update(1)
     theta = full(x_hat)
     crit, beta, sigma2 = batch_deviance(theta, xp0, Zty, Xty, yty, reml, full=True)
-    out = Refits(theta=theta, beta=beta + shift[None, :], sigma=np.sqrt(sigma2), criterion=crit)
-    out.n_fallback = int(redo.size)
-    return out
+    return Refits(theta=theta, beta=beta + shift[None, :], sigma=np.sqrt(sigma2), criterion=crit,
+                  n_fallback=int(redo.size))
 
 
 # ---------------------------------------------------------------------------
