@@ -167,8 +167,7 @@ class BlockedProblem:
             logdet1 = float(np.sum(np.log(M)))
             L11 = np.sqrt(M)
             rowscale = lam1[0, 0] / L11  # L11⁻¹ Λ1'
-            B = self.A12.multiply(rowscale[:, None]) if True else None
-            B = sparse.csr_array(B)
+            B = sparse.csr_array(self.A12.multiply(rowscale[:, None]))
         else:
             M = np.einsum("ba,jbc,cd->jad", lam1, self.A11, lam1) + np.eye(k1)
             L11 = np.linalg.cholesky(M)
@@ -214,11 +213,11 @@ class BlockedProblem:
             Wrows = Kt @ Minv  # Λ M_j⁻¹ Λ', element (r, s) in row r k1 + s
         level, prod, uidx, inverse = self._pairs
         w = np.einsum("pr,rp->p", prod, Wrows[:, level]) if k1 > 1 else prod[:, 0] * Wrows[0, level]
-        G = np.zeros(m * m)
-        G[uidx] = np.bincount(inverse, weights=w, minlength=len(uidx))
-        G = G.reshape(m, m)
-        G = G + G.T - np.diag(np.diag(G))  # the pairs hold the upper triangle
-        S = self.A22 - G
+        S = self.A22.copy().reshape(-1)
+        S[uidx] -= np.bincount(inverse, weights=w, minlength=len(uidx))  # the lower triangle (dpotrf reads it)
+        S = S.reshape(m, m)
+        if not self._rest_scalar:  # Λ_r mixes rows and columns: complete the upper triangle first
+            S = np.tril(S) + np.tril(S, -1).T
         self._apply_lambda_r(S, theta)
         S[np.arange(self.qr), np.arange(self.qr)] += 1.0
         return logdet1, S
@@ -273,7 +272,6 @@ class BlockedProblem:
         if self.k1 == 1:
             u1 = cu1 / L11
         else:
-            u1 = linalg.solve_triangular  # placeholder for the type checker
             c = cu1.reshape(self.nl1, self.k1)
             u1 = np.stack([linalg.solve_triangular(L11[j], c[j], lower=True, trans="T")
                            for j in range(self.nl1)]).ravel()
@@ -326,7 +324,7 @@ def _level_pairs(A12: sparse.csr_array, nl1: int, k1: int, m: int):
     """For each level j of the first term, every pair (a ≤ b) of the columns of block 2 that its rows of
     ``A12 = Λ-free Z1'[Z_r X y]`` touch: the pair's level, the products ``A12[j r, a] A12[j s, b]`` (one
     column per (r, s)), and the pair's place in the upper triangle of the m × m block (as unique targets
-    and an inverse index).  Then ``A21 Λ1 M⁻¹ Λ1' A12`` at any θ is one weighted ``bincount``: the sum over
+    and an inverse index; the lower triangle, row ≥ column).  Then ``A21 Λ1 M⁻¹ Λ1' A12`` at any θ is one weighted ``bincount``: the sum over
     levels of ``Σ_rs prod[r, s] W_j[r, s]`` (MixedModels.jl's rank-k updates of L22, level by level)."""
     coo = sparse.coo_array(A12)
     lev, sub = np.divmod(coo.row.astype(np.int64), k1)
@@ -344,5 +342,5 @@ def _level_pairs(A12: sparse.csr_array, nl1: int, k1: int, m: int):
     first = np.cumsum(counts) - counts
     B = A + (np.arange(A.size) - np.repeat(first, counts))
     prod = (D[A][:, :, None] * D[B][:, None, :]).reshape(A.size, k1 * k1)
-    uidx, inverse = np.unique(ucol[A] * m + ucol[B], return_inverse=True)
+    uidx, inverse = np.unique(ucol[B] * m + ucol[A], return_inverse=True)  # row b ≥ column a: lower
     return ulev[A], np.ascontiguousarray(prod), uidx, inverse

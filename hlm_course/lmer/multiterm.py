@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 
 from .blocked import BlockedProblem, BlockedSolution
-from .deviance import SINGULAR_TOL
+from .deviance import SINGULAR_TOL, lower_factor
 from .errors import MixedModelError
 from .mermod import MerMod
 from .optimize import ConvergenceCheck, LmerControl, Optimum, budgeted_runner, final_check, search
-from .reterms import ReTerms
+from .reterms import ReTerms, _template_index
 
 __all__ = ["BlockedObjective", "fit_theta_blocked", "LmerFitMulti"]
 
@@ -51,19 +51,39 @@ class BlockedObjective:
         return np.maximum(np.asarray(theta, float), self.lower)
 
     def cone_point(self, x, eps):
-        """No cone step across terms: the boundary check stays one-sided per element (lme4 has none)."""
-        return None
+        """x moved to T_i + ε v v' in every correlated term i whose T_i is singular (v: its null direction), as
+        :func:`~hlm_course.lmer.optimize.cone_slope` needs; None when no such term is singular."""
+        x = np.asarray(x, float).copy()
+        off = self.bp.re.theta_offsets
+        moved, scale_max = False, 1.0
+        for i, t in enumerate(self.bp.re.terms):
+            if t.k < 2:
+                continue
+            lam = t.lambda_template(x[off[i]: off[i + 1]])
+            if np.min(np.abs(np.diag(lam))) > 1e-4:
+                continue
+            w, V = np.linalg.eigh(lam @ lam.T)
+            scale = max(1.0, float(w[-1]))
+            L = lower_factor(np.hstack([lam, np.sqrt(eps * scale) * V[:, :1]]))
+            rows, cols = _template_index(t.k)
+            x[off[i]: off[i + 1]] = L[rows, cols]
+            moved, scale_max = True, max(scale_max, scale)
+        if not moved:
+            return None
+        return np.maximum(x, self.lower), eps * scale_max
 
 
 def fit_theta_blocked(bp: BlockedProblem, reml: bool, control: LmerControl | None = None,
                       start=None) -> Optimum:
     """Minimize the profiled criterion over θ (§3.6) from lme4's start (or ``start``) and check the optimum,
-    with the default control's restarts and polish (:func:`~hlm_course.lmer.optimize.search`)."""
+    with the default control's restarts and polish (:func:`~hlm_course.lmer.optimize.search`).  BOBYQA stops
+    at lme4's tolerances (an evaluation costs more than on the one-factor path); the check then verifies the
+    optimum, and a polish at rounding level follows only when it fails."""
     control = control or LmerControl()
     obj = BlockedObjective(bp, reml)
     run = budgeted_runner(obj, control)
     x0 = bp.re.theta.copy() if start is None else obj.x_of(start)
-    runs, best, chk = search(obj, x0, control, run)
+    runs, best, chk = search(obj, x0, control, run, lme4_tolerances=True)
     return Optimum(runs=runs, check=final_check(best, chk), best=best)
 
 

@@ -354,22 +354,28 @@ def _downhill_from_saddle(obj: Objective, x, chk: ConvergenceCheck):
     return None if best is None else best[0]
 
 
-def search(obj, x0, control: LmerControl, run) -> tuple[list, OptimizerRun, ConvergenceCheck]:
+def search(obj, x0, control: LmerControl, run, lme4_tolerances: bool = False
+           ) -> tuple[list, OptimizerRun, ConvergenceCheck]:
     """BOBYQA from ``x0`` and the check; with the default control, BOBYQA again from off a boundary, from
     below a saddle point, and a polish (BOBYQA, then L-BFGS-B) when the check fails (§3.6).  ``run(x0, name)``
-    runs BOBYQA on ``obj`` within the shared evaluation budget (``run.budget``, a one-element list)."""
+    runs BOBYQA on ``obj`` within the shared evaluation budget (``run.budget``, a one-element list).
+    ``lme4_tolerances``: the first run and the restart off a boundary stop at lme4's tolerances (1e-8 on the
+    criterion and on θ) rather than at rounding level — for objectives that cost more per evaluation; the
+    check still decides whether the optimum is one (a boundary optimum that passes it — one-sided
+    derivatives into the interior and the cone condition, :func:`cone_slope` — is not searched again), and
+    the polish runs at rounding level."""
     lme4 = control.optimizer == "nloptwrap"
     budget = run.budget
-    runs = [run(x0, "bobyqa" if not lme4 else "nloptwrap", lme4_defaults=lme4)]
+    runs = [run(x0, "bobyqa" if not lme4 else "nloptwrap", lme4_defaults=lme4 or lme4_tolerances)]
     best = runs[0]
     chk = check_optimum(obj, best.x, control.check_tol, f0=best.criterion)
     if control.restart and not lme4:
-        if chk.boundary.any() and budget[0] > 0:
+        if chk.boundary.any() and budget[0] > 0 and not (lme4_tolerances and chk.ok):
             moved = best.x.copy()
             moved[chk.boundary] = 0.3
             if not chk.ok and "false boundary" in chk.message:  # leave along the direction that goes down
                 moved = _cone_point(obj, best.x, 0.05)[0]
-            runs.append(run(moved, "bobyqa_off_boundary"))
+            runs.append(run(moved, "bobyqa_off_boundary", lme4_defaults=lme4_tolerances))
             if runs[-1].criterion < best.criterion:
                 best = runs[-1]
                 chk = check_optimum(obj, best.x, control.check_tol, f0=best.criterion)

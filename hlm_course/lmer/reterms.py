@@ -25,6 +25,7 @@ calls a term a ``ReMat``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -71,9 +72,7 @@ class ReTerm:
     def lambda_template(self, theta_i: np.ndarray) -> np.ndarray:
         """The k × k lower-triangular template of Λθ (eq. 4) from this term's θ (column-major lower triangle)."""
         lam = np.zeros((self.k, self.k))
-        rows, cols = np.tril_indices(self.k)
-        order = np.lexsort((rows, cols))  # column by column
-        lam[rows[order], cols[order]] = theta_i
+        lam[_template_index(self.k)] = theta_i
         return lam
 
 
@@ -119,6 +118,14 @@ class ReTerms:
     def ngrps(self) -> dict:
         """Levels of each grouping factor (lme4's ``ngrps``)."""
         return {name: len(f.categories) for name, f in self.flist.items()}
+
+
+@lru_cache(maxsize=None)
+def _template_index(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) of a k × k template's lower triangle, column by column (θ's order in lme4)."""
+    rows, cols = np.tril_indices(k)
+    order = np.lexsort((rows, cols))
+    return rows[order], cols[order]
 
 
 def grouping_factor(group: str, frame: pd.DataFrame) -> pd.Categorical:
