@@ -43,7 +43,7 @@ from functools import cached_property
 import numpy as np
 from scipy import linalg, sparse
 
-from .deviance import _block_inverse_rows, criterion, thin_qr
+from .deviance import block_inverse_rows, criterion, thin_qr
 from .errors import MixedModelError
 from .reterms import ReTerms
 
@@ -207,7 +207,7 @@ class BlockedProblem:
             K = (lt[:, None, :, None] * lt[None, :, None, :]).reshape(k1 * k1, k1 * k1)  # Λ' ⊗ Λ'
             M = K @ self._A11_rows
             M[:: k1 + 1] += 1.0
-            Minv, logdet = _block_inverse_rows(M, k1)
+            Minv, logdet = block_inverse_rows(M, k1)
             logdet1 = float(np.sum(logdet))
             Kt = (lam1[:, None, :, None] * lam1[None, :, None, :]).reshape(k1 * k1, k1 * k1)  # Λ ⊗ Λ
             Wrows = Kt @ Minv  # Λ M_j⁻¹ Λ', element (r, s) in row r k1 + s

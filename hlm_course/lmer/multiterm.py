@@ -260,6 +260,34 @@ class LmerFitMulti(MerMod):
         _warn_convergence(fit, stacklevel=3)
         return fit
 
+    @property
+    def random_effects(self) -> list[tuple[str, str]]:
+        """(grouping factor, effect) of every random effect, term by term."""
+        return [(t.group, c) for t in self.re.terms for c in t.columns]
+
+    @property
+    def random_names(self) -> list[str]:
+        """Each random effect as ``effect|group`` (``(Intercept)|plate``)."""
+        return [f"{c}|{g}" for g, c in self.random_effects]
+
+    def term_size(self, effect: tuple[str, str]) -> int:
+        """Number of effects in the term holding ``effect`` (its variance and covariances are that term's)."""
+        for t in self.re.terms:
+            if t.group == effect[0] and effect[1] in t.columns:
+                return t.k
+        raise KeyError(effect)
+
+    def simulate(self, nsim: int = 1, seed=None) -> np.ndarray:
+        """Responses simulated from the fit (lme4's ``simulate``), (nsim, n): ``X β̂ + Z Λθ u* σ̂ + ε*`` with
+        ``u*`` and ``ε*`` standard normal (eqs. 2–3); the offset is not added (as ``y`` holds y − offset)."""
+        rng = np.random.default_rng(seed)
+        q = self.re.q
+        u = rng.standard_normal((nsim, q))
+        lam = self.bp.lambda_(self.theta)
+        b = self.sigma * (lam @ u.T)  # (q, nsim)
+        eps = self.sigma * rng.standard_normal((nsim, self.nobs))
+        return (self.X @ self.pls.beta)[None, :] + (self.re.Zt.T @ b).T + eps
+
     # -- printing ------------------------------------------------------------------------------------------
     def summary(self) -> str:
         """lme4's ``summary()`` as text."""
@@ -285,6 +313,24 @@ class LmerFitMulti(MerMod):
         lines.append(f"Number of obs: {self.nobs}, groups:  {ng}")
         lines += self._fixed_lines() + self._status_lines()
         return "\n".join(lines)
+
+
+def refit_many_multi(fit: LmerFitMulti, Y: np.ndarray, reml: bool, bar=None):
+    """Refit a multi-term model to each row of Y, one by one from θ̂ (BOBYQA and the check): θ (nsim, len θ),
+    β (nsim, p), σ (nsim,), the criterion (nsim,) and 0 (no fallbacks: every refit is a full search)."""
+    nsim = len(Y)
+    theta = np.empty((nsim, len(fit.theta)))
+    beta = np.empty((nsim, len(fit.fixed_names)))
+    sigma, crit = np.empty(nsim), np.empty(nsim)
+    for s_, y in enumerate(Y):
+        bp = BlockedProblem(fit.re, fit.X, y)
+        opt = fit_theta_blocked(bp, reml, control=fit.control, start=fit.theta)
+        sol = bp.solve(opt.best.theta)
+        theta[s_], beta[s_] = sol.theta, sol.beta
+        sigma[s_], crit[s_] = np.sqrt(sol.sigma2(reml)), sol.deviance(reml)
+        if bar is not None:
+            bar.update(1)
+    return theta, beta, sigma, crit, 0
 
 
 def lmer_multi(formula, parsed, data, mf, reml: bool, control: LmerControl, frame, y, offset, Xdf) -> LmerFitMulti:
