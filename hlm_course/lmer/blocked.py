@@ -217,7 +217,7 @@ class BlockedProblem:
         S[uidx] -= np.bincount(inverse, weights=w, minlength=len(uidx))  # the lower triangle (dpotrf reads it)
         S = S.reshape(m, m)
         if not self._rest_scalar:  # Λ_r mixes rows and columns: complete the upper triangle first
-            S = np.tril(S) + np.tril(S, -1).T
+            S[self._upper] = S.T[self._upper]
         self._apply_lambda_r(S, theta)
         S[np.arange(self.qr), np.arange(self.qr)] += 1.0
         return logdet1, S
@@ -239,6 +239,10 @@ class BlockedProblem:
             sl = slice(g0, g0 + L * k)
             S[:, sl] = (S[:, sl].reshape(m, L, k) @ lam).reshape(m, L * k)
             S[sl, :] = np.einsum("ba,lbm->lam", lam, S[sl, :].reshape(L, k, m)).reshape(L * k, m)
+
+    @cached_property
+    def _upper(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.triu_indices(self.m, 1)
 
     @cached_property
     def _A11_rows(self) -> np.ndarray:
