@@ -211,10 +211,11 @@ class BlockedProblem:
             logdet1 = float(np.sum(logdet))
             Kt = (lam1[:, None, :, None] * lam1[None, :, None, :]).reshape(k1 * k1, k1 * k1)  # Λ ⊗ Λ
             Wrows = Kt @ Minv  # Λ M_j⁻¹ Λ', element (r, s) in row r k1 + s
-        level, prod, uidx, inverse = self._pairs
+        level, prod, targets, starts = self._pairs
         w = np.einsum("pr,rp->p", prod, Wrows[:, level]) if k1 > 1 else prod[:, 0] * Wrows[0, level]
         S = self.A22.copy().reshape(-1)
-        S[uidx] -= np.bincount(inverse, weights=w, minlength=len(uidx))  # the lower triangle (dpotrf reads it)
+        if starts.size:
+            S[targets] -= np.add.reduceat(w, starts)  # the lower triangle (dpotrf reads it)
         S = S.reshape(m, m)
         if not self._rest_scalar:  # Λ_r mixes rows and columns: complete the upper triangle first
             S[self._upper] = S.T[self._upper]
@@ -345,6 +346,15 @@ def _level_pairs(A12: sparse.csr_array, nl1: int, k1: int, m: int):
     A = np.repeat(np.arange(ulev.size), counts)
     first = np.cumsum(counts) - counts
     B = A + (np.arange(A.size) - np.repeat(first, counts))
-    prod = (D[A][:, :, None] * D[B][:, None, :]).reshape(A.size, k1 * k1)
-    uidx, inverse = np.unique(ucol[B] * m + ucol[A], return_inverse=True)  # row b ≥ column a: lower
-    return ulev[A], np.ascontiguousarray(prod), uidx, inverse
+    # sort the pairs by their place in the lower triangle (row b ≥ column a), so that each evaluation sums
+    # contiguous runs (np.add.reduceat); two stable radix passes on 16-bit keys when m allows, else one sort
+    row, col = ucol[B], ucol[A]
+    if m < 2 ** 16:
+        order = np.argsort(col.astype(np.uint16), kind="stable")
+        order = order[np.argsort(row[order].astype(np.uint16), kind="stable")]
+    else:
+        order = np.argsort(row * m + col, kind="stable")
+    target = (row * m + col)[order]
+    starts = np.flatnonzero(np.r_[True, target[1:] != target[:-1]])
+    prod = (D[A[order]][:, :, None] * D[B[order]][:, None, :]).reshape(A.size, k1 * k1)
+    return ulev[A[order]], np.ascontiguousarray(prod), target[starts], starts

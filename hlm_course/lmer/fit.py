@@ -241,7 +241,7 @@ class LmerFit(MerMod):
             msg = self.check.message if self.check is not None else "the optimizer stopped abnormally"
             lines += [f"Model failed to converge: {msg}"]
         return "\n".join(lines)
-_BLAS = []  # the threadpoolctl controller, made on first use (after numpy and scipy have loaded their BLAS)
+_BLAS_CONTROLLER = []  # the threadpoolctl controller, made on first use (after numpy and scipy have loaded their BLAS)
 
 
 def one_blas_thread():
@@ -255,11 +255,11 @@ def one_blas_thread():
     machine).  R's lme4 runs single-threaded too.
     """
     try:
-        if not _BLAS:
+        if not _BLAS_CONTROLLER:
             from threadpoolctl import ThreadpoolController
 
-            _BLAS.append(ThreadpoolController())
-        return _BLAS[0].limit(limits=1, user_api="blas")
+            _BLAS_CONTROLLER.append(ThreadpoolController())
+        return _BLAS_CONTROLLER[0].limit(limits=1, user_api="blas")
     except Exception:  # no threadpoolctl, or a BLAS it does not know: run as configured
         return contextlib.nullcontext()
 
