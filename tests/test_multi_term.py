@@ -204,6 +204,13 @@ def test_a_grouping_factor_with_a_level_per_row_is_refused_as_lme4_does():
         hc.lmer("y ~ x + (1 | a) + (1 | row)", d.assign(row=np.arange(len(d))))
 
 
+def test_one_grouping_factor_with_a_level_per_row_gets_lme4s_reason_too():
+    d = crossed_frame()
+    with pytest.raises(MixedModelError, match=r"number of levels of each grouping factor must be < number of "
+                                              r"observations \(problems: row; 120 levels"):
+        hc.lmer("y ~ x + (1 | row)", d.assign(row=np.arange(len(d))))
+
+
 def test_more_random_effects_than_observations_is_refused_as_lme4_does():
     d = crossed_frame(n=40).assign(h=lambda f: np.arange(40) // 2)
     with pytest.raises(MixedModelError, match=r"number of observations \(=40\) <= number of random effects "

@@ -290,11 +290,18 @@ def _validate_design(X, Z, codes, J, fixed_names, random_names, parsed, R=None) 
     n, q = Z.shape
     if J < 2:
         raise MixedModelError(
-            f"grouping factor '{parsed.group}' has only {J} level: a random effect needs at least two groups")
+            f"grouping factor '{parsed.group}' has only {J} level: a random effect needs at least two groups "
+            "(lme4: grouping factors must have > 1 sampled level)")
+    if J >= n:
+        raise MixedModelError(
+            f"number of levels of each grouping factor must be < number of observations (problems: "
+            f"{parsed.group}; {J} levels, {n} observations): each row would be its own group, and the random "
+            "effect could not be told from the residual")
     if J * q >= n:
         raise MixedModelError(
             f"number of random effects ({J} groups × {q} terms = {J * q}) must be smaller than the "
-            f"number of observations ({n}); the random effects would be unidentifiable")
+            f"number of observations ({n}); the random effects would be unidentifiable (lme4: number of "
+            f"observations (={n}) <= number of random effects (={J * q}))")
     _check_fixed_rank(X, fixed_names, R)
     if q > 1:
         has_int = "(Intercept)" in random_names
