@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import hlm_course as hc
-from hlm_course.inference import _batch_cross_products, refit_many
+from hlm_course.lmer.batch import batch_cross_products, refit_many
 from hlm_course.lmer import CrossProducts, MixedModelError, optimize_theta
 
 REF = json.loads((Path(__file__).parent / "reference" / "lme4_reference.json").read_text())
@@ -118,7 +118,7 @@ def test_refit_many_matches_full_optimization():
         m = fits()[key]
         Y = hc.simulate_response(m, 8, seed=7)
         r = refit_many(m, Y)
-        Zty, Xty, yty = _batch_cross_products(m, Y)
+        Zty, Xty, yty = batch_cross_products(m, Y)
         for s in range(8):
             xp = CrossProducts(m.xp.ZtZ, m.xp.ZtX, Zty[:, s].T.copy(), m.xp.XtX, Xty[s], float(yty[s]), m.nobs)
             best = min(r_.criterion for r_ in optimize_theta(xp, True))
@@ -215,7 +215,7 @@ def test_refit_many_finds_the_optimum_with_three_random_effects_on_the_boundary(
     from hlm_course.lmer import theta_lower
 
     assert ((refits.theta < 1e-4) & (theta_lower(3) == 0)).any(axis=1).sum() >= 5  # the case this tests
-    Zty, Xty, yty = hc.inference._batch_cross_products(large, Y)
+    Zty, Xty, yty = batch_cross_products(large, Y)
     xp0 = large.xp
     for s in range(len(Y)):
         xp = CrossProducts(ZtZ=xp0.ZtZ, ZtX=xp0.ZtX, Zty=Zty[:, s].T.copy(), XtX=xp0.XtX, Xty=Xty[s],
@@ -309,8 +309,8 @@ def test_refit_progress_counts_every_refit_once():
     import hlm_course.inference as inf
 
     bars = []
-    orig = inf._progress_bar
-    inf._progress_bar = lambda progress, total, desc: (bars.append((_Bar(), total)) or bars[-1][0]) \
+    orig = inf.progress_bar
+    inf.progress_bar = lambda progress, total, desc: (bars.append((_Bar(), total)) or bars[-1][0]) \
         if progress is True else orig(progress, total, desc)
     try:
         hc.pb_test(small, large, nsim=30, seed=1, progress=True)

@@ -332,7 +332,7 @@ def test_blocked_evaluation_equals_one_pass(monkeypatch):
 def test_block_inverses_are_inverses_with_their_log_determinants(q):
     """block_inverse_batch (any leading shape; closed forms up to q = 3, Cholesky beyond) and the row layout
     of the PLS step give the inverse and log-determinant of every SPD block."""
-    from hlm_course.lmer.deviance import _block_inverse_rows, block_inverse_batch
+    from hlm_course.lmer.deviance import block_inverse_rows, block_inverse_batch
 
     rng = np.random.default_rng(q)
     A = rng.normal(size=(4, 5, q, q))
@@ -342,6 +342,6 @@ def test_block_inverses_are_inverses_with_their_log_determinants(q):
     np.testing.assert_allclose(inv, np.linalg.inv(M), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(logdet, np.linalg.slogdet(M)[1], rtol=1e-12)
     rows = np.ascontiguousarray(M.reshape(-1, q * q).T)
-    inv_rows, logdet_rows = _block_inverse_rows(rows, q)
+    inv_rows, logdet_rows = block_inverse_rows(rows, q)
     np.testing.assert_allclose(inv_rows.T.reshape(M.shape), np.linalg.inv(M), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(logdet_rows, np.linalg.slogdet(M)[1].ravel(), rtol=1e-12)

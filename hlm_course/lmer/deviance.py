@@ -40,7 +40,8 @@ from .errors import MixedModelError
 _dpotrf, _dtrtrs = linalg.lapack.dpotrf, linalg.lapack.dtrtrs  # LAPACK directly: no per-call checks
 
 __all__ = ["LOG_2PI", "SINGULAR_TOL", "CrossProducts", "ScaledProblem", "PLSSolution", "theta_lower",
-           "theta_start", "lambda_theta", "free_theta", "block_inverse", "block_inverse_batch", "pls_solve", "thin_qr",
+           "theta_start", "lambda_theta", "free_theta", "block_inverse", "block_inverse_batch", "block_inverse_rows",
+           "pls_solve", "thin_qr",
            "profiled_deviance"]
 
 LOG_2PI = np.log(2.0 * np.pi)
@@ -220,9 +221,9 @@ def block_inverse_batch(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``block_inverse`` over any leading dimensions: returns the inverses and
     the log-determinant of each block (shape ``M.shape[:-2]``)."""
     q = M.shape[-1]
-    if q <= 3:  # the closed forms of _block_inverse_rows, on the blocks laid out as rows
+    if q <= 3:  # the closed forms of block_inverse_rows, on the blocks laid out as rows
         rows = np.ascontiguousarray(M.reshape(-1, q * q).T)
-        inv, logdet = _block_inverse_rows(rows, q)
+        inv, logdet = block_inverse_rows(rows, q)
         return inv.T.reshape(M.shape), logdet.reshape(M.shape[:-2])
     L = np.linalg.cholesky(M)
     Linv = np.linalg.inv(L)
@@ -269,7 +270,7 @@ def criterion(logdet_L, logdet_RX, pwrss, n, p, reml):
     return logdet_L + n * (1.0 + LOG_2PI + np.log(pwrss / n))
 
 
-def _block_inverse_rows(M: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray]:
+def block_inverse_rows(M: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray]:
     """Inverses and log-determinants of SPD ``q × q`` blocks stored as rows:
     ``M[a*q + b]`` is element (a, b) of every block (shape ``(q*q, J)``).
 
@@ -322,7 +323,7 @@ def _group_sums(lam: np.ndarray, ZtZ_rows: np.ndarray, ZtXy_rows: np.ndarray, wo
     K = (lt[:, None, :, None] * lt[None, :, None, :]).reshape(q * q, q * q)  # Λ' ⊗ Λ'
     M = K @ ZtZ_rows  # (q², J): element (a, b) of Λ'Z_j'Z_jΛ in row a q + b
     M[:: q + 1] += 1.0  # + I
-    Minv, logdet = _block_inverse_rows(M, q)
+    Minv, logdet = block_inverse_rows(M, q)
     logdet_L = float(logdet.sum())
     # the (q, p + 1, J) arrays live in buffers kept with the cross-products: with many groups, fresh
     # allocations of this size on every evaluation cost more (page faults, cache misses) than the algebra

@@ -11,6 +11,7 @@ which chains the other modules: :mod:`.formula` (model frame and matrices),
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import warnings
 from functools import lru_cache
 from dataclasses import dataclass, field
@@ -24,14 +25,16 @@ from .deviance import (SINGULAR_TOL, CrossProducts, PLSSolution, ScaledProblem, 
 from .errors import MixedModelError
 from .formula import (ParsedFormula, build_design, evaluate, expression_variables, formula_variables, model_frame,
                       parse_formula)
+from .mermod import MerMod
 from .optimize import ConvergenceCheck, LmerControl, OptimizerRun, fit_theta
+from .multiterm import LmerFitMulti, lmer_multi
 from .reterms import grouping_factor
 
 __all__ = ["lmer", "LmerFit"]
 
 
-@dataclass
-class LmerFit:
+@dataclass(repr=False)
+class LmerFit(MerMod):
     """A fitted two-level linear mixed model, with lme4's accessors.
 
     Bryk–Raudenbush names: ``fixef`` are the γ's, ``tau`` is T, ``sigma2`` is σ²,
@@ -82,49 +85,11 @@ class LmerFit:
         return self.parsed.group
 
     @property
-    def theta(self) -> np.ndarray:
-        return self.pls.theta
-
-    @property
     def npar(self) -> int:
         """Number of parameters: fixed effects, θ, and σ (as in lme4's logLik df)."""
         return len(self.fixed_names) + int(np.sum(self.free)) + 1
 
-    # -- criteria ----------------------------------------------------------
-    @property
-    def reml_criterion(self) -> float:
-        """REML criterion at convergence (−2 × REML log-likelihood, eq. 41)."""
-        return self.pls.deviance(reml=True)
-
-    @property
-    def deviance(self) -> float:
-        """lme4's ``deviance()``: for ML fits the deviance −2ℓ (eq. 34); for
-        REML fits the ML deviance profiled at the REML estimate of θ."""
-        return self.pls.deviance(reml=False)
-
-    @property
-    def loglik(self) -> float:
-        """log-likelihood as lme4's ``logLik``: REML log-likelihood for REML fits."""
-        return -0.5 * self.pls.deviance(self.reml)
-
-    @property
-    def aic(self) -> float:
-        return -2.0 * self.loglik + 2.0 * self.npar
-
-    @property
-    def bic(self) -> float:
-        return -2.0 * self.loglik + np.log(self.nobs) * self.npar
-
     # -- variance components -----------------------------------------------
-    @property
-    def sigma2(self) -> float:
-        """Level-1 variance σ² (eq. 33 for ML, eq. 40 for REML)."""
-        return self.pls.sigma2(self.reml)
-
-    @property
-    def sigma(self) -> float:
-        return float(np.sqrt(self.sigma2))
-
     @property
     def tau(self) -> pd.DataFrame:
         """Level-2 covariance matrix T = σ² Λθ Λθ' of the random effects."""
@@ -163,29 +128,6 @@ class LmerFit:
         predictors (lme4 would call a slope in seconds singular)."""
         theta = self.theta if self.xp.scaled is None else self.xp.scaled.to_work(self.theta)
         return bool(np.any(theta[theta_lower(self.xp.q) == 0] < SINGULAR_TOL))
-
-    # -- fixed effects -----------------------------------------------------
-    @property
-    def fixef(self) -> pd.Series:
-        """Fixed-effects estimates γ̂ (eq. 19), named as lme4 names them."""
-        return pd.Series(self.pls.beta, index=self.fixed_names, name="Estimate")
-
-    @property
-    def vcov(self) -> pd.DataFrame:
-        """σ̂² (R_X'R_X)⁻¹, lme4's ``vcov`` (conditional on θ̂)."""
-        RXinv = linalg.solve_triangular(self.pls.RX, np.eye(len(self.fixed_names)))
-        V = self.sigma2 * RXinv @ RXinv.T
-        return pd.DataFrame(V, index=self.fixed_names, columns=self.fixed_names)
-
-    @property
-    def se(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self.vcov)), index=self.fixed_names, name="Std. Error")
-
-    @property
-    def coef_table(self) -> pd.DataFrame:
-        """lme4's fixed-effects table: Estimate, Std. Error, t value."""
-        return pd.DataFrame({"Estimate": self.fixef, "Std. Error": self.se,
-                             "t value": self.fixef / self.se})
 
     # -- random effects ----------------------------------------------------
     @property
@@ -232,48 +174,6 @@ class LmerFit:
         return pd.Series(self.y - self.X @ self.pls.beta - np.sum(self.Z * b, axis=1), index=self.data.index,
                          name="resid")
 
-    @property
-    def scaled_resid(self) -> pd.Series:
-        return (self.resid / self.sigma).rename("scaled_resid")
-
-    # -- optimizer report ------------------------------------------------------
-    @property
-    def optimizers(self) -> pd.DataFrame:
-        """Every optimizer run (criterion, θ, evaluations, status) and, last, the
-        convergence check at the estimate (its evaluations and verdict)."""
-        rows = {"optimizer": [r.name for r in self.runs], "criterion": [r.criterion for r in self.runs],
-                "theta": [np.round(r.theta, 6) for r in self.runs],
-                "evaluations": [r.evaluations for r in self.runs], "status": [r.status for r in self.runs]}
-        if self.check is not None:
-            rows["optimizer"].append("check")
-            rows["criterion"].append(self.pls.deviance(self.reml))
-            rows["theta"].append(np.round(self.theta, 6))
-            rows["evaluations"].append(self.check.evaluations)
-            rows["status"].append(f"max|grad| {self.check.max_grad:.1e}; " + ("ok" if self.check.ok
-                                                                            else self.check.message))
-        return pd.DataFrame(rows)
-
-    @property
-    def optimizer_spread(self) -> float:
-        """Largest criterion difference between the optimizer runs that ended
-        normally (0 when one run sufficed)."""
-        crit = [r.criterion for r in self.runs if np.isfinite(r.criterion)
-                and r.status not in ("maxeval reached", "roundoff limited")]
-        return float(max(crit) - min(crit)) if crit else float("nan")
-
-    @property
-    def converged(self) -> bool:
-        """True when the optimum was checked (gradient and Hessian, lme4's
-        checkConv extended to the boundary, see ``check``) and the estimates
-        are finite.  An optimizer that hit its evaluation limit, a stop short of
-        the minimum, a saddle point or NaN estimates are never converged."""
-        if self.check is None:  # a fit assembled by hand: judge the run that gave the estimate
-            best = min(self.runs, key=lambda r: r.criterion)
-            return best.status not in ("maxeval reached", "roundoff limited")
-        finite = (np.all(np.isfinite(self.pls.beta)) and np.isfinite(self.pls.pwrss) and self.pls.pwrss > 0
-                  and np.all(np.isfinite(self.theta)))
-        return bool(self.check.ok and finite)
-
     # -- refitting -------------------------------------------------------------
     def refit(self, reml: bool | None = None, y: np.ndarray | None = None) -> "LmerFit":
         """Refit with the same design: switch REML/ML and/or use a new response."""
@@ -290,14 +190,7 @@ class LmerFit:
                 xp.scaled = ScaledProblem.from_arrays(self.X, self.Z, y_new, self.codes, self.ngroups, self.blocks)
             opt = fit_theta(xp, reml, start=self.theta, control=self.control, free=self.free)
             pls = pls_solve(opt.best.theta, xp)
-        fit = LmerFit(formula=self.formula, parsed=self.parsed, reml=reml, data=self.data, X=self.X,
-                      Z=self.Z, y=y_new, codes=self.codes, groups=self.groups,
-                      fixed_names=self.fixed_names, random_names=self.random_names, xp=xp,
-                      pls=pls, runs=opt.runs, n_dropped=self.n_dropped,
-                      _fixed_design_info=self._fixed_design_info,
-                      _random_design_info=self._random_design_info, _fixed_r_names=self._fixed_r_names,
-                      check=opt.check, control=self.control, blocks=self.blocks, offset=self.offset,
-                      response=self.response)
+        fit = dataclasses.replace(self, reml=reml, y=y_new, xp=xp, pls=pls, runs=opt.runs, check=opt.check)
         _warn_convergence(fit, stacklevel=3)
         return fit
 
@@ -348,17 +241,7 @@ class LmerFit:
             msg = self.check.message if self.check is not None else "the optimizer stopped abnormally"
             lines += [f"Model failed to converge: {msg}"]
         return "\n".join(lines)
-
-    def __repr__(self) -> str:  # pragma: no cover - convenience
-        return self.summary()
-
-    def _repr_html_(self) -> str:  # shown as plain text in notebooks
-        from html import escape
-
-        return f"<pre>{escape(self.summary())}</pre>"
-
-
-_BLAS = []  # the threadpoolctl controller, made on first use (after numpy and scipy have loaded their BLAS)
+_BLAS_CONTROLLER = []  # the threadpoolctl controller, made on first use (after numpy and scipy have loaded their BLAS)
 
 
 def one_blas_thread():
@@ -372,11 +255,11 @@ def one_blas_thread():
     machine).  R's lme4 runs single-threaded too.
     """
     try:
-        if not _BLAS:
+        if not _BLAS_CONTROLLER:
             from threadpoolctl import ThreadpoolController
 
-            _BLAS.append(ThreadpoolController())
-        return _BLAS[0].limit(limits=1, user_api="blas")
+            _BLAS_CONTROLLER.append(ThreadpoolController())
+        return _BLAS_CONTROLLER[0].limit(limits=1, user_api="blas")
     except Exception:  # no threadpoolctl, or a BLAS it does not know: run as configured
         return contextlib.nullcontext()
 
@@ -390,16 +273,8 @@ def _replace_response(xp: CrossProducts, X, Z, y, codes) -> CrossProducts:
                          yty=float(y @ y), n=xp.n)
 
 
-def _validate_design(X, Z, codes, J, fixed_names, random_names, parsed, R=None) -> None:
-    """Clear errors for designs that cannot define the model (§3: lme4's checks)."""
-    n, q = Z.shape
-    if J < 2:
-        raise MixedModelError(
-            f"grouping factor '{parsed.group}' has only {J} level: a random effect needs at least two groups")
-    if J * q >= n:
-        raise MixedModelError(
-            f"number of random effects ({J} groups × {q} terms = {J * q}) must be smaller than the "
-            f"number of observations ({n}); the random effects would be unidentifiable")
+def _check_fixed_rank(X, fixed_names, R=None) -> None:
+    """A rank-deficient X is an error naming the columns that are combinations of earlier ones."""
     R = np.linalg.qr(X, mode="r") if R is None else R  # X's singular values are R's
     rank = np.linalg.matrix_rank(R)
     if rank < X.shape[1]:
@@ -408,6 +283,26 @@ def _validate_design(X, Z, codes, J, fixed_names, random_names, parsed, R=None) 
                if np.linalg.matrix_rank(X[:, : k + 1]) <= np.linalg.matrix_rank(X[:, :k])]
         raise MixedModelError(f"fixed-effects design matrix is rank deficient (rank {rank} < {X.shape[1]} "
                               f"columns): {bad} are linear combinations of earlier columns")
+
+
+def _validate_design(X, Z, codes, J, fixed_names, random_names, parsed, R=None) -> None:
+    """Clear errors for designs that cannot define the model (§3: lme4's checks)."""
+    n, q = Z.shape
+    if J < 2:
+        raise MixedModelError(
+            f"grouping factor '{parsed.group}' has only {J} level: a random effect needs at least two groups "
+            "(lme4: grouping factors must have > 1 sampled level)")
+    if J >= n:
+        raise MixedModelError(
+            f"number of levels of each grouping factor must be < number of observations (problems: "
+            f"{parsed.group}; {J} levels, {n} observations): each row would be its own group, and the random "
+            "effect could not be told from the residual")
+    if J * q >= n:
+        raise MixedModelError(
+            f"number of random effects ({J} groups × {q} terms = {J * q}) must be smaller than the "
+            f"number of observations ({n}); the random effects would be unidentifiable (lme4: number of "
+            f"observations (={n}) <= number of random effects (={J * q}))")
+    _check_fixed_rank(X, fixed_names, R)
     if q > 1:
         has_int = "(Intercept)" in random_names
         if has_int:
@@ -460,6 +355,48 @@ def _parse(formula: str) -> tuple[ParsedFormula, frozenset]:
     return parsed, frozenset(variables)
 
 
+def _lmer_one_factor(formula, parsed, data, mf, reml, control, frame, y, offset, Xdf) -> LmerFit:
+    """One grouping factor: Z, the per-group cross-products (:class:`CrossProducts`) and their scaled
+    problem, the optimizer, the fit."""
+    Zparts, blocks, random_names = [], [], []
+    for t, term in enumerate(parsed.terms):
+        Zt = build_design(term.expr, frame, f"random-effects {term}")
+        Zparts.append(Zt)
+        names = [Zt.attrs["r_names"][c] for c in Zt.columns]
+        blocks += [t] * len(names)  # one block of Λθ per term ('||' is already split into terms)
+        random_names += names
+    if len(set(random_names)) < len(random_names):
+        raise MixedModelError(f"random-effects terms {', '.join(map(str, parsed.terms))} repeat an effect "
+                              f"({random_names}); each effect may appear once")
+    blocks = tuple(int(b) for b in pd.factorize(np.asarray(blocks))[0])
+    X = np.asfortranarray(Xdf.to_numpy(dtype=float))  # contiguous columns: one pass per column
+    Z = np.asfortranarray(np.column_stack([z.to_numpy(dtype=float) for z in Zparts]))
+    if len(parsed.group_columns) == 1:
+        codes, groups = pd.factorize(frame[parsed.group], sort=True)
+    else:  # an interaction a:b as the one grouping factor
+        factor = grouping_factor(parsed.group, frame)
+        codes, groups = factor.codes.astype(np.intp), factor.categories
+    groups = pd.Index(groups, name=parsed.group)
+    J = len(groups)
+    fixed_names = [Xdf.attrs["r_names"][c] for c in Xdf.columns]
+    QR = thin_qr(X)
+    _validate_design(X, Z, codes, J, fixed_names, random_names, parsed, R=QR[1])
+
+    xp = CrossProducts.from_arrays(X, Z, y, codes, J)
+    xp.scaled = ScaledProblem.from_arrays(X, Z, y, codes, J, blocks, qr=QR)
+    one_term = len(set(blocks)) == 1
+    free = None if one_term else free_theta(blocks)
+    opt = fit_theta(xp, reml, control=control, free=free)
+    kept = data.iloc[np.flatnonzero(mf.keep)] if mf.n_dropped else data
+    fit = LmerFit(formula=formula, parsed=parsed, reml=reml, data=kept, X=X, Z=Z, y=y, codes=codes,
+                  groups=groups, fixed_names=fixed_names, random_names=random_names, xp=xp,
+                  pls=pls_solve(opt.best.theta, xp), runs=opt.runs, n_dropped=mf.n_dropped,
+                  _fixed_design_info=Xdf.design_info, _random_design_info=Zparts[0].design_info,
+                  _fixed_r_names=Xdf.attrs["r_names"], check=opt.check, control=control,
+                  blocks=None if one_term else blocks, offset=offset, response=parsed.response)
+    return fit
+
+
 def lmer(formula: str, data: pd.DataFrame, reml: bool = True, control: LmerControl | None = None) -> LmerFit:
     """Fit a two-level linear mixed model with lme4's method.
 
@@ -496,11 +433,6 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, control: LmerContr
     elif not isinstance(control, LmerControl):
         raise MixedModelError(f"control must be an hc.LmerControl, got {type(control).__name__}")
     parsed, variables = _parse(formula) if isinstance(formula, str) else parse_formula(formula)  # (raises)
-    if len(parsed.groups) > 1:
-        raise MixedModelError(
-            f"formula {formula!r} has random-effects terms on {len(parsed.groups)} grouping factors "
-            f"{list(parsed.groups)} ({', '.join(map(str, parsed.terms))}): the general (crossed/nested) path is "
-            "not available yet")
     order = [c for c in data.columns if c in variables] + sorted(v for v in variables if v not in data.columns)
     mf = model_frame(data, order)
     if mf.n_dropped:
@@ -516,42 +448,10 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, control: LmerContr
             offset = sum(evaluate(o, frame, "offset") for o in parsed.offsets)
             y = y - offset
         Xdf = build_design(parsed.fixed, frame, "fixed-effects")
-        Zparts, blocks, random_names = [], [], []
-        for t, term in enumerate(parsed.terms):
-            Zt = build_design(term.expr, frame, f"random-effects {term}")
-            Zparts.append(Zt)
-            names = [Zt.attrs["r_names"][c] for c in Zt.columns]
-            blocks += [t] * len(names)  # one block of Λθ per term ('||' is already split into terms)
-            random_names += names
-        if len(set(random_names)) < len(random_names):
-            raise MixedModelError(f"random-effects terms {', '.join(map(str, parsed.terms))} repeat an effect "
-                                  f"({random_names}); each effect may appear once")
-        blocks = tuple(int(b) for b in pd.factorize(np.asarray(blocks))[0])
-        X = np.asfortranarray(Xdf.to_numpy(dtype=float))  # contiguous columns: one pass per column
-        Z = np.asfortranarray(np.column_stack([z.to_numpy(dtype=float) for z in Zparts]))
-        if len(parsed.group_columns) == 1:
-            codes, groups = pd.factorize(frame[parsed.group], sort=True)
-        else:  # an interaction a:b as the one grouping factor
-            factor = grouping_factor(parsed.group, frame)
-            codes, groups = factor.codes.astype(np.intp), factor.categories
-        groups = pd.Index(groups, name=parsed.group)
-        J = len(groups)
-        fixed_names = [Xdf.attrs["r_names"][c] for c in Xdf.columns]
-        QR = thin_qr(X)
-        _validate_design(X, Z, codes, J, fixed_names, random_names, parsed, R=QR[1])
-
-        xp = CrossProducts.from_arrays(X, Z, y, codes, J)
-        xp.scaled = ScaledProblem.from_arrays(X, Z, y, codes, J, blocks, qr=QR)
-        one_term = len(set(blocks)) == 1
-        free = None if one_term else free_theta(blocks)
-        opt = fit_theta(xp, reml, control=control, free=free)
-        kept = data.iloc[np.flatnonzero(mf.keep)] if mf.n_dropped else data
-        fit = LmerFit(formula=formula, parsed=parsed, reml=reml, data=kept, X=X, Z=Z, y=y, codes=codes,
-                      groups=groups, fixed_names=fixed_names, random_names=random_names, xp=xp,
-                      pls=pls_solve(opt.best.theta, xp), runs=opt.runs, n_dropped=mf.n_dropped,
-                      _fixed_design_info=Xdf.design_info, _random_design_info=Zparts[0].design_info,
-                      _fixed_r_names=Xdf.attrs["r_names"], check=opt.check, control=control,
-                      blocks=None if one_term else blocks, offset=offset, response=parsed.response)
+        if len(parsed.groups) > 1:  # several grouping factors: the general random-effects terms (lme4's reTrms)
+            fit = lmer_multi(formula, parsed, data, mf, reml, control, frame, y, offset, Xdf)
+        else:  # one grouping factor: per-group blocks (the fast path of deviance.py)
+            fit = _lmer_one_factor(formula, parsed, data, mf, reml, control, frame, y, offset, Xdf)
     if fit.singular:
         warnings.warn("boundary (singular) fit: a random-effect variance is estimated as zero or a "
                       "correlation as ±1; see the section on checking a fit", stacklevel=2)

@@ -170,7 +170,9 @@ class Objective:
         return np.maximum(th[self.free], self.lower)
 
 
-def _safe(fun, best):
+def _finite_recorded(fun, best):
+    """``fun`` for an optimizer: NaN (an evaluation lost to rounding) becomes 1e300, a wall BOBYQA turns back
+    from, and the best point seen is recorded in ``best`` ([x, value]), in case the optimizer ends elsewhere."""
     def f(x, grad=None):
         v = fun(np.asarray(x, float))
         if not np.isfinite(v):
@@ -181,7 +183,7 @@ def _safe(fun, best):
     return f
 
 
-def _nlopt_minimize(obj: Objective, x0, name, maxeval=100_000, lme4_defaults=False) -> OptimizerRun:
+def _nlopt_minimize(obj: Objective, x0, name, maxeval=100_000, lme4_defaults=False, xtol_rel=None) -> OptimizerRun:
     n = len(x0)
     x0 = np.maximum(np.asarray(x0, dtype=float), obj.lower)
     opt = nlopt.opt(nlopt.LN_BOBYQA, n)
@@ -189,10 +191,12 @@ def _nlopt_minimize(obj: Objective, x0, name, maxeval=100_000, lme4_defaults=Fal
     opt.set_upper_bounds(np.full(n, np.inf))
     best = [x0.copy(), np.inf]
     start_count = obj.count
-    opt.set_min_objective(_safe(obj, best))
+    opt.set_min_objective(_finite_recorded(obj, best))
     if lme4_defaults:  # lme4 1.1-31's nloptwrap: xtol_abs = ftol_abs = 1e-8, NLopt's default initial step
         opt.set_ftol_abs(1e-8)
         opt.set_xtol_abs(1e-8)
+        if xtol_rel is not None:  # nloptr's default, which lme4's nloptwrap leaves in place: 1e-4
+            opt.set_xtol_rel(xtol_rel)
     else:
         # stop when a step changes the criterion by less than its rounding error (1e-15 relative: about five
         # units in the last place) or θ by 1e-10; the convergence check then verifies the optimum
@@ -221,7 +225,7 @@ def _nlopt_minimize(obj: Objective, x0, name, maxeval=100_000, lme4_defaults=Fal
 def _lbfgsb_minimize(obj: Objective, x0, maxiter=2000) -> OptimizerRun:
     start_count = obj.count
     best = [np.asarray(x0, float), np.inf]
-    f = _safe(obj, best)
+    f = _finite_recorded(obj, best)
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in obj.lower]
     res = optimize.minimize(f, np.maximum(x0, obj.lower), method="L-BFGS-B", bounds=bounds,
                             options={"ftol": 1e-14, "gtol": 1e-8, "maxiter": maxiter, "maxfun": maxiter})
@@ -309,6 +313,8 @@ def check_optimum(obj: Objective, x, tol: float = 2e-3, h: float = 1e-4, f0: flo
 
 def _cone_point(obj: Objective, x, eps: float):
     """x moved to T + ε v v' (v: T's null direction), or None for block-structured Λθ."""
+    if hasattr(obj, "cone_point"):  # an objective that knows its own Λθ structure
+        return obj.cone_point(x, eps)
     if not obj.free.all():
         return None
     lam = lambda_theta(obj.full(x), obj.q)
@@ -350,42 +356,30 @@ def _downhill_from_saddle(obj: Objective, x, chk: ConvergenceCheck):
     return None if best is None else best[0]
 
 
-def fit_theta(xp: CrossProducts, reml: bool, start=None, control: LmerControl | None = None,
-              free=None) -> Optimum:
-    """Minimize the profiled criterion over θ and check the optimum (§3.6).
-
-    Default control: BOBYQA on the scaled problem (when ``xp.scaled`` is set)
-    from Λ = I (or from ``start``, θ of the original data); the check; if a
-    diagonal element of Λθ ended at zero, BOBYQA again from a point moved off
-    the boundary (lme4's default can stop at a false boundary); if the check
-    fails, a polish (BOBYQA, then L-BFGS-B) from the best point.
-    """
-    control = control or LmerControl()
-    q = xp.q
-    free = np.ones(len(theta_lower(q)), bool) if free is None else np.asarray(free, bool)
+def search(obj, x0, control: LmerControl, run, lme4_tolerances: bool = False
+           ) -> tuple[list, OptimizerRun, ConvergenceCheck]:
+    """BOBYQA from ``x0`` and the check; with the default control, BOBYQA again from off a boundary, from
+    below a saddle point, and a polish (BOBYQA, then L-BFGS-B) when the check fails (§3.6).  ``run(x0, name)``
+    runs BOBYQA on ``obj`` within the shared evaluation budget (``run.budget``, a one-element list).
+    ``lme4_tolerances``: the first run and the restart off a boundary stop at lme4's tolerances (nloptwrap's
+    1e-8 on the criterion and on θ, with nloptr's relative 1e-4 on θ) rather than at rounding level — for objectives that cost more per evaluation; the
+    check still decides whether the optimum is one (a boundary optimum that passes it — one-sided
+    derivatives into the interior and the cone condition, :func:`cone_slope` — is not searched again), and
+    the polish runs at rounding level."""
     lme4 = control.optimizer == "nloptwrap"
-    obj = Objective(xp, reml, free, scaled=(not lme4) and xp.scaled is not None)
-    budget = [control.maxfun or 100_000]
-
-    def run(x0, name, lme4_defaults=False, objective=None):
-        r = _nlopt_minimize(objective or obj, x0, name, maxeval=max(budget[0], 1), lme4_defaults=lme4_defaults)
-        budget[0] -= r.evaluations
-        return r
-
-    if start is None:
-        x0 = theta_start(q)[free] if not lme4 else theta_start(q)[free]
-    else:
-        x0 = obj.x_of(start)
-    runs = [run(x0, "bobyqa" if not lme4 else "nloptwrap", lme4_defaults=lme4)]
+    budget = run.budget
+    runs = [run(x0, "bobyqa" if not lme4 else "nloptwrap", lme4_defaults=lme4 or lme4_tolerances,
+                xtol_rel=1e-4 if lme4_tolerances else None)]
     best = runs[0]
     chk = check_optimum(obj, best.x, control.check_tol, f0=best.criterion)
     if control.restart and not lme4:
-        if chk.boundary.any() and budget[0] > 0:
+        if chk.boundary.any() and budget[0] > 0 and not (lme4_tolerances and chk.ok):
             moved = best.x.copy()
             moved[chk.boundary] = 0.3
             if not chk.ok and "false boundary" in chk.message:  # leave along the direction that goes down
                 moved = _cone_point(obj, best.x, 0.05)[0]
-            runs.append(run(moved, "bobyqa_off_boundary"))
+            runs.append(run(moved, "bobyqa_off_boundary", lme4_defaults=lme4_tolerances,
+                            xtol_rel=1e-4 if lme4_tolerances else None))
             if runs[-1].criterion < best.criterion:
                 best = runs[-1]
                 chk = check_optimum(obj, best.x, control.check_tol, f0=best.criterion)
@@ -409,6 +403,54 @@ def fit_theta(xp: CrossProducts, reml: bool, start=None, control: LmerControl | 
                 if r.criterion < best.criterion:
                     best = r
                     chk = check_optimum(obj, best.x, control.check_tol, f0=best.criterion)
+    return runs, best, chk
+
+
+def budgeted_runner(obj, control: LmerControl):
+    """``run(x0, name, lme4_defaults=False, objective=None)``: one BOBYQA run charged to a budget of
+    ``control.maxfun`` evaluations (100 000 without a cap), kept in ``run.budget``."""
+    budget = [control.maxfun or 100_000]
+
+    def run(x0, name, lme4_defaults=False, objective=None, xtol_rel=None):
+        r = _nlopt_minimize(objective or obj, x0, name, maxeval=max(budget[0], 1), lme4_defaults=lme4_defaults,
+                            xtol_rel=xtol_rel)
+        budget[0] -= r.evaluations
+        return r
+
+    run.budget = budget
+    return run
+
+
+def final_check(best: OptimizerRun, chk: ConvergenceCheck) -> ConvergenceCheck:
+    """A run that hit its evaluation limit is never converged, whatever the check says."""
+    if best.status == "maxeval reached" and chk.ok:
+        return ConvergenceCheck(False, "the optimizer hit its evaluation limit (maxfun)", chk.max_grad,
+                                chk.min_eigen, chk.boundary, chk.evaluations, chk.gradient, chk.hessian)
+    if best.status == "maxeval reached":
+        chk.message = "the optimizer hit its evaluation limit (maxfun); " + chk.message
+    return chk
+
+
+def fit_theta(xp: CrossProducts, reml: bool, start=None, control: LmerControl | None = None,
+              free=None) -> Optimum:
+    """Minimize the profiled criterion over θ and check the optimum (§3.6).
+
+    Default control: BOBYQA on the scaled problem (when ``xp.scaled`` is set)
+    from Λ = I (or from ``start``, θ of the original data); the check; if a
+    diagonal element of Λθ ended at zero, BOBYQA again from a point moved off
+    the boundary (lme4's default can stop at a false boundary); if the check
+    fails, a polish (BOBYQA, then L-BFGS-B) from the best point.
+    """
+    control = control or LmerControl()
+    q = xp.q
+    free = np.ones(len(theta_lower(q)), bool) if free is None else np.asarray(free, bool)
+    lme4 = control.optimizer == "nloptwrap"
+    obj = Objective(xp, reml, free, scaled=(not lme4) and xp.scaled is not None)
+    run = budgeted_runner(obj, control)
+    budget = run.budget
+    x0 = theta_start(q)[free] if start is None else obj.x_of(start)
+    runs, best, chk = search(obj, x0, control, run)
+    if control.restart and not lme4:
         if (not chk.ok or chk.boundary.any()) and budget[0] > 0 and obj.sc is not None:
             # A singular T can be reached with its zero on a different diagonal element of Λθ depending on
             # the parametrization; the scaled one can end on a boundary saddle that the original one avoids
@@ -427,17 +469,11 @@ def fit_theta(xp: CrossProducts, reml: bool, start=None, control: LmerControl | 
                     if r2.criterion < r.criterion:
                         r, chk0 = r2, check_optimum(obj0, r2.x, control.check_tol, f0=r2.criterion)
                 best, chk = r, chk0
-    if best.status == "maxeval reached" and chk.ok:
-        chk = ConvergenceCheck(False, "the optimizer hit its evaluation limit (maxfun)", chk.max_grad, chk.min_eigen,
-                               chk.boundary, chk.evaluations, chk.gradient, chk.hessian)
-    elif best.status == "maxeval reached":
-        chk.message = "the optimizer hit its evaluation limit (maxfun); " + chk.message
-    return Optimum(runs=runs, check=chk, best=best)
+    return Optimum(runs=runs, check=final_check(best, chk), best=best)
 
 
-def optimize_theta(xp: CrossProducts, reml: bool, start: np.ndarray | None = None, check: bool = True,
+def optimize_theta(xp: CrossProducts, reml: bool, start: np.ndarray | None = None,
                    control: LmerControl | None = None, free=None) -> list[OptimizerRun]:
     """Every optimizer run of :func:`fit_theta`; the caller keeps the one with
-    the smallest criterion.  (``check`` is kept for compatibility: the
-    independent L-BFGS-B run it used to add is replaced by the check.)"""
+    the smallest criterion."""
     return fit_theta(xp, reml, start=start, control=control, free=free).runs

@@ -25,6 +25,7 @@ calls a term a ``ReMat``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -71,9 +72,7 @@ class ReTerm:
     def lambda_template(self, theta_i: np.ndarray) -> np.ndarray:
         """The k × k lower-triangular template of Λθ (eq. 4) from this term's θ (column-major lower triangle)."""
         lam = np.zeros((self.k, self.k))
-        rows, cols = np.tril_indices(self.k)
-        order = np.lexsort((rows, cols))  # column by column
-        lam[rows[order], cols[order]] = theta_i
+        lam[_template_index(self.k)] = theta_i
         return lam
 
 
@@ -121,6 +120,14 @@ class ReTerms:
         return {name: len(f.categories) for name, f in self.flist.items()}
 
 
+@lru_cache(maxsize=None)
+def _template_index(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) of a k × k template's lower triangle, column by column (θ's order in lme4)."""
+    rows, cols = np.tril_indices(k)
+    order = np.lexsort((rows, cols))
+    return rows[order], cols[order]
+
+
 def grouping_factor(group: str, frame: pd.DataFrame) -> pd.Categorical:
     """The grouping factor of a term as lme4 evaluates it: a column made a
     factor (sorted levels), or R's interaction ``a:b`` of such factors (levels
@@ -132,8 +139,18 @@ def grouping_factor(group: str, frame: pd.DataFrame) -> pd.Categorical:
     codes_all, labels_all = [], []
     for c in cols:
         col = frame[c]
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            cat = pd.Categorical(col.array).remove_unused_categories()
+        if isinstance(col.dtype, pd.CategoricalDtype):  # (the model frame's strings) drop unused levels
+            codes = np.asarray(col.array.codes, dtype=np.int64)
+            cats = col.array.categories
+            if (codes < 0).any():
+                raise MixedModelError(f"grouping column '{c}' has missing values")
+            used = np.bincount(codes, minlength=len(cats)) > 0
+            if not used.all():
+                codes = (np.cumsum(used) - 1)[codes]
+                cats = cats[used]
+            codes_all.append(codes)
+            labels_all.append([_r_label(v) for v in cats])
+            continue
         else:
             try:
                 cat = pd.Categorical(col.to_numpy())
