@@ -418,8 +418,11 @@ class GlmmProblem:
         """
         theta = np.asarray(theta, float)
         tol = self.tol if tol is None else tol
-        if not joint and beta is not None and len(self.blocks) == 1 and self.blocks[0].k == 1:
-            return self._pirls_scalar(theta, np.asarray(beta, float), maxit, tol)
+        if len(self.blocks) == 1 and self.blocks[0].k == 1:
+            if not joint and beta is not None:
+                return self._pirls_scalar(theta, np.asarray(beta, float), maxit, tol)
+            if joint:
+                return self._pirls_scalar_joint(theta, maxit, tol)
         ZL = self._zlam(theta)
         q = self.q
         u = np.zeros(q) if self.u is None or len(self.u) != q else self.u.copy()
@@ -550,6 +553,77 @@ class GlmmProblem:
             raise FloatingPointError(f"PIRLS did not converge in {maxit} iterations")
         Ldiag = np.sqrt(1.0 + np.bincount(codes, weights=w * zl2, minlength=J))  # L at μ̃
         self.u, self.beta = u.copy(), None
+        return PirlsResult(u=u, beta=beta, eta=eta, mu=mu, pdev=float(oldpdev),
+                           logdet=2.0 * float(np.sum(np.log(Ldiag))), iterations=it, Ldiag=Ldiag)
+
+    def _pirls_scalar_joint(self, theta, maxit, tol) -> PirlsResult:
+        """:meth:`pirls` with ``joint=True`` (lme4's nAGQ = 0 stage) for one scalar term: with
+        D = diag(d_j) the system for (u, β) is solved through R_ZX = D^{-1/2} Λ'Z'WX (J × p, one
+        bincount per column) and R_X = chol(X'WX − R_ZX'R_ZX)."""
+        b = self.blocks[0]
+        codes, J = b.codes, b.nlevels
+        X, p = self.X, self.p
+        zl = b.Z[:, 0] * float(theta[b.theta_slice][0])
+        u = None if self.u is None or len(self.u) != J else self.u.copy()
+        beta = None if self.beta is None else self.beta.copy()
+        if beta is None or u is None:  # first step: weights and working response from R's mustart
+            eta = self.eta_start.copy()
+            u, beta = np.zeros(J), None
+            zlu = eta - self.offset
+            xb = np.zeros(self.nobs)
+        else:
+            xb = X @ beta
+            zlu = zl * u[codes]
+            eta = self.offset + xb + zlu
+        mu, me, w = self._working(eta)
+        oldpdev = np.inf if beta is None else self._pdev(mu, u)
+        it = 0
+        for it in range(1, maxit + 1):
+            z = zlu + xb + (self.y - mu) / me  # working response without the offset
+            wzl = w * zl
+            L = np.sqrt(1.0 + np.bincount(codes, weights=wzl * zl, minlength=J))
+            cu = np.bincount(codes, weights=wzl * z, minlength=J) / L
+            WX = w[:, None] * X
+            RZX = np.empty((J, p))
+            for c in range(p):
+                RZX[:, c] = np.bincount(codes, weights=wzl * X[:, c], minlength=J)
+            RZX /= L[:, None]
+            RX = linalg.cholesky(X.T @ WX - RZX.T @ RZX, lower=False, check_finite=False)
+            b_new = linalg.cho_solve((RX, False), X.T @ (w * z) - RZX.T @ cu, check_finite=False)
+            u_new = (cu - RZX @ b_new) / L
+            xb_t = X @ b_new
+            zlu_t = zl * u_new[codes]
+            eta_t = self.offset + xb_t + zlu_t
+            mu_t, me_t, w_t = self._working(eta_t)
+            pdev = self._pdev(mu_t, u_new)
+            halvings = 0
+            if beta is not None and (not np.isfinite(pdev) or pdev > oldpdev + 1e-12 * abs(oldpdev)):
+                du, db = u_new - u, b_new - beta
+                while (not np.isfinite(pdev) or pdev > oldpdev) and halvings < 20:
+                    du, db = du / 2, db / 2
+                    u_new, b_new = u + du, beta + db
+                    xb_t = X @ b_new
+                    zlu_t = zl * u_new[codes]
+                    eta_t = self.offset + xb_t + zlu_t
+                    mu_t, me_t, w_t = self._working(eta_t)
+                    pdev = self._pdev(mu_t, u_new)
+                    halvings += 1
+            if not np.isfinite(pdev):
+                raise FloatingPointError("PIRLS loop resulted in NaN value")
+            if pdev - oldpdev > 1e-7 * max(abs(pdev), 1.0):
+                raise FloatingPointError("(maxstephalfit) PIRLS step-halvings failed to reduce deviance")
+            step = np.inf if beta is None else max(float(np.max(np.abs(u_new - u))),
+                                                   float(np.max(np.abs(b_new - beta))))
+            u, beta, xb, zlu, eta, mu, me, w = u_new, b_new, xb_t, zlu_t, eta_t, mu_t, me_t, w_t
+            converged = step < tol or (halvings > 0 and abs(oldpdev - pdev) < 1e-15 * abs(pdev))
+            oldpdev = pdev
+            if converged:
+                break
+        else:
+            self.beta = beta.copy()
+            raise FloatingPointError(f"PIRLS did not converge in {maxit} iterations")
+        Ldiag = np.sqrt(1.0 + np.bincount(codes, weights=w * zl * zl, minlength=J))  # L at the modes
+        self.u, self.beta = u.copy(), beta.copy()
         return PirlsResult(u=u, beta=beta, eta=eta, mu=mu, pdev=float(oldpdev),
                            logdet=2.0 * float(np.sum(np.log(Ldiag))), iterations=it, Ldiag=Ldiag)
 
