@@ -394,3 +394,18 @@ def test_pb_test_and_bootstrap_ci():
     assert list(ci.index) == f.theta_names + f.fixed_names
     est = np.concatenate([f.theta, f.beta])
     assert np.all(ci.iloc[:, 0].to_numpy() <= est + 1e-9) and np.all(est - 1e-9 <= ci.iloc[:, 1].to_numpy())
+
+
+def test_coef_resid_and_nAGQ_spelling():
+    f = fit_of("contra_slope")
+    c = f.coef["district"]
+    np.testing.assert_allclose(c["urbanY"] - f.fixef["urbanY"], f.ranef["district"]["urbanY"], atol=1e-12)
+    np.testing.assert_allclose(c["age"], f.fixef["age"])
+    g = fit_of("cbpp_laplace")
+    d = g.resid()
+    assert np.sum(d ** 2) == pytest.approx(g.deviance_conditional)
+    np.testing.assert_allclose(g.resid("response"), g.problem.y - g.mu)
+    with pytest.raises(MixedModelError, match="type"):
+        g.resid("working")
+    h = hc.glmer(CB, _data("cbpp"), nAGQ=25)
+    assert h.deviance == pytest.approx(fit_of("cbpp_agq25").deviance, abs=1e-9)

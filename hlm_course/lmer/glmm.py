@@ -518,6 +518,17 @@ class GlmerFit:
         return out
 
     @property
+    def coef(self) -> dict:
+        """Per-level coefficients, fixed effects plus conditional modes (lme4's ``coef``): {group: DataFrame}."""
+        out = {}
+        for g, re_ in self.ranef.items():
+            df = pd.DataFrame(np.tile(self.beta, (len(re_), 1)), index=re_.index, columns=self.fixed_names)
+            for c in re_.columns:
+                df[c] = (df[c] if c in df.columns else 0.0) + re_[c]
+            out[g] = df
+        return out
+
+    @property
     def cond_var(self) -> dict:
         """Conditional covariances of b per term (lme4's ``condVar``/``postVar``): {group: (J, k, k)}."""
         V = self.problem.cond_var(self.theta, self.u, self.beta)
@@ -561,6 +572,19 @@ class GlmerFit:
     def fitted(self) -> pd.Series:
         """Fitted values on the response scale (lme4's ``fitted``)."""
         return pd.Series(self.mu, index=self.data.index, name="fitted")
+
+    def resid(self, type: str = "deviance") -> pd.Series:
+        """Residuals as lme4's ``residuals``: ``"deviance"`` (default), ``"pearson"`` or ``"response"``."""
+        p, mu = self.problem, self.mu
+        if type == "response":
+            r = p.y - mu
+        elif type == "pearson":
+            r = (p.y - mu) * np.sqrt(p.wt / self.family.variance(mu))
+        elif type == "deviance":
+            r = np.sign(p.y - mu) * np.sqrt(np.maximum(self.family.dev_resids(p.y, mu, p.wt), 0.0))
+        else:
+            raise MixedModelError(f"type must be 'deviance', 'pearson' or 'response', got {type!r}")
+        return pd.Series(r, index=self.data.index, name=f"{type} residuals")
 
     def predict(self, newdata: pd.DataFrame | None = None, type: str = "link", re_form=None,
                 allow_new_levels: bool = False) -> pd.Series:
@@ -807,7 +831,7 @@ def pb_test_glmer(small: GlmerFit, large: GlmerFit, nsim: int = 200, seed=None) 
 # glmer
 # ---------------------------------------------------------------------------
 def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, weights=None,
-          control: GlmerControl | None = None) -> GlmerFit:
+          control: GlmerControl | None = None, nAGQ: int | None = None) -> GlmerFit:
     """Fit a generalized linear mixed model by lme4's method.
 
     Parameters
@@ -827,10 +851,16 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
         k > 1: adaptive Gauss–Hermite quadrature with k points (one scalar random-effects term only).
     weights
         Prior weights: a column name or an array (for a proportion response, the number of trials).
+    control
+        :class:`GlmerControl`.
+    nAGQ
+        lme4's spelling of ``nagq``.
     """
     if not isinstance(data, pd.DataFrame):
         raise MixedModelError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     fam = as_family(family)
+    if nAGQ is not None:  # lme4's spelling
+        nagq = nAGQ
     if isinstance(nagq, bool) or not isinstance(nagq, (int, np.integer)) or nagq < 0 or nagq > 100:
         raise MixedModelError(f"nagq must be an integer from 0 to 100, got {nagq!r}")
     nagq = int(nagq)
