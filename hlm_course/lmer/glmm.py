@@ -972,7 +972,8 @@ def optimize_glmer(prob: GlmmProblem, nagq: int, control: GlmerControl, derivs: 
 
         step0 = np.full(nt, 0.2)
         # a start for stage 2 needs less precision than a final nAGQ = 0 fit
-        loose = dict(ftol=1e-4, xtol=1e-3) if nagq > 0 else {}
+        # (with several terms its joint PIRLS is the expensive one, and stage 2 re-optimizes θ anyway)
+        loose = {} if nagq == 0 else (dict(ftol=1e-2, xtol=1e-2) if len(blocks) > 1 else dict(ftol=1e-4, xtol=1e-3))
         # while the optimizer searches, modes to 1e-4 (a deviance good to ~1e-8) are enough; the estimate and
         # the derivatives of the check use the full precision
         search_tol = max(prob.tol, 1e-4) if prob.family.link in ("logit", "log") else prob.tol
