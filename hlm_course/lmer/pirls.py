@@ -154,32 +154,57 @@ class _Factor:
         return np.concatenate([x1, x2])
 
 
-def _chol_nested(S, qb):
-    """Lower Cholesky factor of S; when S's leading qb × qb block is diagonal (the second term's levels
-    are not coupled by the first's: nested or crossed factors whose levels share no first-factor level),
-    that block is eliminated first and only the rest is factored densely — the blocked Cholesky one
-    level further down."""
-    Sbb = S[:qb, :qb]
-    if qb == S.shape[0] or np.count_nonzero(Sbb) != qb:
-        return linalg.cholesky(S, lower=True, check_finite=False)
-    lb = np.sqrt(np.diag(Sbb))
-    Llb = S[qb:, :qb] / lb[None, :]
-    Lll = linalg.cholesky(S[qb:, qb:] - Llb @ Llb.T, lower=True, check_finite=False)
-    L = np.zeros_like(S)
-    L[np.arange(qb), np.arange(qb)] = lb
-    L[qb:, :qb] = Llb
-    L[qb:, qb:] = Lll
-    return L
+class _Tri:
+    """A lower-triangular factor of the trailing block: dense, or two-level (a diagonal leading block)."""
+
+    def __init__(self, L=None, lb=None, B=None, Lll=None):
+        self.L, self.lb, self.B, self.Lll = L, lb, B, Lll
+
+    def logdet(self) -> float:
+        if self.L is not None:
+            return 2.0 * float(np.sum(np.log(np.diag(self.L))))
+        return 2.0 * float(np.sum(np.log(self.lb)) + np.sum(np.log(np.diag(self.Lll))))
+
+    def solve(self, c, trans=False):
+        """L⁻¹ c, or L'⁻¹ c with ``trans``."""
+        if self.L is not None:
+            return linalg.solve_triangular(self.L, c, lower=True, trans="T" if trans else "N", check_finite=False)
+        qb = len(self.lb)
+        if not trans:
+            xb = c[:qb] / self.lb
+            xl = linalg.solve_triangular(self.Lll, c[qb:] - self.B @ xb, lower=True, check_finite=False)
+        else:
+            xl = linalg.solve_triangular(self.Lll, c[qb:], lower=True, trans="T", check_finite=False)
+            xb = (c[:qb] - self.B.T @ xl) / self.lb
+        return np.concatenate([xb, xl])
+
+
+def _chol_nested(S, qb, nested: bool) -> _Tri:
+    """Cholesky factor of S; when S's leading qb × qb block is diagonal (``nested``: the second term's
+    levels are never coupled through a level of the first — nested factors, or crossed ones whose levels
+    share no first-factor level; decided once from the design), that block is eliminated first and only
+    the rest is factored densely: the blocked Cholesky one level further down."""
+    if not nested or qb == S.shape[0]:
+        return _Tri(L=linalg.cholesky(S, lower=True, check_finite=False))
+    lb = np.sqrt(np.diagonal(S)[:qb])
+    B = S[qb:, :qb] / lb[None, :]
+    Lll = linalg.cholesky(S[qb:, qb:] - B @ B.T, lower=True, check_finite=False)
+    return _Tri(lb=lb, B=B, Lll=Lll)
 
 
 class _ScalarFactor(_Factor):
     """The blocked factor when every term is scalar (crossed or nested random intercepts): L11 diagonal,
-    L21 = A21 L11⁻¹ applied through the observations (never formed), L22 dense.  A21 = Σ_i a_i e_c(i) v_i'
-    with a_i = w_i (ZΛ)_1i, c(i) the first factor's level of observation i and v_i its trailing row."""
+    L21 = A21 L11⁻¹ applied through the observations (never formed), L22 dense (or two-level).
+    A21 = Σ_i a_i e_c(i) v_i' with a_i = w_i (ZΛ)_1i, c(i) the first factor's level of observation i and
+    v_i its trailing row."""
 
-    def __init__(self, L11, L22, a, codes1, R, Zr, q1, q2):
-        super().__init__(L11, None, L22)
+    def __init__(self, L11, T22: _Tri, a, codes1, R, Zr, q1, q2):
+        super().__init__(L11, None, None)
+        self.T22 = T22
         self.a, self.codes1, self.R, self.Zr, self.q1, self.q2 = a, codes1, R, Zr, q1, q2
+
+    def logdet(self) -> float:
+        return 2.0 * float(np.sum(np.log(self.L11))) + self.T22.logdet()
 
     def _a21(self, y):  # A21 y (q2,), y (q1,)
         wts = (self.a * y[self.codes1])[:, None] * self.Zr
@@ -193,14 +218,13 @@ class _ScalarFactor(_Factor):
         if b.ndim == 2:
             return np.column_stack([self.forward(b[:, j]) for j in range(b.shape[1])])
         x1 = b[:self.q1] / self.L11
-        x2 = linalg.solve_triangular(self.L22, b[self.q1:] - self._a21(x1 / self.L11), lower=True,
-                                     check_finite=False)
+        x2 = self.T22.solve(b[self.q1:] - self._a21(x1 / self.L11))
         return np.concatenate([x1, x2])
 
     def backward(self, b):
         if b.ndim == 2:
             return np.column_stack([self.backward(b[:, j]) for j in range(b.shape[1])])
-        x2 = linalg.solve_triangular(self.L22, b[self.q1:], lower=True, trans="T", check_finite=False)
+        x2 = self.T22.solve(b[self.q1:], trans=True)
         x1 = (b[:self.q1] - self._a21t(x2) / self.L11) / self.L11
         return np.concatenate([x1, x2])
 
@@ -282,7 +306,10 @@ class GlmmProblem:
                     self._scalar = dict(
                         R=R, m=m, pi=pi, pj=pj,
                         idx22=(R[:, :, None] * q2 + R[:, None, :]).ravel(),
-                        idxS=(R[pi][:, :, None] * q2 + R[pj][:, None, :]).ravel())
+                        idxS=(R[pi][:, :, None] * q2 + R[pj][:, None, :]).ravel(),
+                        # the second term's levels never meet through a first-factor level (nor through an
+                        # observation: one level each), so its block of the Schur complement is diagonal
+                        nested=bool(np.all(R[pi, 0] == R[pj, 0])))
         self.evaluations = 0
         self.tol = tol
 
@@ -356,7 +383,8 @@ class GlmmProblem:
                             minlength=q2 * q2).reshape(q2, q2)
             S = A22 - C
             S[np.diag_indices(q2)] += 1.0
-            return _ScalarFactor(L11, _chol_nested(S, self._rest[0].q), a, b.codes, sc["R"], Zr, b.q, q2)
+            return _ScalarFactor(L11, _chol_nested(S, self._rest[0].q, sc["nested"]), a, b.codes, sc["R"], Zr, b.q,
+                                 q2)
         M2 = self._M2(ZL)
         M2w = sparse.csr_matrix((M2.data * w[M2.indices], M2.indices, M2.indptr), shape=M2.shape)
         A22 = (M2w @ M2.T).toarray()
@@ -502,7 +530,7 @@ class GlmmProblem:
             raise FloatingPointError(f"PIRLS did not converge in {maxit} iterations")
         f = self.factor(ZL, w)  # L at μ̃ (weights of the modes themselves)
         self.u, self.beta = u.copy(), (beta.copy() if beta is not None else None)
-        Ldiag = f.L11 if (f.L11.ndim == 1 and f.L22 is None) else None
+        Ldiag = f.L11 if (f.L11.ndim == 1 and f.L22 is None and not isinstance(f, _ScalarFactor)) else None
         return PirlsResult(u=u, beta=beta, eta=eta, mu=mu, pdev=float(oldpdev), logdet=f.logdet(), iterations=it,
                            Ldiag=Ldiag)
 
