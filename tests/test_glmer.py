@@ -201,7 +201,6 @@ def test_predict():
 
 def test_anova_likelihood_ratio():
     a, b = fit_of("contra_int"), fit_of("contra_slope")
-    tab = hc.lmer.__class__  # noqa: F841 (keeps the import honest)
     t = b.anova(a)
     assert list(t["npar"]) == [a.npar, b.npar]
     assert t["Chisq"].iloc[1] == pytest.approx(a.deviance - b.deviance)
@@ -409,3 +408,15 @@ def test_coef_resid_and_nAGQ_spelling():
         g.resid("working")
     h = hc.glmer(CB, _data("cbpp"), nAGQ=25)
     assert h.deviance == pytest.approx(fit_of("cbpp_agq25").deviance, abs=1e-9)
+
+
+def test_offset_argument_and_family_function():
+    m = fit_of("mmmec_offset")
+    d = _data("mmmec").assign(lexp=lambda x: np.log(x["expected"]))
+    a = hc.glmer("deaths ~ uvb + (1 | region)", d, family=hc.poisson, offset="lexp")
+    assert a.deviance == pytest.approx(m.deviance, abs=1e-7)
+    np.testing.assert_allclose(a.predict(d.iloc[:3]), m.predict(d.iloc[:3]), rtol=1e-9)
+    b = hc.glmer("deaths ~ uvb + (1 | region)", d, family="poisson", offset=d["lexp"].to_numpy())
+    assert b.deviance == pytest.approx(m.deviance, abs=1e-7)
+    with pytest.raises(MixedModelError, match="offset"):
+        b.predict(d.iloc[:3])

@@ -12,10 +12,13 @@ Bates et al. (2015), §6, and lme4's ``R/lmer.R`` (``glmer``),
    ordered by decreasing number of levels, θ column-major per term);
 3. **deviance function** — :class:`~hlm_course.lmer.pirls.GlmmProblem`:
    PIRLS, the Laplace approximation, adaptive Gauss–Hermite quadrature;
-4. **optimizer** — lme4's two stages: nAGQ = 0 (θ, with β inside PIRLS),
-   then θ and β together on the Laplace or AGQ deviance, both by BOBYQA
-   (NLopt); then lme4's convergence check (gradient and Hessian of the
-   deviance by ``deriv12``'s central differences);
+4. **optimizer** — :func:`optimize_glmer`, lme4's two stages: nAGQ = 0 (θ,
+   with β inside PIRLS), then θ and β together on the Laplace or AGQ
+   deviance, both by BOBYQA (NLopt; lme4 uses minqa's bobyqa and then
+   Nelder–Mead); then lme4's convergence check (gradient and Hessian of the
+   deviance by ``deriv12``'s central differences) and, while the check finds
+   a gradient, Newton steps with that Hessian (so the estimate is where the
+   check says the gradient vanishes, not where BOBYQA's tolerance stopped);
 5. **fitted model** — :class:`GlmerFit` with lme4's accessors; standard errors
    from that Hessian, as lme4 1.1-31's ``vcov`` (``use.hessian = TRUE`` when
    the Hessian over θ and β is available: 2 H⁻¹ restricted to β).
@@ -39,7 +42,7 @@ from .pirls import GlmmProblem, ReBlock
 from .reterms import ReTerms, grouping_factor, mk_re_terms
 
 __all__ = ["glmer", "GlmerFit", "GlmerControl", "parse_glmer_formula", "re_blocks", "anova_glmer", "pb_test_glmer",
-           "optimize_glmer"]
+           "optimize_glmer", "GlmerOptimum"]
 
 GRAD_TOL = 2e-3  # lme4's check.conv.grad tolerance
 DERIV_DELTA = 1e-4  # lme4's deriv12 step
@@ -400,6 +403,7 @@ class GlmerFit:
     control: GlmerControl = field(default_factory=GlmerControl, repr=False)
     weights: np.ndarray | None = field(default=None, repr=False)
     warnings_: list = field(default_factory=list, repr=False)
+    _offset_arg: str | None = field(default=None, repr=False)  # glmer(offset=...): a column, or "array"
 
     # -- sizes -------------------------------------------------------------------------------
     @property
@@ -625,6 +629,11 @@ class GlmerFit:
         eta = Xn @ self.beta
         for o in parsed.offsets:
             eta = eta + evaluate(o, frame, "offset")
+        if self._offset_arg == "_glmer_offset_":
+            raise MixedModelError("the model was fitted with offset= an array: give the offset as a column "
+                                  "(offset='name') or an offset() term to predict for new data")
+        if self._offset_arg is not None:
+            eta = eta + evaluate(self._offset_arg, frame, "offset")
         if use_re:
             built = {}
             for t in parsed.terms:
@@ -679,7 +688,7 @@ class GlmerFit:
                         fixed_names=self.fixed_names, levels=self.levels, runs=opt.runs, check=opt.check,
                         hessian=opt.hessian, n_dropped=self.n_dropped, parsed=self.parsed,
                         _fixed_info=self._fixed_info, _fixed_order=self._fixed_order, control=self.control,
-                        weights=self.weights)
+                        weights=self.weights, _offset_arg=self._offset_arg)
 
     def bootstrap_ci(self, nsim: int = 200, level: float = 0.95, seed=None) -> pd.DataFrame:
         """Parametric bootstrap percentile intervals of θ and β (lme4's ``confint(method = "boot")``):
@@ -831,7 +840,7 @@ def pb_test_glmer(small: GlmerFit, large: GlmerFit, nsim: int = 200, seed=None) 
 # glmer
 # ---------------------------------------------------------------------------
 def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, weights=None,
-          control: GlmerControl | None = None, nAGQ: int | None = None) -> GlmerFit:
+          control: GlmerControl | None = None, nAGQ: int | None = None, offset=None) -> GlmerFit:
     """Fit a generalized linear mixed model by lme4's method.
 
     Parameters
@@ -855,6 +864,8 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
         :class:`GlmerControl`.
     nAGQ
         lme4's spelling of ``nagq``.
+    offset
+        An offset as lme4's ``offset`` argument (a column name or an array), added to any ``offset()`` terms.
     """
     if not isinstance(data, pd.DataFrame):
         raise MixedModelError(f"data must be a pandas DataFrame, got {type(data).__name__}")
@@ -870,7 +881,18 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
     wname = weights if isinstance(weights, str) else None
     if wname is not None:
         variables = variables | {wname}
+    oname = offset if isinstance(offset, str) else None
+    if oname is not None:
+        variables = variables | {oname}
     order = [c for c in data.columns if c in variables] + sorted(v for v in variables if v not in data.columns)
+    if offset is not None and oname is None:
+        o_all = np.asarray(offset, dtype=float)
+        if o_all.shape != (len(data),):
+            raise MixedModelError(f"offset must have one value per row of data ({len(data)}), got shape "
+                                  f"{o_all.shape}")
+        data = data.assign(_glmer_offset_=o_all)
+        order.append("_glmer_offset_")
+        oname = "_glmer_offset_"
     if weights is not None and wname is None:
         w_all = np.asarray(weights, dtype=float)
         if w_all.shape != (len(data),):
@@ -892,9 +914,11 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
         if np.any(w < 0) or not np.all(np.isfinite(w)):
             raise MixedModelError("weights must be finite and non-negative (R: 'negative weights not allowed')")
     y, wt, ntrials = _response(parsed, frame, fam, w)
-    offset = None
+    offset_ = None
     if parsed.offsets:
-        offset = sum(evaluate(o, frame, "offset") for o in parsed.offsets)
+        offset_ = sum(evaluate(o, frame, "offset") for o in parsed.offsets)
+    if oname is not None:
+        offset_ = evaluate(oname, frame, "offset") + (0.0 if offset_ is None else offset_)
     Xdf = build_design(parsed.fixed, frame, "fixed-effects")
     fixed_names = [Xdf.attrs["r_names"][c] for c in Xdf.columns]
     X = np.asfortranarray(Xdf.to_numpy(dtype=float))
@@ -914,7 +938,7 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
     if fam.family == "binomial" and np.all(y == y[0]) or fam.family == "poisson" and np.all(y == 0):
         raise MixedModelError(f"the response is constant ({y[0]:g} in every row): there is nothing to model "
                               "(lme4: 'Response is constant')")
-    prob = GlmmProblem(X, y, wt, ntrials, offset, fam, blocks,
+    prob = GlmmProblem(X, y, wt, ntrials, offset_, fam, blocks,
                        tol=control.tol_pirls if control.tol_pirls is not None else
                        (1e-6 if fam.link in ("logit", "log") else 1e-11))
     opt = optimize_glmer(prob, nagq, control)
@@ -923,7 +947,7 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
                    criterion=opt.criterion, fixed_names=fixed_names, levels=levels, runs=opt.runs, check=opt.check,
                    hessian=opt.hessian,
                    n_dropped=mf.n_dropped, parsed=parsed, _fixed_info=Xdf.design_info,
-                   _fixed_order=list(Xdf.columns), control=control, weights=w)
+                   _fixed_order=list(Xdf.columns), control=control, weights=w, _offset_arg=oname)
     _warn_fit(fit)
     return fit
 
