@@ -2,11 +2,11 @@
 
 Run from the repository root:
 
-    python benchmarks/glmer.py           # ours (5 fits each), lme4 (benchmarks/glmer_bench.R, 5 fits each), ours again
+    python benchmarks/glmer.py           # per model: ours (5 fits), lme4 (benchmarks/glmer_bench.R, 5 fits), ours again
     python benchmarks/glmer.py --no-r    # reuse benchmarks/glmer_r_timings.json
 
-Each engine: the fastest of repeated fits (other jobs only ever add time; ours are timed before and after lme4's
-run); ratio = lme4 time / ours (> 1: ours is
+Each engine: the fastest of repeated fits (other jobs only ever add time; per model ours are timed just before and
+just after lme4's); ratio = lme4 time / ours (> 1: ours is
 faster).  Writes benchmarks/glmer_results.json, benchmarks/GLMER.md and the "Generalized linear mixed models"
 section of benchmarks/RESULTS.md, with the load average before and after.
 """
@@ -68,25 +68,33 @@ def main() -> None:
     load0 = os.getloadavg()[0]
     rfile = ROOT / "benchmarks" / "glmer_r_timings.json"
 
-    def ours() -> dict:
-        out = {}
-        for name, (form, dname, kw) in MODELS.items():
-            d = data(dname)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                fit = hc.glmer(form, d, **kw)
-                out[name] = (fastest(lambda: hc.glmer(form, d, **kw), 5), fit)
-        return out
+    def ours(name) -> tuple:
+        form, dname, kw = MODELS[name]
+        d = data(dname)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = hc.glmer(form, d, **kw)
+            return fastest(lambda: hc.glmer(form, d, **kw), 5), fit
 
-    # ours before and after lme4's run (the fastest of the 10): the machine is shared, and a burst of load
-    # during one engine's turn should not decide the ratio
-    before = ours()
-    if "--no-r" not in sys.argv:
-        if shutil.which("Rscript") is None:
-            sys.exit("Rscript not found: install R and lme4, or use --no-r")
-        subprocess.run(["Rscript", "benchmarks/glmer_bench.R", "5"], cwd=ROOT, check=True)
-    after = ours()
-    rt = json.loads(rfile.read_text())
+    # model by model: ours, lme4's (a fresh Rscript), ours again — the machine is shared, and pairing the
+    # engines in time keeps a burst of load from deciding a ratio; each engine's fastest fit counts
+    use_r = "--no-r" not in sys.argv
+    if use_r and shutil.which("Rscript") is None:
+        sys.exit("Rscript not found: install R and lme4, or use --no-r")
+    before, after, rt = {}, {}, {}
+    for name in MODELS:
+        before[name] = ours(name)
+        if use_r:
+            subprocess.run(["Rscript", "benchmarks/glmer_bench.R", "5", name], cwd=ROOT, check=True)
+            one = json.loads((ROOT / "benchmarks" / "glmer_r_one.json").read_text())
+            rt[name] = one[name]
+            rt["meta"] = one["meta"]
+        after[name] = ours(name)
+    if use_r:
+        (ROOT / "benchmarks" / "glmer_r_one.json").unlink()
+        rfile.write_text(json.dumps(rt, indent=2))
+    else:
+        rt = json.loads(rfile.read_text())
     rows = []
     for name, (form, dname, kw) in MODELS.items():
         t, fit = min(before[name][0], after[name][0]), after[name][1]
@@ -123,8 +131,9 @@ def report(result: dict) -> list[str]:
     la = result["load_average_1min"]
     lines = ["## Generalized linear mixed models (target: every fit at least 5× lme4's glmer)", "",
              f"From `python benchmarks/glmer.py` ({result['date']}, {result['cpus']} CPUs, load average "
-             f"{la['start']} at the start, {la['R run']} after the R fits, {la['end']} at the end): "
-             "the fastest of 10 fits of `hc.glmer` (5 before and 5 after lme4's) against the fastest of 5 of lme4 "
+             f"{la['start']} at the start, {la['end']} at the end): "
+             "per model, the fastest of 10 fits of `hc.glmer` (5 just before and 5 just after lme4's) against the "
+             "fastest of 5 of lme4 "
              f"{result['lme4']}'s `glmer` (default control) on the same data in the same run.  Ratio = lme4 / "
              "ours; the last column is our −2 log-likelihood minus lme4's (negative: ours is lower).", "",
              "| model | nAGQ | hlm_course (s) | lme4 (s) | ratio | −2logLik − lme4 |",
