@@ -402,7 +402,6 @@ class GlmerFit:
     _fixed_order: list = field(default=None, repr=False)
     control: GlmerControl = field(default_factory=GlmerControl, repr=False)
     weights: np.ndarray | None = field(default=None, repr=False)
-    warnings_: list = field(default_factory=list, repr=False)
     _offset_arg: str | None = field(default=None, repr=False)  # glmer(offset=...): a column, or "array"
 
     # -- sizes -------------------------------------------------------------------------------
@@ -769,13 +768,6 @@ class GlmerFit:
         from html import escape
 
         return f"<pre>{escape(self.summary())}</pre>"
-
-
-def _r_names(info) -> dict:
-    from .formula import r_column_names
-
-    termlist = list(info.term_slices)
-    return r_column_names(info, termlist)
 
 
 def anova_glmer(*fits) -> pd.DataFrame:
