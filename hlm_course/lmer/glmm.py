@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import nlopt
 import numpy as np
@@ -93,6 +94,17 @@ def parse_glmer_formula(formula: str) -> GlmerFormula:
                                   f"{response!r}")
         succ, fail = parts
     return GlmerFormula(response, succ, fail, parsed.fixed, tuple(parsed.terms), tuple(parsed.offsets))
+
+
+def _parse_uncached(formula) -> tuple[GlmerFormula, frozenset]:
+    parsed = parse_glmer_formula(formula)
+    return parsed, frozenset(_variables(parsed))
+
+
+@lru_cache(maxsize=256)
+def _parse_cached(formula: str) -> tuple[GlmerFormula, frozenset]:
+    """The parsed formula and the columns it uses, once per formula string (a bootstrap refits one formula)."""
+    return _parse_uncached(formula)
 
 
 def _variables(parsed: GlmerFormula) -> set:
@@ -868,8 +880,7 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
         raise MixedModelError(f"nagq must be an integer from 0 to 100, got {nagq!r}")
     nagq = int(nagq)
     control = control or GlmerControl()
-    parsed = parse_glmer_formula(formula)
-    variables = _variables(parsed)
+    parsed, variables = _parse_cached(formula) if isinstance(formula, str) else _parse_uncached(formula)
     wname = weights if isinstance(weights, str) else None
     if wname is not None:
         variables = variables | {wname}
