@@ -1023,11 +1023,17 @@ def optimize_glmer(prob: GlmmProblem, nagq: int, control: GlmerControl, derivs: 
                 check = check_conv(g, H, (lower == 0) & (th1 < DERIV_DELTA), control.check_tol)
         else:
             # stage 2: θ and β together; β in units of its (R_X) standard error, for the optimizer only
-            se1 = np.sqrt(np.diag(np.linalg.inv(_rx_crossprod(prob, th1, beta1, u1))))
-            se1 = np.where(np.isfinite(se1) & (se1 > 0), se1, 1.0)
+            # β = β₁ + R_X⁻¹ x: x has (nearly) identity curvature, so BOBYQA's model is well conditioned even
+            # for strongly correlated coefficients (age and age², the levels of a factor)
+            try:
+                Rinv = np.linalg.inv(np.linalg.cholesky(_rx_crossprod(prob, th1, beta1, u1)).T) * np.sqrt(2.0)
+                if not np.all(np.isfinite(Rinv)):
+                    raise np.linalg.LinAlgError
+            except np.linalg.LinAlgError:
+                Rinv = np.eye(len(beta1))
 
             def dev2(x):
-                return prob.deviance(x[:nt], beta1 + se1 * x[nt:], nagq, tol=search_tol)
+                return prob.deviance(x[:nt], beta1 + Rinv @ x[nt:], nagq, tol=search_tol)
 
             x0 = np.concatenate([th1, np.zeros(len(beta1))])
             lo2 = np.concatenate([lower, np.full(len(beta1), -np.inf)])
@@ -1036,7 +1042,7 @@ def optimize_glmer(prob: GlmmProblem, nagq: int, control: GlmerControl, derivs: 
             # Hessian (lme4's deriv12, needed for the standard errors anyway) and central-difference gradients
             x2, crit2, ev2, st2 = _bobyqa(dev2, x0, lo2, step2, control.maxfun, ftol=1e-6, xtol=1e-5)
             runs.append(StageRun(f"nAGQ={nagq} (theta, beta)", crit2, ev2, st2))
-            theta, beta = x2[:nt], beta1 + se1 * x2[nt:]
+            theta, beta = x2[:nt], beta1 + Rinv @ x2[nt:]
 
             def dev_raw(par):
                 return prob.deviance(par[:nt], par[nt:], nagq)
