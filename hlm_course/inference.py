@@ -144,6 +144,7 @@ class Refits:
     beta: np.ndarray  # (nsim, p)
     sigma: np.ndarray  # (nsim,)
     criterion: np.ndarray  # (nsim,) REML criterion or deviance
+    vcov: np.ndarray | None = None  # (nsim, p, p): σ̂² (R_X'R_X)⁻¹ of each refit, lme4's vcov
 
 
 def _batch_cross_products(fit: LmerFit, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -155,7 +156,7 @@ def _batch_cross_products(fit: LmerFit, Y: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def batch_deviance(theta: np.ndarray, xp: CrossProducts, Zty: np.ndarray, Xty: np.ndarray, yty: np.ndarray,
-                   reml: bool, full: bool = False):
+                   reml: bool, full: bool = False, vcov: bool = False):
     """Profiled criterion for many (θ, y) pairs at once (eqs. 16–19, 34, 41).
 
     ``theta`` is (S, k); ``Zty`` (q, S, J), ``Xty`` (S, p), ``yty`` (S,) are the
@@ -168,7 +169,9 @@ def batch_deviance(theta: np.ndarray, xp: CrossProducts, Zty: np.ndarray, Xty: n
 
     so every sum over groups is a matrix product of an (S, J) "plane" of K
     with fixed per-group cross-products (BLAS), instead of S × J tiny solves.
-    With ``full=True`` also returns β̂ (S, p) and σ̂² (S,).
+    With ``full=True`` also returns β̂ (S, p) and σ̂² (S,); with ``vcov=True`` as well,
+    also ``σ̂² (R_X'R_X)⁻¹`` (S, p, p), lme4's ``vcov`` of each fit (``R_X'R_X`` is the
+    Schur complement ``A`` below).
     """
     q, p, n = xp.q, xp.p, xp.n
     S, J = len(theta), xp.ZtZ.shape[0]
@@ -223,7 +226,11 @@ def batch_deviance(theta: np.ndarray, xp: CrossProducts, Zty: np.ndarray, Xty: n
     if not full:
         return crit
     beta = np.linalg.solve(np.swapaxes(L, 1, 2), cbeta[..., None])[..., 0]
-    return crit, beta, pwrss / df
+    if not vcov:
+        return crit, beta, pwrss / df
+    Linv = np.linalg.inv(L)  # (R_X'R_X)⁻¹ = L⁻ᵀ L⁻¹
+    V = (pwrss / df)[:, None, None] * (np.swapaxes(Linv, 1, 2) @ Linv)
+    return crit, beta, pwrss / df, V
 
 
 def _newton_batch(f, theta0: np.ndarray, lower: np.ndarray, maxit: int = 30, h: float = 1e-4, on_done=None):
@@ -396,8 +403,8 @@ def _refit_many(fit: LmerFit, Y: np.ndarray, reml: bool, bar) -> Refits:
         if bar is not None:
             bar.update(1)
     theta = full(x_hat)
-    crit, beta, sigma2 = batch_deviance(theta, xp0, Zty, Xty, yty, reml, full=True)
-    out = Refits(theta=theta, beta=beta + shift[None, :], sigma=np.sqrt(sigma2), criterion=crit)
+    crit, beta, sigma2, V = batch_deviance(theta, xp0, Zty, Xty, yty, reml, full=True, vcov=True)
+    out = Refits(theta=theta, beta=beta + shift[None, :], sigma=np.sqrt(sigma2), criterion=crit, vcov=V)
     out.n_fallback = int(redo.size)
     return out
 
