@@ -157,8 +157,10 @@ class PlanningModel:
 def planning_design(J: int, n: int, sd_x: float = 0.66, seed=None) -> pd.DataFrame:
     """A balanced design: J schools (the first half Public, the second Catholic) of n pupils each.
 
-    ``cses`` is drawn N(0, sd_x²) and centred within each school (it is group-centred SES). Columns:
-    ``school``, ``sector`` (categorical, Public first), ``cses``.
+    ``cses`` is drawn N(0, sd_x²), centred within each school (it is group-centred SES) and scaled so that
+    its pooled within-school SD, √(Σ cses² / (J(n − 1))), is exactly ``sd_x``: the design has the spread the
+    planning formulas assume, and only the responses are random. Columns: ``school``, ``sector``
+    (categorical, Public first), ``cses``.
     """
     J = _check_schools(J)
     n = _check_int(n, "n (pupils per school)", 2)
@@ -167,6 +169,7 @@ def planning_design(J: int, n: int, sd_x: float = 0.66, seed=None) -> pd.DataFra
     school = np.repeat(np.arange(1, J + 1), n)
     x = rng.normal(0.0, sd_x, (J, n))
     x -= x.mean(axis=1, keepdims=True)
+    x *= sd_x / np.sqrt(np.sum(x ** 2) / (J * (n - 1)))
     sector = np.where(school <= J // 2, "Public", "Catholic")
     return pd.DataFrame({"school": school, "sector": pd.Categorical(sector, ["Public", "Catholic"]),
                          "cses": x.ravel()})

@@ -83,6 +83,7 @@ def test_design_is_balanced_and_group_centred():
     assert len(d) == 70 and d["school"].nunique() == 10
     assert d.groupby("sector", observed=True)["school"].nunique().to_dict() == {"Public": 5, "Catholic": 5}
     np.testing.assert_allclose(d.groupby("school")["cses"].mean(), 0, atol=1e-12)
+    assert np.sqrt(np.sum(d["cses"] ** 2) / (10 * 6)) == pytest.approx(0.5)  # pooled within-school SD
 
 
 @pytest.mark.slow
