@@ -7,7 +7,7 @@ recipe used more than once.  Its vocabulary is lme4's: ``lmer``, ``fixef``,
 Modules: ``data`` (loaders), ``lmer`` (the engine), ``multilevel`` (cvar,
 dvar, up), ``methods`` (Monette's (2010) six approaches, Wald tests), ``inference``
 (anova, parametric bootstrap), ``shrinkage`` (Bryk–Raudenbush shrinkage,
-reliability, HLM statistics), ``simulate`` (two-level simulation), ``r2`` (multilevel R²), ``ledger`` (every
+reliability, HLM statistics), ``simulate`` (two-level simulation), ``power`` (planning a study by simulation), ``r2`` (multilevel R²), ``ledger`` (every
 printed number of the originals beside ours and R's), ``plots``
 (figure recipes shared by chapters).
 """
@@ -30,5 +30,6 @@ from .ledger import *  # noqa: F401,F403
 from .display import format_p, style_table  # noqa: F401
 from . import plots  # noqa: F401
 from . import r2  # noqa: F401
+from . import power  # noqa: F401
 
 __version__ = "0.1.0"

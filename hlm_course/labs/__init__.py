@@ -10,7 +10,7 @@ for numbers, equality for labels).  A student calls::
 and sees ``✔ lab1-gap: right`` or ``✘ lab1-gap: not yet`` with a hint.  The
 expected value is never printed, returned or put in an error message.
 
-The checks of each lab live in their own module (``lab1``, ``lab2``) and are
+The checks of each lab live in their own module (``lab1``, ``lab2``; ``planning`` for chapter 16) and are
 registered with :func:`register`.  ``labs.keys()`` lists them.
 """
 
@@ -91,7 +91,7 @@ def keys() -> list[str]:
 
 
 def _load() -> None:
-    from . import lab1, lab2  # noqa: F401  (registers the checks)
+    from . import lab1, lab2, planning  # noqa: F401  (registers the checks)
 
 
 def _as_number(answer: Any, key: str) -> float:
