@@ -4,7 +4,7 @@ The chapters import this package for every computation and every figure
 recipe used more than once.  Its vocabulary is lme4's: ``lmer``, ``fixef``,
 ``ranef``, ``coef``, ``anova``.
 
-Modules: ``data`` (loaders), ``lmer`` (the engine), ``multilevel`` (cvar,
+Modules: ``data`` (loaders), ``lmer`` (the engine; ``glmer`` for binary and count outcomes), ``multilevel`` (cvar,
 dvar, up), ``methods`` (Monette's (2010) six approaches, Wald tests), ``inference``
 (anova, parametric bootstrap), ``shrinkage`` (Bryk–Raudenbush shrinkage,
 reliability, HLM statistics), ``simulate`` (two-level simulation), ``power`` (planning a study by simulation), ``r2`` (multilevel R²), ``ledger`` (every
@@ -14,6 +14,7 @@ printed number of the originals beside ours and R's), ``plots``
 
 from .data import *  # noqa: F401,F403
 from .lmer import LmerControl, LmerFit, MixedModelError, lmer  # noqa: F401
+from .lmer import GlmerControl, GlmerFit, binomial, glmer, poisson  # noqa: F401
 from .multilevel import *  # noqa: F401,F403
 from .methods import *  # noqa: F401,F403
 from .inference import *  # noqa: F401,F403

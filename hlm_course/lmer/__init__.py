@@ -28,5 +28,9 @@ from .formula import ParsedFormula, RandomTerm, lme4_name, parse_formula, r_colu
 from .optimize import (ConvergenceCheck, LmerControl, OptimizerRun, _lbfgsb_minimize, _nlopt_minimize,
                        check_optimum, fit_theta, optimize_theta)
 
+from .family import Family, binomial, poisson  # glmer's families (lme4's family objects)
+from .glmm import GlmerControl, GlmerFit, glmer  # generalized linear mixed models (lme4's glmer)
+
 __all__ = ["lmer", "LmerFit", "LmerControl", "MixedModelError", "parse_formula", "lambda_theta",
-           "profiled_deviance", "pls_solve", "CrossProducts"]
+           "profiled_deviance", "pls_solve", "CrossProducts", "glmer", "GlmerFit", "GlmerControl", "Family",
+           "binomial", "poisson"]
