@@ -29,6 +29,7 @@ from .influence import *  # noqa: F401,F403
 from .ledger import *  # noqa: F401,F403
 from .display import format_p, style_table  # noqa: F401
 from . import plots  # noqa: F401
+from . import labs  # noqa: F401  (hc.labs.check)
 from . import r2  # noqa: F401
 
 __version__ = "0.1.0"
