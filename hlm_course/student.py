@@ -43,12 +43,18 @@ STUDENT_NOTE = ("This student edition leaves the worked solutions out; they are 
 
 
 def _strip_gated(cells: list) -> tuple[list, int]:
-    """Remove every ``solution-start`` … ``solution-end`` span, across cells."""
-    out, removed, inside = [], 0, False
+    """Remove every ``solution-start`` … ``solution-end`` span, across cells.
+
+    A span whose code cells were tagged ``solution`` (a chapter's worked solution) leaves one empty cell to
+    work in, where the span was.
+    """
+    out, removed, inside, worked = [], 0, False, False
     for cell in cells:
         if cell.cell_type != "markdown":
             if not inside:
                 out.append(cell)
+            elif cell.cell_type == "code" and cell.source == PLACEHOLDER:
+                worked = True
             continue
         text, kept = cell.source, ""
         while True:
@@ -65,6 +71,12 @@ def _strip_gated(cells: list) -> tuple[list, int]:
                 if not m:
                     break
                 text, inside = text[m.end():], False
+                if worked:
+                    if kept.strip():
+                        out.append(nbformat.v4.new_markdown_cell(kept))
+                        kept = ""
+                    out.append(nbformat.v4.new_code_cell(PLACEHOLDER))
+                    worked = False
         if kept.strip():
             cell.source = kept
             out.append(cell)
