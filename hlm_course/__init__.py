@@ -21,6 +21,7 @@ from .shrinkage import *  # noqa: F401,F403
 from .simulate import *  # noqa: F401,F403
 from .anova1 import *  # noqa: F401,F403
 from .statsmodels_check import *  # noqa: F401,F403
+from .printed import *  # noqa: F401,F403
 from .exam_tables import *  # noqa: F401,F403
 from .hlm_tables import *  # noqa: F401,F403
 from .r2 import *  # noqa: F401,F403

@@ -31,12 +31,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .printed import as_printed, rounds_to_printed
 from .display import style_table
 from .lmer import LmerFit, MixedModelError
 
 __all__ = [
     "PUBLISHED_PREFIX",
-    "check_printed",
     "old_lme4_header",
     "with_published",
     "published_differences",
@@ -49,8 +49,6 @@ __all__ = [
     "table_4_1",
     "outside_interval",
     "highlight_outside",
-    "printed_decimals",
-    "rounds_to_printed",
     "printed_comparison",
     "agreement_sentence",
     "printout_comparison",
@@ -317,63 +315,6 @@ def highlight_outside(table: pd.DataFrame, precision: int = 7, color: str = "#D5
 PUBLISHED = "Kaplan (2010)"
 
 
-def printed_decimals(printed: str) -> int:
-    """Number of decimals a printed number shows (``"-0.01462"`` → 5, ``"9377"`` → 0,
-    ``"2.84e-05"`` → 2, counted in the mantissa)."""
-    if not isinstance(printed, str):
-        raise TypeError(f"a printed value must be the string as printed, got {printed!r}")
-    mantissa = printed.strip().lower().split("e")[0]
-    return len(mantissa.split(".")[1]) if "." in mantissa else 0
-
-
-def _half_unit(printed: str) -> float:
-    """Half a unit in the last printed place of ``printed``."""
-    value = float(printed)
-    d = printed_decimals(printed)
-    if "e" in printed.lower():
-        return 0.5 * 10.0 ** (np.floor(np.log10(abs(value))) - d) if value else 0.0
-    return 0.5 * 10.0 ** (-d)
-
-
-def _as_printed(ours: float, printed: str) -> str:
-    d = printed_decimals(printed)
-    return f"{ours:.{d}e}" if "e" in printed.lower() else f"{ours:.{d}f}"
-
-
-def check_printed(quantity: str, printed) -> None:
-    """A number as an original prints it must be that string (its digits set the rounding) and a number."""
-    if not isinstance(printed, str):
-        raise TypeError(f"{quantity}: the printed value must be the string the original prints (the printed "
-                        f"string, whose digits set the rounding), got {printed!r}")
-    try:
-        float(printed)
-    except ValueError:
-        raise ValueError(f"{quantity}: the printed value {printed!r} is not a number") from None
-
-
-def rounds_to_printed(ours, printed) -> np.ndarray:
-    """True where our value, rounded to the digits the printed value shows,
-    is the printed value: ``|ours − printed| ≤`` half a unit in its last place.
-
-    ``printed`` holds the published numbers *as printed* (strings: ``"0.5878300"``
-    shows seven decimals, ``0.58783`` as a float would not); ``ours`` the
-    unrounded values, of the same shape.  A value exactly half-way (which
-    floating point hardly ever produces) counts as rounding to either side.
-    """
-    printed_arr = np.asarray(printed, dtype=object)
-    ours_arr = np.asarray(ours, dtype=float)
-    if printed_arr.shape != ours_arr.shape:
-        raise ValueError(f"ours has shape {ours_arr.shape} but printed has shape {printed_arr.shape}")
-    flat = printed_arr.ravel()
-    values = np.array([float(p) if isinstance(p, str) else np.nan for p in flat])
-    if np.isnan(values).any():
-        bad = [p for p in flat if not isinstance(p, str)]
-        raise TypeError(f"printed values must be the strings as printed, got {bad[:3]!r}")
-    half = np.array([_half_unit(p) for p in flat])
-    ok = np.abs(ours_arr.ravel() - values) <= half * (1 + 1e-9) + 1e-15
-    return ok.reshape(ours_arr.shape)
-
-
 def printed_comparison(rows) -> pd.DataFrame:
     """Every published number next to ours, at the published digits.
 
@@ -393,7 +334,7 @@ def printed_comparison(rows) -> pd.DataFrame:
     printed = [r[1] for r in rows]
     ours = np.array([float(r[2]) for r in rows])
     match = rounds_to_printed(ours, printed)
-    table = pd.DataFrame({PUBLISHED: printed, "ours": [_as_printed(o, p) for o, p in zip(ours, printed)],
+    table = pd.DataFrame({PUBLISHED: printed, "ours": [as_printed(o, p) for o, p in zip(ours, printed)],
                           "difference": ours - np.array([float(p) for p in printed]),
                           "rounds to printed?": match},
                          index=pd.Index(names, name="quantity"))

@@ -45,7 +45,7 @@ import statsmodels.formula.api as smf
 from scipy import stats
 
 from .display import style_table
-from .exam_tables import _as_printed, check_printed, rounds_to_printed  # one rounding rule for the whole book
+from .printed import as_printed, check_printed, rounds_to_printed  # one rounding rule for the whole book
 from .lmer import LmerFit, lme4_name, lmer
 from .multilevel import AttrFrame, cvar, dvar, up
 
@@ -897,7 +897,7 @@ def published_table(rows: Sequence[tuple[str, str, float]], source: str = "Monet
     is shown with the same number of significant digits in that notation.
     A ``match`` column says whether ours, so rounded, equals the printed
     value (within half a unit of its last printed digit), by
-    :func:`hlm_course.exam_tables.rounds_to_printed`.  Our unrounded values
+    :func:`hlm_course.printed.rounds_to_printed`.  Our unrounded values
     are kept in ``.attrs["ours"]`` (for :func:`hlm_course.ledger.ledger_rows`).
 
     Returns a DataFrame indexed by ``quantity`` with columns ``source`` (the
@@ -913,7 +913,7 @@ def published_table(rows: Sequence[tuple[str, str, float]], source: str = "Monet
     printed = [r[1] for r in rows]
     ours = [float(r[2]) for r in rows]
     match = rounds_to_printed(ours, printed) if rows else []
-    table = pd.DataFrame({source: printed, "ours": [_as_printed(o, p) for o, p in zip(ours, printed)],
+    table = pd.DataFrame({source: printed, "ours": [as_printed(o, p) for o, p in zip(ours, printed)],
                           "match": [bool(m) for m in match]},
                          index=pd.Index(names, name="quantity"))
     table.attrs["ours"] = ours

@@ -198,7 +198,7 @@ def solution_code_lines(md: Path) -> list[str]:
     ``solution``), minus hidden ones and minus lines that also occur in code outside the solutions."""
     import jupytext
 
-    from hlm_course.student import strip_solutions
+    from hlm_course.book.student import strip_solutions
 
     nb = jupytext.read(md)
     kept, _ = strip_solutions(nb)
@@ -319,7 +319,7 @@ def _solution_lines(md: Path) -> list[str]:
     """Distinctive lines (long, no MyST role) of a chapter's solutions."""
     import jupytext
 
-    from hlm_course.student import strip_solutions
+    from hlm_course.book.student import strip_solutions
 
     nb = jupytext.read(md)
     kept, _ = strip_solutions(nb)

@@ -268,7 +268,7 @@ def test_every_exercise_has_a_student_cell_and_a_gated_solution():
 def test_student_edition_keeps_no_solution_code():
     import jupytext
 
-    from hlm_course.student import strip_solutions
+    from hlm_course.book.student import strip_solutions
 
     nb = jupytext.read(ROOT / "chapters" / "15_lab2_minority.md")
     stripped, removed = strip_solutions(nb)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hlm_course.reader import (BookContext, convert_markdown, glue_values, raw_syntax, reader_notebook,
+from hlm_course.book.reader import (BookContext, convert_markdown, glue_values, raw_syntax, reader_notebook,
                                strip_glue_code)
 from myst_text import MYST_HEADER
 

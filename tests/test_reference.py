@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from hlm_course.reference import REFERENCE_DIR, r_reference
+from hlm_course.book.reference import REFERENCE_DIR, r_reference
 
 
 def test_r_reference_reads_the_stored_json():

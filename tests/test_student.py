@@ -6,7 +6,7 @@ import jupytext
 import numpy as np
 import pytest
 
-from hlm_course.student import PLACEHOLDER, make_student_edition, strip_solutions
+from hlm_course.book.student import PLACEHOLDER, make_student_edition, strip_solutions
 from myst_text import MYST_HEADER
 
 CHAPTER = MYST_HEADER + '''
@@ -209,7 +209,7 @@ def test_student_edition_of_each_lab_runs_without_its_solutions(tmp_path, lab):
 
 def test_solutions_note_is_rewritten_for_students():
     """The book's "the solutions are in the dropdowns" becomes the student edition's own note."""
-    from hlm_course.student import STUDENT_NOTE
+    from hlm_course.book.student import STUDENT_NOTE
 
     source = MYST_HEADER + ("# A lab\n\nExercises follow.\n\n:::{div} solutions-note\n"
                             "The worked solutions are in the dropdowns under the exercises; try first.\n:::\n\n"
@@ -225,7 +225,7 @@ def test_solutions_note_is_rewritten_for_students():
 def test_student_edition_of_each_lab_does_not_promise_dropdowns(lab):
     from pathlib import Path
 
-    from hlm_course.student import STUDENT_NOTE
+    from hlm_course.book.student import STUDENT_NOTE
 
     chapters = Path(__file__).resolve().parent.parent / "chapters"
     source = (chapters / f"{lab}.md").read_text()

@@ -13,8 +13,8 @@ tells the book's reader where the solutions are) with :data:`STUDENT_NOTE`.
 
 Usage, from the repository root::
 
-    python -m hlm_course.student            # writes student/*.ipynb
-    python -m hlm_course.student --format md
+    python -m hlm_course.book.student            # writes student/*.ipynb
+    python -m hlm_course.book.student --format md
 
 """
 
@@ -27,9 +27,8 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-from .notebooks import is_notebook
 
-__all__ = ["strip_solutions", "make_student_edition", "STUDENT_NOTE"]
+__all__ = ["strip_solutions", "make_student_edition", "is_notebook", "STUDENT_NOTE"]
 
 _SOLUTION_BLOCK = re.compile(r"^(:{3,})\{solution\}.*?^\1\s*$\n?", re.MULTILINE | re.DOTALL)
 _GATE_START = re.compile(r"^(:{3,}|`{3,})\{solution-start\}.*?^\1[ \t]*$\n?", re.MULTILINE | re.DOTALL)
@@ -40,6 +39,11 @@ PLACEHOLDER = "# Your code here\n"
 #: What the student edition says where the book says where its solutions are.
 STUDENT_NOTE = ("This student edition leaves the worked solutions out; they are in the book, under each "
                 "exercise. Try first.\n")
+
+
+def is_notebook(path: Path) -> bool:
+    """Whether a chapter ``.md`` is a MyST notebook (jupytext front matter), not a plain page."""
+    return path.read_text(encoding="utf8").startswith("---\njupytext:")
 
 
 def _strip_gated(cells: list) -> tuple[list, int]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 __all__ = ["r_reference", "REFERENCE_DIR"]
 
-REFERENCE_DIR = Path(__file__).resolve().parent.parent / "tests" / "reference"
+REFERENCE_DIR = Path(__file__).resolve().parents[2] / "tests" / "reference"
 
 
 def r_reference(name: str) -> dict:

@@ -1,7 +1,7 @@
 """Sphinx extension: hand readers plain notebooks with the book's numbers written in and no solutions.
 
 At ``build-finished`` every executed chapter (``_build/jupyter_execute/<page>.ipynb``) is turned into its
-reader notebook by :func:`hlm_course.reader.reader_notebook` and written
+reader notebook by :func:`hlm_course.book.reader.reader_notebook` and written
 
 * over ``_build/html/_sources/<page>.ipynb``, the file behind the page's download button
   (sphinx-book-theme copies the executed notebook there, raw MyST and solutions included);
@@ -9,7 +9,7 @@ reader notebook by :func:`hlm_course.reader.reader_notebook` and written
   them in ``_build/html/notebooks/hlm-course-notebooks.zip`` for a teacher.
 
 The launch buttons (Binder, Colab) open ``chapters/<name>.ipynb`` in the repository: after a build,
-``python -m hlm_course.notebooks`` copies these reader notebooks there (a test checks the committed ones).
+``python -m hlm_course.book.notebooks`` copies these reader notebooks there (a test checks the committed ones).
 
 At ``env-get-outdated`` the pages that paste other pages' glue values (the *Reproducibility* appendix) are
 re-read whenever another page is.
@@ -17,7 +17,7 @@ re-read whenever another page is.
 At ``html-page-context`` the ``.md`` entry of the download menu is removed: the MyST source holds the
 solutions, which the reader notebook (``.ipynb``) leaves out.
 
-Enabled in ``_config.yml`` (``sphinx: extra_extensions: [hlm_course.sphinx_notebooks]``).
+Enabled in ``_config.yml`` (``sphinx: extra_extensions: [hlm_course.book.sphinx_notebooks]``).
 """
 
 from __future__ import annotations
