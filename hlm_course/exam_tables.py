@@ -33,6 +33,7 @@ import pandas as pd
 
 from .printed import as_printed, rounds_to_printed
 from .display import style_table
+from ._validate import fitted_model
 from .lmer import LmerFit, MixedModelError
 
 __all__ = [
@@ -72,11 +73,6 @@ LME4_TODAY = {
 }
 
 
-def _check_fit(fit) -> None:
-    if not isinstance(fit, LmerFit):
-        raise MixedModelError(f"expected a fitted model from hlm_course.lmer, got {type(fit).__name__}")
-
-
 def old_lme4_header(fit: LmerFit, published: Sequence[float] | None = None) -> pd.DataFrame:
     """The fit criteria line of the 2010 lme4 (``AIC BIC logLik deviance REMLdev``).
 
@@ -92,7 +88,7 @@ def old_lme4_header(fit: LmerFit, published: Sequence[float] | None = None) -> p
     if ``published`` (five numbers in the order above) is given, column
     ``"Kaplan (2010)"``.
     """
-    _check_fit(fit)
+    fitted_model(fit)
     ours = [fit.aic, fit.bic, fit.loglik, fit.deviance, fit.reml_criterion]
     out = pd.DataFrame({"ours": ours}, index=_HEADER)
     if published is not None:
@@ -140,7 +136,7 @@ def published_differences(table: pd.DataFrame) -> pd.Series:
 def varcorr_vs_published(fit: LmerFit, published_var, published_sd) -> pd.DataFrame:
     """Variances and SDs of the random effects and the residual (Kaplan's Tables
     2.1, 2.5, 2.9: ``Random effects``), ours and the published ones, residual last."""
-    _check_fit(fit)
+    fitted_model(fit)
     vc = fit.varcorr[["Groups", "Name", "Variance", "Std.Dev."]]
     return with_published(with_published(vc, published_var, ["Variance"]), published_sd, ["Std.Dev."])
 
@@ -148,7 +144,7 @@ def varcorr_vs_published(fit: LmerFit, published_var, published_sd) -> pd.DataFr
 def fixed_vs_published(fit: LmerFit, published) -> pd.DataFrame:
     """Fixed-effects table (estimate, SE, t; Kaplan's Tables 2.1, 2.5, 2.9), ours
     and the published one: ``published`` has one row (estimate, SE, t) per fixed effect."""
-    _check_fit(fit)
+    fitted_model(fit)
     return with_published(fit.coef_table, published)
 
 
@@ -162,7 +158,7 @@ def school_table(fit: LmerFit, groups: Sequence, published_coef, published_ranef
     column per random effect (1-d for a single one).  Our random effects are
     the columns ``"ranef <name>"``.
     """
-    _check_fit(fit)
+    fitted_model(fit)
     groups = list(groups)
     unknown = [g for g in groups if g not in fit.coef.index]
     if unknown:
@@ -374,7 +370,7 @@ def printout_comparison(fit: LmerFit, *, header: Sequence[str] | None = None,
     ``variances`` and ``sds`` the ``Random effects`` columns (residual last),
     ``fixed`` one ``(estimate, std. error, t value)`` per fixed effect.
     """
-    _check_fit(fit)
+    fitted_model(fit)
     rows = []
     if header is not None:
         ours = old_lme4_header(fit)["ours"]

@@ -64,6 +64,7 @@ import pandas as pd
 import patsy
 from scipy import stats
 
+from ._validate import fitted_model
 from .lmer import CrossProducts, LmerFit, MixedModelError, pls_solve, theta_lower
 
 __all__ = [
@@ -237,8 +238,7 @@ def level1_structure(model: LmerFit, W=None) -> Level1Structure:
     dict ``{"(Intercept)": "~ sector", "cses": "~ 1"}`` builds W_j from
     school-level variables instead (γ̂ is then re-estimated by GLS, eq. 3.11).
     """
-    if not isinstance(model, LmerFit):
-        raise MixedModelError(f"expected a fitted model from hlm_course.lmer, got {type(model).__name__}")
+    fitted_model(model, "model")
     names, X1, W_auto, gnames = _auto_level2(model)
     if W is None:
         Wmat = W_auto
@@ -614,8 +614,7 @@ def robust_se(model: LmerFit) -> pd.DataFrame:
     Returns a DataFrame indexed by fixed effect: Estimate, Std. Error (model
     based), Robust SE, and the robust t ratio.
     """
-    if not isinstance(model, LmerFit):
-        raise MixedModelError(f"expected a fitted model from hlm_course.lmer, got {type(model).__name__}")
+    fitted_model(model, "model")
     J, q = model.ngroups, len(model.random_names)
     T = model.tau.to_numpy()
     s2 = model.sigma2
@@ -651,8 +650,7 @@ def at_theta(model: LmerFit, theta) -> LmerFit:
     without the optimizer's last digits in the way.  The optimizer record
     (``runs``, ``converged``) is the original fit's.
     """
-    if not isinstance(model, LmerFit):
-        raise MixedModelError(f"expected a fitted model from hlm_course.lmer, got {type(model).__name__}")
+    fitted_model(model, "model")
     theta = np.asarray(theta, dtype=float).ravel()
     k = len(model.theta)
     if theta.shape != (k,):

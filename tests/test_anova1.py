@@ -52,9 +52,9 @@ def singular():
 # input checks
 # ---------------------------------------------------------------------------
 def test_functions_need_a_fit():
-    with pytest.raises(TypeError, match="expected a fitted model from hlm_course.lmer"):
+    with pytest.raises(TypeError, match="must be a fitted model from hlm_course.lmer"):
         anova1.nlme_intervals("mathach ~ 1 + (1 | school)")
-    with pytest.raises(TypeError, match="expected a fitted model"):
+    with pytest.raises(TypeError, match="must be a fitted model"):
         anova1.gls_fixef(None)
 
 

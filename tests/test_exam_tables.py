@@ -255,7 +255,7 @@ def test_school_table(fits, model, lo, hi):
 def test_table_helpers_errors(fits, exam):
     with pytest.raises(ValueError, match="five numbers"):
         et.old_lme4_header(fits["vi"], [1, 2, 3])
-    with pytest.raises(MixedModelError, match="expected a fitted model"):
+    with pytest.raises(MixedModelError, match="must be a fitted model"):
         et.old_lme4_header(exam)
     with pytest.raises(ValueError, match=r"shape \(2, 2\), expected \(2, 3\)"):
         et.fixed_vs_published(fits["vi"], [[1, 2], [3, 4]])

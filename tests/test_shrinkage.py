@@ -453,7 +453,7 @@ def test_clear_errors(m1, m2, m3, hsb_fits, exam):
         hc.shrinkage_ci(hsb_fits["hsb_isa"], W="~ ses")
     with pytest.raises(MixedModelError, match=r"W names \['female'\]"):
         hc.shrinkage_ci(hsb_fits["hsb_isa"], W={"female": "~ 1"})
-    with pytest.raises(MixedModelError, match="expected a fitted model"):
+    with pytest.raises(MixedModelError, match="must be a fitted model"):
         hc.shrinkage_ci(exam)
     with pytest.raises(MixedModelError, match="group column 'schule' not found"):
         hc.group_ols(exam, "normexam ~ standLRT", "schule")
@@ -529,7 +529,7 @@ def test_at_theta_errors(m3, exam):
         hc.at_theta(m3, [0.4, np.nan, 0.1])
     with pytest.raises(MixedModelError, match="must be ≥ 0"):
         hc.at_theta(m3, [-0.4, 0.1, 0.1])
-    with pytest.raises(MixedModelError, match="expected a fitted model"):
+    with pytest.raises(MixedModelError, match="must be a fitted model"):
         hc.at_theta(exam, [0.4])
 
 
