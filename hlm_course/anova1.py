@@ -8,7 +8,7 @@ simple to the complex" that the book uses more than once:
   (log SD, ``log((1 + ρ)/(1 − ρ))``, log σ), from the observed information
   of the REML or ML criterion (Pinheiro & Bates 2000, §2.4.3; nlme's
   ``intervals.lme`` and ``lmeApVar``), with fixed-effect t intervals on
-  nlme's denominator degrees of freedom (``hlm_course.methods.between_within_df``);
+  nlme's denominator degrees of freedom (``hlm_course.wald_tests.between_within_df``);
   :func:`nlme_criteria` gives logLik, AIC and BIC as nlme counts them;
 * weighted means of school means (:func:`weighted_means`): the mean of
   means, the student mean and the GLS mean with inverse-variance weights
@@ -46,7 +46,7 @@ from scipy import linalg, stats
 
 from ._validate import fitted_model
 from .lmer import LOG_2PI, LmerFit, MixedModelError, pls_solve
-from .methods import between_within_df
+from .wald_tests import between_within_df
 from .shrinkage import group_ols, level1_structure
 
 __all__ = [
@@ -215,7 +215,7 @@ def nlme_apvar(fit: LmerFit, *, step: float = 1e-2, extrapolate: bool = True) ->
 def nlme_intervals(fit: LmerFit, level: float = 0.95) -> pd.DataFrame:
     """nlme's ``intervals()``: approximate confidence intervals for every parameter.
 
-    * fixed effects: ``γ̂ ± t_{df}(1 − α/2) · SE`` with nlme's df (:func:`~hlm_course.methods.between_within_df`);
+    * fixed effects: ``γ̂ ± t_{df}(1 − α/2) · SE`` with nlme's df (:func:`~hlm_course.wald_tests.between_within_df`);
     * random-effect SDs, correlations and σ: Wald intervals on the natural
       scale from :func:`nlme_apvar`, ``φ̂ ± z_{1−α/2} · se(φ̂)``, transformed back
       (``exp`` for SDs and σ, ``(e^z − 1)/(e^z + 1)`` for correlations).

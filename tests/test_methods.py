@@ -15,9 +15,9 @@ import pytest
 import statsmodels.formula.api as smf
 
 import hlm_course as hc
-from hlm_course.methods import (FixedEffects, between_within_df, compare_methods, fit_methods, get_fix,
-                                lm_list, manova_tests, method_between, method_pooled, methods_summary,
-                                wald, wald_test)
+from hlm_course.methods import (compare_methods, fit_methods, lm_list, manova_tests, method_between,
+                                method_pooled, methods_summary)
+from hlm_course.wald_tests import FixedEffects, between_within_df, get_fix, wald, wald_test
 
 REF = json.loads((Path(__file__).parent / "reference" / "seed001_methods.json").read_text())
 DIFF_INT, DIFF_SLOPE = "Public - Catholic: intercept", "Public - Catholic: slope"
