@@ -34,9 +34,10 @@ import pandas as pd
 from .printed import as_printed, rounds_to_printed
 from .display import style_table
 from ._validate import fitted_model
-from .lmer import LmerFit, MixedModelError
+from .lmer import LmerFit, MixedModelError, lme4_name
 
 __all__ = [
+    "coef_lines",
     "PUBLISHED_PREFIX",
     "old_lme4_header",
     "with_published",
@@ -256,12 +257,11 @@ def table_4_1(ci: pd.DataFrame, models: Mapping, groups: Sequence, *, x: str,
     simpler model's coefficient for the same school.
 
     ``models`` maps a column label to a fitted model that
-    :func:`hlm_course.plots.coef_lines` can read (an ``lmer`` fit, a
+    :func:`coef_lines` can read (an ``lmer`` fit, a
     statsmodels OLS fit, or a DataFrame of per-group coefficients); ``x``
     names the slope's predictor.  Rows are indexed by (coefficient label,
     school), with labels ``β0j`` and ``β1j`` by default.
     """
-    from .plots.intervals import coef_lines
 
     _check_intervals(ci)
     groups = list(groups)
@@ -412,3 +412,38 @@ def style_numbers(table: pd.DataFrame, precision: int | None = None, formatter=N
     in equal-width digits with cell padding, missing values blank, the columns named in ``p_values``
     shown by :func:`hlm_course.display.format_p`; ``precision`` and ``formatter`` as ``Styler.format``'s."""
     return style_table(table, precision=precision, p_columns=p_values, formatter=formatter)
+
+
+def coef_lines(fits: Mapping, groups: Sequence | None = None, *, x: str,
+               intercept: str = "(Intercept)") -> pd.DataFrame:
+    """Per-group lines of several fitted models as one tidy table.
+
+    ``fits`` maps a label to a fitted model: an ``hlm_course.lmer`` fit (its
+    ``coef``), a statsmodels OLS result (one line, the same for every group),
+    or a DataFrame of per-group coefficients indexed by group.  Returns
+    columns ``group, intercept, slope, label`` (``label`` categorical in the
+    order of ``fits``), e.g. to compare the models' lines group by group.
+    ``x`` names the slope's predictor.
+    """
+    frames = []
+    for label, fit in fits.items():
+        if isinstance(fit, pd.DataFrame):
+            coef = fit
+        elif hasattr(fit, "coef") and isinstance(fit.coef, pd.DataFrame):
+            coef = fit.coef
+        elif hasattr(fit, "params"):
+            params = pd.Series(fit.params).rename(index=lme4_name)
+            if groups is None:
+                raise ValueError(f"groups= is needed to draw the single line of {label!r} in every group")
+            coef = pd.DataFrame([params] * len(groups), index=list(groups))
+        else:
+            raise TypeError(f"cannot read per-group coefficients from {label!r} ({type(fit).__name__})")
+        missing = [c for c in (intercept, x) if c not in coef.columns]
+        if missing:
+            raise KeyError(f"{label!r} has no coefficient(s) {missing}; it has {list(coef.columns)}")
+        sub = coef if groups is None else coef.loc[list(groups)]
+        frames.append(pd.DataFrame({"group": sub.index, "intercept": sub[intercept].to_numpy(),
+                                    "slope": sub[x].to_numpy(), "label": label}))
+    out = pd.concat(frames, ignore_index=True)
+    out["label"] = pd.Categorical(out["label"], categories=list(fits))
+    return out

@@ -15,7 +15,7 @@ from hlm_course.book.sphinx_cache import toc_files as _toc_paths
 ROOT = Path(__file__).resolve().parent.parent
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
 # calls that draw a figure; the plots helpers that only return tables or numbers are excluded
-NOT_FIGURES = ("coef_lines", "palette_for", "ls_line", "ellipse_points", "ellipse_radius", "use_book_style")
+NOT_FIGURES = ("palette_for", "ls_line", "ellipse_points", "ellipse_radius", "use_book_style")
 PLOTTING = re.compile(r"\bplots\.(?!(?:" + "|".join(NOT_FIGURES) + r")\()\w+\(|\bplt\.(subplots|figure|plot|scatter|hist)\("
                       r"|\bnew_figure\(")
 

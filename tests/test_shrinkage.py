@@ -491,7 +491,7 @@ def test_coef_lines_table(m1, m3, exam):
     import statsmodels.formula.api as smf
 
     ols = smf.ols("normexam ~ standLRT", exam).fit()
-    lines = hc.plots.coef_lines({"hlm": m3, "pooled": ols, "vi": m1}, NINE, x="standLRT")
+    lines = hc.coef_lines({"hlm": m3, "pooled": ols, "vi": m1}, NINE, x="standLRT")
     assert list(lines.columns) == ["group", "intercept", "slope", "label"]
     assert lines.shape == (27, 4) and list(lines["label"].cat.categories) == ["hlm", "pooled", "vi"]
     hlm = lines[lines.label == "hlm"].set_index("group")
@@ -499,9 +499,9 @@ def test_coef_lines_table(m1, m3, exam):
     pooled = lines[lines.label == "pooled"]
     np.testing.assert_allclose(pooled["intercept"], ols.params["Intercept"])
     with pytest.raises(ValueError, match="groups= is needed"):
-        hc.plots.coef_lines({"pooled": ols}, x="standLRT")
+        hc.coef_lines({"pooled": ols}, x="standLRT")
     with pytest.raises(KeyError, match="no coefficient"):
-        hc.plots.coef_lines({"hlm": m3}, x="sex")
+        hc.coef_lines({"hlm": m3}, x="sex")
 
 
 # ------------------------------------------------------------ at_theta
