@@ -19,6 +19,7 @@ from .wald_tests import *  # noqa: F401,F403
 from .methods import *  # noqa: F401,F403
 from .inference import *  # noqa: F401,F403
 from .shrinkage import *  # noqa: F401,F403
+from .coverage import *  # noqa: F401,F403
 from .simulate import *  # noqa: F401,F403
 from .anova1 import *  # noqa: F401,F403
 from .statsmodels_check import *  # noqa: F401,F403
