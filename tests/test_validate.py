@@ -42,7 +42,7 @@ def test_one_error_for_anything_that_is_not_a_fitted_model():
     from hlm_course.lmer import MixedModelError
 
     calls = [lambda: hc.intraclass_correlation("not a fit"), lambda: hc.hlm_fixed_table("x"), lambda: hc.robust_se("x"),
-             lambda: hc.r2.marginal_fitted(pd.DataFrame()), lambda: hc.leave_one_group_out(None)]
+             lambda: hc.marginal_conditional.marginal_fitted(pd.DataFrame()), lambda: hc.leave_one_group_out(None)]
     for call in calls:
         with pytest.raises(NotAFitError, match="must be a fitted model from hlm_course.lmer") as err:
             call()

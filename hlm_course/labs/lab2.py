@@ -193,6 +193,6 @@ def _pair_corr():
 @register("lab2-marginal-r2", rtol=1e-3,
           hint="variance of the fixed part (ddof=1) over the total: var_fixed + tau00 + sigma^2")
 def _marginal_r2():
-    from .. import r2
+    from .. import marginal_conditional as mc
 
-    return float(r2.nakagawa_r2(fit("final"))["marginal"])
+    return float(mc.nakagawa_r2(fit("final"))["marginal"])

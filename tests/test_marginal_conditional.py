@@ -1,4 +1,4 @@
-"""hlm_course.r2: marginal/conditional views and multilevel R², against lme4 (tests/reference/lab2_lme4.json)."""
+"""hlm_course.marginal_conditional: marginal/conditional views and multilevel R², against lme4 (tests/reference/lab2_lme4.json)."""
 
 import json
 import warnings
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import hlm_course as hc
-from hlm_course import r2
+from hlm_course import marginal_conditional as r2
 from hlm_course.labs import lab2
 from hlm_course.lmer import MixedModelError
 
