@@ -17,7 +17,7 @@ REFERENCE_DIR = Path(__file__).resolve().parents[2] / "tests" / "reference"
 
 
 def r_reference(name: str) -> dict:
-    """The stored R output ``name`` (e.g. ``"part3_lme4_bobyqa"``, ``"seed001_models"``) as a dict.
+    """The stored R output ``name`` (e.g. ``"part3_lme4_bobyqa"``, ``"monette_models"``) as a dict.
 
     Raises ``FileNotFoundError`` naming the R script's output that is missing.
     """

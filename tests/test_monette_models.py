@@ -1,8 +1,8 @@
 """Seed 001's numbers for chapters 03-04, and every model of its "From the
 simple to the complex" table, against R.
 
-Reference values: ``tests/reference/seed001_models.json``, written by
-``Rscript tests/r/seed001_models.R`` (nlme 3.1-162, lme4 1.1-31).  Seed
+Reference values: ``tests/reference/monette_models.json``, written by
+``Rscript tests/r/monette_models.R`` (nlme 3.1-162, lme4 1.1-31).  Seed
 numbers are quoted from seed 001's printed ``lme`` output.
 """
 
@@ -19,7 +19,7 @@ import pytest
 import hlm_course as hc
 from hlm_course import oneway_blups
 
-REF = json.loads((Path(__file__).parent / "reference" / "seed001_models.json").read_text())
+REF = json.loads((Path(__file__).parent / "reference" / "monette_models.json").read_text())
 
 #: Seed 001, "One way anova with random effect": summary(lme(mathach ~ 1, hs, random = ~1 | sid)).
 SEED_ONEWAY = {"intercept": 12.60468, "se": 0.4711941, "df": 1937, "t": 26.75049,
