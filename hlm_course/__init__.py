@@ -14,6 +14,7 @@ printed number of the originals beside ours and R's), ``plots``
 
 from .data import *  # noqa: F401,F403
 from .lmer import LmerControl, LmerFit, MixedModelError, lmer  # noqa: F401
+from .fitting import lmer_printing_warnings  # noqa: F401
 from .multilevel import *  # noqa: F401,F403
 from .wald_tests import *  # noqa: F401,F403
 from .methods import *  # noqa: F401,F403
