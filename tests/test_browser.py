@@ -269,6 +269,17 @@ def test_no_plumbing_in_visible_code(site):
     assert not problems, "\n  ".join(problems)
 
 
+@pytest.mark.browser
+def test_lab_answer_cells_stay_off_the_website(site):
+    """Cells tagged ``answer`` (``x = None  # your answer`` and its check) are for the notebook, not the page."""
+    pages = [p for p in PAGES if (ROOT / p).with_suffix(".md").exists()
+             and "your answer" in (ROOT / p).with_suffix(".md").read_text(encoding="utf8")] \
+        if PAGES else []
+    shown = [f"{page}: {cell.get_text()[:60]!r}" for page in pages
+             for cell in _soup(site, page).select("div.cell") if "# your answer" in cell.get_text()]
+    assert not shown, "\n  ".join(shown)
+
+
 #: Phrases in which "seed" is a random-number seed, not a name for a source document.
 RANDOM_SEED = re.compile(r"(random|random-number|number|fixed|same|different|its|a|the rng's|numpy's)\s+seeds?\b|\bseed\s*[=:(]|"
                          r"\bseeded\b|\bseeds? (of|for) the (random|simulation)|default_rng", re.I)

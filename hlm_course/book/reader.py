@@ -33,11 +33,15 @@ import nbformat
 from .student import strip_solutions
 
 __all__ = ["BookContext", "glue_values", "convert_markdown", "strip_glue_code", "reader_notebook",
-           "raw_syntax", "uses_glue", "BOOK_ONLY_TAG"]
+           "raw_syntax", "uses_glue", "BOOK_ONLY_TAG", "ANSWER_TAG"]
 
 #: Tag of the hidden code cells that exist only for the book (the Reproducibility ledgers): reader
 #: notebooks leave them out entirely.
 BOOK_ONLY_TAG = "ledger"
+#: Tag of a lab's answer cell (``x = None  # your answer`` and its self-check): the book hides it
+#: (:mod:`hlm_course.book.sphinx_notebooks` adds ``remove-cell`` when it reads the page), the reader notebook
+#: shows it open and editable.
+ANSWER_TAG = "answer"
 #: Stands in for myst_nb.glue in a reader notebook whose hidden cells still call it (in a loop, say).
 GLUE_SHIM = ('def glue(name, value, display=True):\n'
              '    """The book\'s build hands computed values to its text with glue(); here the text already '
@@ -327,7 +331,9 @@ def reader_notebook(executed: nbformat.NotebookNode, ctx: BookContext,
         for out in new.outputs:
             if "execution_count" in out:
                 out["execution_count"] = None
-        if {"remove-cell", "remove-input", "hide-input", "hide-cell"} & set(tags):
+        if ANSWER_TAG in tags:  # a lab's answer cell: open, editable, and tagged only as what it is
+            new.metadata["tags"] = [t for t in tags if t != "remove-cell"]
+        elif {"remove-cell", "remove-input", "hide-input", "hide-cell"} & set(tags):
             new.metadata["jupyter"] = {"source_hidden": True}
         cells.append(new)
         caption = _figure_caption(cell, ctx, glue)
