@@ -128,7 +128,7 @@ def leave_one_group_out(fit: LmerFit, groups=None) -> GroupDeletion:
             raise MixedModelError(f"without {fit.group} {_plain(label)} the fixed-effects design is rank deficient: "
                                   "some coefficient is estimated from that group alone (is it the only one of "
                                   "its kind?); leave it out of `groups`")
-        runs = optimize_theta(xp, fit.reml, start=fit.theta, check=False)
+        runs = optimize_theta(xp, fit.reml, start=fit.theta)
         best = min(runs, key=lambda r: r.criterion)
         pls = pls_solve(best.theta, xp)
         sigma2 = pls.sigma2(fit.reml)
