@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings, strategies as st
 from scipy import stats
 
 import hlm_course as hc
@@ -225,3 +226,34 @@ def test_grid_cells_do_not_depend_on_the_rest_of_the_grid(model):
     summary = power.summarize_power(big, model)
     assert list(summary[["J", "n"]].itertuples(index=False, name=None)) == [(10, 5), (10, 10), (20, 5), (20, 10)]
     assert (summary["nsim"] == 30).all() and summary["power_formula"].between(0, 1).all()
+
+
+# ---------------------------------------------------------------------------
+# invariances (Hypothesis): the test of the gap does not depend on nuisance parameters or units
+# ---------------------------------------------------------------------------
+@settings(max_examples=15, deadline=None)
+@given(shift=st.floats(-50, 50), slope=st.floats(-5, 5))
+def test_gap_results_do_not_depend_on_the_intercept_or_the_ses_slope(model, shift, slope):
+    """Same seed, another γ00 and γ10: every simulated response moves by a fixed part the model fits, so the
+    gap's estimates, SEs and decisions are the same."""
+    base = power.simulate_power(model, 10, 6, nsim=20, seed=5)
+    moved = power.simulate_power(model.replace(gamma00=model.gamma00 + shift, gamma10=slope), 10, 6, nsim=20,
+                                 seed=5)
+    np.testing.assert_allclose(moved["estimate"], base["estimate"], rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(moved["se"], base["se"], rtol=1e-5)
+    assert (moved["reject"] == base["reject"]).all()
+
+
+@settings(max_examples=10, deadline=None)
+@given(scale=st.floats(0.01, 100))
+def test_gap_decisions_do_not_depend_on_the_units_of_the_outcome(model, scale):
+    """Measuring math achievement in other units (all of γ, √τ00, σ times c) scales estimates and SEs by c
+    and leaves every t statistic, and so the power, unchanged."""
+    base = power.simulate_power(model, 10, 6, nsim=20, seed=6)
+    scaled_model = model.replace(gamma00=model.gamma00 * scale, gamma01=model.gamma01 * scale,
+                                 gamma10=model.gamma10 * scale, tau00=model.tau00 * scale ** 2,
+                                 sigma2=model.sigma2 * scale ** 2)
+    scaled = power.simulate_power(scaled_model, 10, 6, nsim=20, seed=6)
+    np.testing.assert_allclose(scaled["estimate"], scale * base["estimate"], rtol=1e-5)
+    np.testing.assert_allclose(scaled["statistic"], base["statistic"], rtol=1e-5)
+    assert (scaled["reject"] == base["reject"]).all()
