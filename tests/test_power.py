@@ -257,3 +257,27 @@ def test_gap_decisions_do_not_depend_on_the_units_of_the_outcome(model, scale):
     np.testing.assert_allclose(scaled["estimate"], scale * base["estimate"], rtol=1e-5)
     np.testing.assert_allclose(scaled["statistic"], base["statistic"], rtol=1e-5)
     assert (scaled["reject"] == base["reject"]).all()
+
+
+# ---------------------------------------------------------------------------
+# the chapter's self-checks (hlm_course.labs.planning)
+# ---------------------------------------------------------------------------
+def test_planning_self_checks_accept_right_and_refuse_wrong_answers(hsb, model):
+    from hlm_course import labs
+    from hlm_course.labs import planning
+
+    assert planning.planning_model() == model
+    rho = model.tau00 / (model.tau00 + model.sigma2)
+    deff = 1 + (len(hsb) / 160 - 1) * rho
+    assert labs.check("planning-deff", deff) and not labs.check("planning-deff", deff + 0.1)
+    n_opt = np.sqrt(800 / 10 * (1 - rho) / rho)
+    assert labs.check("planning-optimal-n", n_opt) and not labs.check("planning-optimal-n", np.sqrt(800 / 10))
+    assert labs.check("planning-best-for-gap", "c") and not labs.check("planning-best-for-gap", "a")
+    half = model.replace(gamma01=model.gamma01 / 2)
+    sims = power.simulate_power(half, **planning.HALF_GAP_DESIGN)
+    assert labs.check("planning-power-half", sims["reject"].mean())
+    analytic = power.power_analytic(half.gamma01, power.se_gap(40, 20, half.tau00, half.sigma2), 38)
+    assert labs.check("planning-power-half", float(analytic))  # within the Monte Carlo tolerance
+    assert not labs.check("planning-power-half", 0.8)
+    full_gap = power.simulate_power(model, **planning.HALF_GAP_DESIGN)["reject"].mean()
+    assert not labs.check("planning-power-half", full_gap)  # forgot to halve the gap
