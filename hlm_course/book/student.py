@@ -33,7 +33,7 @@ __all__ = ["strip_solutions", "make_student_edition", "is_notebook", "STUDENT_NO
 _SOLUTION_BLOCK = re.compile(r"^(:{3,})\{solution\}.*?^\1\s*$\n?", re.MULTILINE | re.DOTALL)
 _GATE_START = re.compile(r"^(:{3,}|`{3,})\{solution-start\}.*?^\1[ \t]*$\n?", re.MULTILINE | re.DOTALL)
 _GATE_END = re.compile(r"^(:{3,}|`{3,})\{solution-end\}[ \t]*\n\1[ \t]*$\n?", re.MULTILINE)
-_SOLUTIONS_NOTE = re.compile(r"^(:{3,})\{div\}[ \t]+solutions-note[ \t]*\n.*?^\1[ \t]*$\n?",
+_SOLUTIONS_NOTE = re.compile(r"^(:{3,})\{div\}[ \t]+solutions-note\b[^\n]*\n.*?^\1[ \t]*$\n?",
                              re.MULTILINE | re.DOTALL)
 PLACEHOLDER = "# Your code here\n"
 #: What the student edition says where the book says where its solutions are.
