@@ -97,6 +97,7 @@ def test_every_toc_entry_has_a_page_and_every_page_is_in_the_toc(site):
                                f"_toc.yml entries without a page: {sorted(expected - built)}")
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.parametrize("page", PAGES or [None], ids=lambda p: p or "no-book")
 def test_page_reads_well_in_a_browser(page, site, server, driver, probe):
@@ -148,6 +149,7 @@ def test_figures_stay_readable_in_dark_mode(site, server, driver):
     assert not dim, f"{page} in dark mode: figures without an opaque light background:\n  " + "\n  ".join(dim)
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_equations_and_tables_fit_on_a_phone(site, server, driver):
     """At 420 px (a phone) no display equation is cut off and table cells keep their padding."""
@@ -227,6 +229,7 @@ SOLUTION_PAGES = [p for p in PAGES if p.startswith("chapters/") and (ROOT / p).w
                   and "{solution" in (ROOT / p).with_suffix(".md").read_text(encoding="utf8")]
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.parametrize("page", SOLUTION_PAGES or [None], ids=lambda p: p or "no-book")
 def test_solutions_stay_hidden_until_their_dropdown_is_opened(page, site, server, driver):
