@@ -138,8 +138,10 @@ def _role(name: str, text: str, ctx: BookContext, glue: dict[str, dict]) -> str:
         if "::" in key:
             raise ValueError(f"glue reference {text!r} points into another document; not supported")
         return _glue_text(key, fmt, glue)
-    if name in ("cite:p", "cite:ps", "cite", "cite:alp"):
+    if name in ("cite:p", "cite:ps", "cite"):
         return _cite(text, textual=False, ctx=ctx)
+    if name == "cite:alp":  # natbib's \citealp: author-year without the parentheses
+        return _cite(text, textual=False, ctx=ctx)[1:-1]
     if name in ("cite:t", "cite:ts", "cite:author", "cite:year"):
         return _cite(text, textual=True, ctx=ctx)
     if name in ("ref", "doc", "prf:ref"):
