@@ -168,6 +168,45 @@ def test_equations_and_tables_fit_on_a_phone(site, server, driver):
     assert not problems, "\n  ".join(problems)
 
 
+EQUATIONS_OVERFLOW_JS = """
+return Array.from(document.querySelectorAll('mjx-container[display="true"]'))
+  .filter(m => m.scrollWidth > m.clientWidth + 1)
+  .map(m => (m.closest('.math') || m).textContent.replace(/\\s+/g, ' ').slice(0, 60));
+"""
+WIDE_BOXES_JS = """
+const sel = '.pst-scrollable-table-container, div.cell_output div.output.text_html, div.ledger-table';
+return Array.from(document.querySelectorAll('.bd-content ' + sel))
+  .filter(b => b.scrollWidth > b.clientWidth + 1)
+  .map(b => ({overflow: getComputedStyle(b).overflowX, shadow: getComputedStyle(b).backgroundImage,
+              text: b.textContent.trim().replace(/\\s+/g, ' ').slice(0, 50)}));
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_equations_fit_and_wide_tables_say_they_scroll(site, server, driver):
+    """At 1280 px every display equation fits its column, its number in view (no sideways scrolling); at
+    420 px a table wider than its box scrolls, with an edge shadow that says so."""
+    pages = [p for p in PAGES if p.startswith("chapters/")]
+    problems = []
+    for page in pages:
+        open_page(driver, server.url + page, site.facts(page).has_math)
+        problems += [f"{page}: equation needs scrolling at 1280 px: {tex!r}"
+                     for tex in driver.execute_script(EQUATIONS_OVERFLOW_JS)]
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 420, "height": 900, "deviceScaleFactor": 1, "mobile": True})
+    try:
+        for page in pages:
+            open_page(driver, server.url + page, False)
+            for box in driver.execute_script(WIDE_BOXES_JS):
+                if box["overflow"] not in ("auto", "scroll") or "gradient" not in box["shadow"]:
+                    problems.append(f"{page}: a wide table at 420 px does not show that it scrolls: {box}")
+    finally:
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})
+    assert not problems, "\n  ".join(problems[:30])
+
+
 @pytest.mark.browser
 def test_reproducibility_ledgers_scroll_inside_their_box_on_a_phone(site, server, driver):
     """The appendix's ledgers are never clipped: at 420 px each scrolls sideways inside its own box."""

@@ -11,9 +11,14 @@ solution, in the chapter.  The student edition removes
 and replaces every ``:::{div} solutions-note`` … ``:::`` block (a sentence that
 tells the book's reader where the solutions are) with :data:`STUDENT_NOTE`.
 
+This module works on the *sources*: its command writes each chapter's MyST source without its solutions
+(roles and directives left as they are), for authors. The notebooks a teacher hands out -- plain Jupyter
+notebooks with the book's numbers written in, student or solutions edition -- come from
+:mod:`hlm_course.book.handouts` (``python -m hlm_course.book.handouts --chapters 14 15 --out handouts/``).
+
 Usage, from the repository root::
 
-    python -m hlm_course.book.student            # writes student/*.ipynb
+    python -m hlm_course.book.student            # writes student/*.ipynb (MyST source, solutions stripped)
     python -m hlm_course.book.student --format md
 
 """
