@@ -157,7 +157,7 @@ def test_a_ledger_cell_is_left_out_of_the_reader_notebook():
 
 def test_a_lab_answer_cell_is_hidden_on_the_website_and_open_in_the_notebook():
     from hlm_course.book.reader import ANSWER_TAG
-    from hlm_course.book.sphinx_notebooks import hide_answer_cells
+    from hlm_course.book.reader import hide_answer_cells
 
     source = MYST_HEADER + '''
 # Lab

@@ -102,7 +102,8 @@ def edition(executed: Path, ctx: BookContext, solutions: bool = False) -> nbform
 def save_context(ctx: BookContext, path: Path) -> None:
     """Write the book's numbers, labels and citations (for :func:`load_context`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(asdict(ctx), indent=1, sort_keys=True, ensure_ascii=False), encoding="utf8")
+    path.write_text(json.dumps(asdict(ctx), indent=1, sort_keys=True, ensure_ascii=False, default=str),
+                    encoding="utf8")  # default=str: Sphinx gives some titles as lazy translations
 
 
 def load_context(path: Path) -> BookContext:

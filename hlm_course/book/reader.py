@@ -33,7 +33,7 @@ import nbformat
 from .student import strip_solutions
 
 __all__ = ["BookContext", "glue_values", "convert_markdown", "strip_glue_code", "reader_notebook",
-           "raw_syntax", "uses_glue", "uses_package", "BOOK_ONLY_TAG", "ANSWER_TAG",
+           "raw_syntax", "uses_glue", "uses_package", "hide_answer_cells", "BOOK_ONLY_TAG", "ANSWER_TAG",
            "PACKAGE_CHECK"]
 
 #: Tag of the hidden code cells that exist only for the book (the Reproducibility ledgers): reader
@@ -393,6 +393,19 @@ def reader_notebook(executed: nbformat.NotebookNode, ctx: BookContext,
                                                                         "display_name": "Python 3"}),
                     "language_info": {"name": "python"}}
     return out
+
+
+_TAGS_LINE = re.compile(r"^(:?tags: \[)([^\]\n]*)(\])[ \t]*$", re.MULTILINE)
+
+
+def hide_answer_cells(text: str) -> str:
+    """``text`` (a MyST notebook) with ``remove-cell`` added to every cell tagged :data:`ANSWER_TAG`."""
+    def tag(m):
+        tags = [t.strip() for t in m.group(2).split(",") if t.strip()]
+        if ANSWER_TAG in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+        return f"{m.group(1)}{', '.join(tags)}{m.group(3)}"
+    return _TAGS_LINE.sub(tag, text)
 
 
 def uses_package(sources: list[str]) -> bool:

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import nbformat
 
-from .reader import ANSWER_TAG, BookContext
+from .reader import BookContext, hide_answer_cells
 
 from sphinx.util import logging
 
@@ -182,19 +182,6 @@ def _cross_glue_outdated(app, env, added, changed, removed):
     if not (added or changed or removed):
         return []
     return [doc for doc in CROSS_GLUE_PAGES if doc in env.found_docs and doc not in added | changed]
-
-
-_TAGS_LINE = re.compile(r"^(:?tags: \[)([^\]\n]*)(\])[ \t]*$", re.MULTILINE)
-
-
-def hide_answer_cells(text: str) -> str:
-    """``text`` (a MyST notebook) with ``remove-cell`` added to every cell tagged :data:`ANSWER_TAG`."""
-    def tag(m):
-        tags = [t.strip() for t in m.group(2).split(",") if t.strip()]
-        if ANSWER_TAG in tags and "remove-cell" not in tags:
-            tags.append("remove-cell")
-        return f"{m.group(1)}{', '.join(tags)}{m.group(3)}"
-    return _TAGS_LINE.sub(tag, text)
 
 
 def _on_source_read(app, docname, source):
