@@ -139,6 +139,12 @@ def test_the_built_zips():
     assert "environment.ipynb" not in names and "14_lab1_sector_gap.ipynb" in names
     key = BUILD / handouts.TEACHERS_DIR / handouts.SOLUTIONS_ZIP_NAME
     assert key.exists() and not (BUILD / "html" / handouts.SOLUTIONS_ZIP_NAME).exists()
+    # the download button's notebook and the zip's carry the build's outputs (figures and tables)
+    for nb_path in (BUILD / "html" / "_sources" / "chapters" / "01_hierarchical_data.ipynb",
+                    BUILD / "html" / "notebooks" / "01_hierarchical_data.ipynb"):
+        kinds = {k for c in nbformat.read(nb_path, as_version=4).cells for o in c.get("outputs", [])
+                 for k in o.get("data", {})}
+        assert {"image/png", "text/html"} <= kinds, (nb_path, kinds)
     pages = [p.read_text(encoding="utf8", errors="replace") for p in (BUILD / "html").rglob("*.html")]
     assert not any(handouts.SOLUTIONS_ZIP_NAME in page or "teachers/solutions" in page for page in pages)
 

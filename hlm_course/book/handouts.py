@@ -37,7 +37,7 @@ import nbformat
 
 from .reader import BookContext, raw_syntax, reader_notebook
 
-__all__ = ["NOT_HANDED_OUT", "ZIP_NAME", "SOLUTIONS_ZIP_NAME", "edition", "save_context", "load_context",
+__all__ = ["NOT_HANDED_OUT", "ZIP_NAME", "SOLUTIONS_ZIP_NAME", "edition", "with_cached_outputs", "save_context", "load_context",
            "package_wheel", "write_zip", "select_chapters", "book_url", "main"]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,14 +85,33 @@ WHAT = {"student": "The worked solutions are left out: try each exercise first, 
                      "Do not hand it out before the exercises are done."}
 
 
-def edition(executed: Path, ctx: BookContext, solutions: bool = False) -> nbformat.NotebookNode:
+def with_cached_outputs(nb: nbformat.NotebookNode, cache_dir: Path | None) -> nbformat.NotebookNode:
+    """``nb`` with the outputs of its execution, from the book's execution cache (``_build/.jupyter_cache``).
+
+    myst-nb writes ``_build/jupyter_execute/<page>.ipynb`` without the outputs when it takes them from the
+    cache; the cache holds them, matched on the notebook's cells. A notebook the cache lacks comes back as is.
+    """
+    if cache_dir is None or not Path(cache_dir).is_dir():
+        return nb
+    from jupyter_cache import get_cache
+
+    try:
+        return get_cache(str(cache_dir)).merge_match_into_notebook(nb)[1]
+    except KeyError:
+        return nb
+
+
+def edition(executed: Path, ctx: BookContext, solutions: bool = False,
+            cache_dir: Path | None = None) -> nbformat.NotebookNode:
     """The student (or, with ``solutions=True``, the solutions) edition of one executed chapter
-    (``_build/jupyter_execute/chapters/<name>.ipynb``, with the glue values myst-nb keeps beside it)."""
+    (``_build/jupyter_execute/chapters/<name>.ipynb``, with the glue values myst-nb keeps beside it and the
+    outputs from the execution cache ``cache_dir``)."""
     executed = Path(executed)
     glue_file = executed.with_suffix(".glue.json")
     glued = ({k: v["data"] for k, v in json.loads(glue_file.read_text()).items()}
              if glue_file.exists() else {})
-    nb = reader_notebook(nbformat.read(executed, as_version=4), ctx, glued, solutions=solutions)
+    nb = with_cached_outputs(nbformat.read(executed, as_version=4), cache_dir)
+    nb = reader_notebook(nb, ctx, glued, solutions=solutions)
     left = raw_syntax(nb)
     if left:
         raise ValueError(f"MyST syntax left in the notebook of {executed.name}: {sorted(set(left))[:5]}")
@@ -200,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         written = []
         for executed in chapters:
             target = folder / executed.name
-            nbformat.write(edition(executed, ctx, solutions=name == "solutions"), target)
+            nbformat.write(edition(executed, ctx, solutions=name == "solutions",
+                                   cache_dir=args.build / ".jupyter_cache"), target)
             written.append(target)
             print(f"{target}")
         if args.zip:

@@ -361,7 +361,7 @@ def reader_notebook(executed: nbformat.NotebookNode, ctx: BookContext,
                                  f"from the reader notebook; give it a statement of its own:\n{source[:300]}")
             needs_shim = True
         outputs = [o for o in cell.get("outputs", []) if _glue_key(o) is None]
-        if "remove-output" in tags:
+        if {"remove-output", "remove-cell"} & set(tags):  # outputs the book does not show
             outputs = []
         new = nbformat.v4.new_code_cell(source, outputs=outputs)
         new.execution_count = None

@@ -114,6 +114,7 @@ def write_reader_notebooks(app) -> dict[str, Path]:
     executed_dir = outdir.parent / "jupyter_execute"
     teachers = outdir.parent / handouts.TEACHERS_DIR
     ctx = book_context(app)
+    cache_dir = Path(app.config.nb_execution_cache_path or outdir.parent / ".jupyter_cache")
     handouts.save_context(ctx, teachers / handouts.CONTEXT_FILE)
     written, solutions = {}, []
     target_dir = outdir / NOTEBOOK_DIR
@@ -124,8 +125,8 @@ def write_reader_notebooks(app) -> dict[str, Path]:
         if not executed.exists():
             continue
         try:
-            nb = handouts.edition(executed, ctx)
-            key = handouts.edition(executed, ctx, solutions=True)
+            nb = handouts.edition(executed, ctx, cache_dir=cache_dir)
+            key = handouts.edition(executed, ctx, solutions=True, cache_dir=cache_dir)
         except (KeyError, ValueError) as err:
             logger.warning(f"no reader notebook for {docname}: {err}", location=docname)
             continue
