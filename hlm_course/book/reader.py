@@ -413,7 +413,7 @@ def uses_package(sources: list[str]) -> bool:
     return any(re.search(r"^\s*(import|from) hlm_course\b", s, re.MULTILINE) for s in sources)
 
 
-_LEFTOVER = re.compile(r"\{(glue|eval|cite|ref|numref|eq|doc|solution)[\w:-]*\}")
+_LEFTOVER = re.compile(r"\{(glue(:\w*)?|eval|cite(:\w+)?|ref|numref|eq|doc|solution(-start|-end)?)\}")
 
 
 def raw_syntax(nb: nbformat.NotebookNode) -> list[str]:
