@@ -138,6 +138,7 @@ def test_figures_stay_readable_in_dark_mode(site, server, driver):
     assert with_figures, "no page of the book has a figure"
     page = with_figures[0]
     open_page(driver, server.url + page, site.facts(page).has_math)  # the page's own checks run above
+    driver.execute_script(OPEN_SOLUTIONS_JS)  # a solution's figure too (a closed dropdown hides it)
     bg = switch_to_dark_mode(driver)
     assert luminance(bg) < 80, f"dark mode did not darken {page}: body background {bg}"
     driver.execute_script("document.querySelector(arguments[0]).scrollIntoView({block: 'center'})",
