@@ -10,7 +10,7 @@ we use
 * ``nlme::MathAchieve``   -- the 7185 students of High School & Beyond,
 * ``nlme::MathAchSchool`` -- the 160 schools (size, sector, PRACAD, ...),
 * ``mlmRev::Exam``        -- the London exam data (4059 students, 65 schools),
-* ``mlmRev::egsingle``    -- the Chicago growth data of Raudenbush & Bryk (2002, ch. 8): 7230 yearly math
+* ``mlmRev::egsingle``    -- the growth data of Raudenbush & Bryk (2002, ch. 8): 7230 yearly math
   scores of 1721 pupils in 60 schools.
 
 The output is deterministic: rows keep the source order, every float column

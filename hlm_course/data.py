@@ -4,7 +4,7 @@
   as used by seed 000 (Raudenbush & Bryk, ch. 4);
 * :func:`load_hs40` -- seed 001's 40-school subset ``hs`` (1977 students);
 * :func:`load_exam` -- the London exam data of seed 002 (mlmRev ``Exam``);
-* :func:`load_egsingle` -- the Chicago growth data of Raudenbush & Bryk (2002, ch. 8) (mlmRev ``egsingle``).
+* :func:`load_egsingle` -- the growth data of Raudenbush & Bryk (2002, ch. 8) (mlmRev ``egsingle``).
 
 The files are the repository's ``data/`` folder, which is also installed
 inside the package (``hlm_course/datasets/``, package data), so a plain
@@ -230,7 +230,7 @@ def load_exam(*, verify_checksum: bool = True) -> pd.DataFrame:
 
 
 def load_egsingle(*, verify_checksum: bool = True) -> pd.DataFrame:
-    """mlmRev's ``egsingle``: 7230 yearly math scores of 1721 Chicago pupils in 60 schools.
+    """mlmRev's ``egsingle``: 7230 yearly math scores of 1721 pupils in 60 primary schools.
 
     The data of Raudenbush & Bryk (2002, ch. 8), in mlmRev's row order (by school, then pupil, then year).
     Columns ``schoolid, childid, year, grade, math, retained, female, black, hispanic, size, lowinc,
