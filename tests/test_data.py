@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 
 from hlm_course import data
-from hlm_course.data import DATA_ENV_VAR, EXPECTED_SHA256, load_exam, load_hs40, load_hsb
+from hlm_course.data import DATA_ENV_VAR, EXPECTED_SHA256, load_egsingle, load_exam, load_hs40, load_hsb
 
 REPO = Path(__file__).resolve().parent.parent
-FILES = ("hsb.csv", "hs40.csv", "exam.csv")
-LOADERS = {"hsb.csv": load_hsb, "hs40.csv": load_hs40, "exam.csv": load_exam}
+FILES = ("hsb.csv", "hs40.csv", "exam.csv", "egsingle.csv")
+LOADERS = {"hsb.csv": load_hsb, "hs40.csv": load_hs40, "exam.csv": load_exam, "egsingle.csv": load_egsingle}
 
 
 @pytest.fixture(autouse=True)
@@ -179,6 +179,31 @@ def test_exam(exam):
                                      0.6190592, "F", "Mxd", 143]
 
 
+# ------------------------------------------------------------- egsingle ----
+
+
+def test_egsingle():
+    """mlmRev's egsingle (Raudenbush & Bryk 2002, ch. 8): counts, types, levels and mlmRev's first rows."""
+    eg = load_egsingle()
+    assert eg.shape == (7230, 12)
+    assert list(eg.columns) == ["schoolid", "childid", "year", "grade", "math", "retained", "female", "black",
+                                "hispanic", "size", "lowinc", "mobility"]
+    assert eg["childid"].nunique() == 1721 and eg["schoolid"].nunique() == 60
+    assert (eg.groupby("childid")["schoolid"].nunique() == 1).all()  # pupils are nested in schools
+    assert sorted(eg["year"].unique()) == [-2.5, -1.5, -0.5, 0.5, 1.5, 2.5]
+    assert eg.groupby("childid").size().value_counts().sort_index().to_dict() == {2: 5, 3: 542, 4: 328, 5: 794,
+                                                                                   6: 52}
+    assert list(eg["female"].cat.categories) == ["Female", "Male"]
+    for column in ("retained", "black", "hispanic"):
+        assert eg[column].dtype == "int64" and set(eg[column]) == {0, 1}
+    for column in ("size", "lowinc", "mobility"):  # school variables: constant within a school
+        assert (eg.groupby("schoolid")[column].nunique() == 1).all()
+    # the first rows as R prints head(egsingle)
+    assert eg.iloc[0][["schoolid", "childid", "year", "grade", "math", "lowinc", "mobility"]].tolist() == \
+        [2020, 273026452, 0.5, 2, 1.146, 40.3, 12.5]
+    assert eg["math"].iloc[3] == -1.303 and eg["female"].iloc[0] == "Female" and eg["hispanic"].iloc[0] == 1
+
+
 # ------------------------------------------------------- file handling ----
 
 
@@ -187,6 +212,7 @@ def test_loaders_work_from_any_directory(tmp_path, monkeypatch):
     assert len(load_hsb()) == 7185
     assert len(load_hs40()) == 1977
     assert len(load_exam()) == 4059
+    assert len(load_egsingle()) == 7230
 
 
 def test_env_var_points_to_another_folder(tmp_path, monkeypatch):

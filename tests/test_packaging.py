@@ -40,7 +40,7 @@ def test_the_data_ships_inside_the_package():
     setuptools = PYPROJECT["tool"]["setuptools"]
     assert setuptools["package-dir"]["hlm_course.datasets"] == "data"
     assert "*.csv" in setuptools["package-data"]["hlm_course.datasets"]
-    assert {p.name for p in (ROOT / "data").glob("*.csv")} >= {"hsb.csv", "hs40.csv", "exam.csv"}
+    assert {p.name for p in (ROOT / "data").glob("*.csv")} >= {"hsb.csv", "hs40.csv", "exam.csv", "egsingle.csv"}
 
 
 def test_every_import_of_the_chapters_is_a_declared_dependency():
