@@ -398,14 +398,22 @@ def _lmer_one_factor(formula, parsed, data, mf, reml, control, frame, y, offset,
 
 
 def lmer(formula: str, data: pd.DataFrame, reml: bool = True, control: LmerControl | None = None) -> LmerFit:
-    """Fit a two-level linear mixed model with lme4's method.
+    """Fit a linear mixed model with lme4's method.
+
+    The chain of lme4's stages: the formula and model frame (:mod:`.formula`), then for one grouping
+    factor the per-group cross-products (:mod:`.deviance`), for several the random-effects terms
+    (:mod:`.reterms`) and the blocked Cholesky factor (:mod:`.blocked`); the optimizer and its check
+    (:mod:`.optimize`); the fitted model (:class:`LmerFit`, or :class:`LmerFitMulti` for several
+    grouping factors).
 
     Parameters
     ----------
     formula
-        lme4 syntax with one grouping factor, e.g. ``"mathach ~ cses + (cses | school)"``,
+        lme4 syntax, e.g. ``"mathach ~ cses + (cses | school)"``,
         ``"normexam ~ standLRT + (1 | school)"``, ``"y ~ x + (0 + x | g)"``, ``"y ~ x + (x || g)"``,
-        ``"log(y) ~ poly(x, 2) + scale(w) + I(x^2) + offset(o) + (1 | g)"``.  R's semantics: factors,
+        ``"log(y) ~ poly(x, 2) + scale(w) + I(x^2) + offset(o) + (1 | g)"``; several grouping factors:
+        crossed ``"y ~ x + (1 | a) + (1 | b)"``, nested ``"y ~ year + (year | school/child)"`` (lme4's
+        ``(year | child:school) + (year | school)``), interactions ``(1 | a:b)``.  R's semantics: factors,
         ``C()``, ``*`` and ``:`` interactions, ``I()`` with ``^`` a power, R's ``scale``
         (sd with n − 1), orthogonal ``poly``, ``log``, ``exp``, ``sqrt``, ``offset``.
     data
