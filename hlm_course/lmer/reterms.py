@@ -72,7 +72,7 @@ class ReTerm:
     def lambda_template(self, theta_i: np.ndarray) -> np.ndarray:
         """The k × k lower-triangular template of Λθ (eq. 4) from this term's θ (column-major lower triangle)."""
         lam = np.zeros((self.k, self.k))
-        lam[_template_index(self.k)] = theta_i
+        lam[template_index(self.k)] = theta_i
         return lam
 
 
@@ -121,7 +121,7 @@ class ReTerms:
 
 
 @lru_cache(maxsize=None)
-def _template_index(k: int) -> tuple[np.ndarray, np.ndarray]:
+def template_index(k: int) -> tuple[np.ndarray, np.ndarray]:
     """(rows, columns) of a k × k template's lower triangle, column by column (θ's order in lme4)."""
     rows, cols = np.tril_indices(k)
     order = np.lexsort((rows, cols))
