@@ -4,6 +4,26 @@ from __future__ import annotations
 
 import numpy as np
 
+from .lmer import LmerFit, MixedModelError
+
+__all__ = ["NotAFitError", "fitted_model", "positive_number", "symmetric_matrix"]
+
+
+class NotAFitError(MixedModelError, TypeError):
+    """A function that needs a fitted model (an :class:`~hlm_course.lmer.LmerFit`) was given something else.
+
+    The one exception every such function raises; it is a ``MixedModelError`` (the package's error for input
+    that cannot define the model) and a ``TypeError`` (the wrong kind of object).
+    """
+
+
+def fitted_model(fit, what: str = "fit") -> LmerFit:
+    """``fit`` itself if it is a fitted model from :func:`hlm_course.lmer`, else :class:`NotAFitError`."""
+    if not isinstance(fit, LmerFit):
+        raise NotAFitError(f"{what} must be a fitted model from hlm_course.lmer (an LmerFit), "
+                           f"got {type(fit).__name__}")
+    return fit
+
 
 def positive_number(value, what: str) -> float:
     """``value`` as a finite float > 0, or ``ValueError("<what> must be a positive number, got …")``.

@@ -5,9 +5,11 @@
 * :func:`load_hs40` -- seed 001's 40-school subset ``hs`` (1977 students);
 * :func:`load_exam` -- the London exam data of seed 002 (mlmRev ``Exam``).
 
-The files are found in the repository's ``data/`` folder, next to this
-package, whatever the working directory; set the environment variable
-``HLM_COURSE_DATA`` to a folder to read them from there instead.  Every
+The files are the repository's ``data/`` folder, which is also installed
+inside the package (``hlm_course/datasets/``, package data), so a plain
+``pip install`` of the package finds them, whatever the working directory;
+set the environment variable ``HLM_COURSE_DATA`` to a folder to read them
+from there instead.  Every
 file is checked against its SHA-256 and its expected columns before use, so
 a missing, altered or truncated file fails loudly instead of silently
 changing a number in the book.  ``python data/make_data.py`` regenerates the
@@ -92,11 +94,16 @@ _EXAM = _Spec(
 
 
 def data_dir() -> Path:
-    """The folder the loaders read: ``$HLM_COURSE_DATA`` or the repository's ``data/``."""
+    """The folder the loaders read: ``$HLM_COURSE_DATA``, else the installed package's ``datasets/``
+    (a non-editable install), else the repository's ``data/`` (a clone, or an editable install)."""
     override = os.environ.get(DATA_ENV_VAR)
     if override:
         return Path(override).expanduser().resolve()
-    return Path(__file__).resolve().parent.parent / "data"
+    here = Path(__file__).resolve().parent
+    installed = here / "datasets"
+    if (installed / _HSB.filename).is_file():
+        return installed
+    return here.parent / "data"
 
 
 def _sha256(path: Path) -> str:
@@ -113,7 +120,7 @@ def _locate(spec: _Spec) -> tuple[Path, str]:
     override = os.environ.get(DATA_ENV_VAR)
     shown = str(path) if override else f"data/{spec.filename}"
     if not path.is_file():
-        where = f"{DATA_ENV_VAR}={override}" if override else "the repository's data/ folder"
+        where = f"{DATA_ENV_VAR}={override}" if override else "the package's data (the repository's data/ folder)"
         raise FileNotFoundError(
             f"{shown} is missing — looked for {path} (from {where}); {_REGENERATE}, "
             f"or point {DATA_ENV_VAR} at a folder that holds {spec.filename}."

@@ -31,12 +31,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .printed import as_printed, rounds_to_printed
 from .display import style_table
-from .lmer import LmerFit, MixedModelError
+from ._validate import fitted_model
+from .lmer import LmerFit, MixedModelError, lme4_name
 
 __all__ = [
+    "coef_lines",
     "PUBLISHED_PREFIX",
-    "check_printed",
     "old_lme4_header",
     "with_published",
     "published_differences",
@@ -49,8 +51,6 @@ __all__ = [
     "table_4_1",
     "outside_interval",
     "highlight_outside",
-    "printed_decimals",
-    "rounds_to_printed",
     "printed_comparison",
     "agreement_sentence",
     "printout_comparison",
@@ -74,11 +74,6 @@ LME4_TODAY = {
 }
 
 
-def _check_fit(fit) -> None:
-    if not isinstance(fit, LmerFit):
-        raise MixedModelError(f"expected a fitted model from hlm_course.lmer, got {type(fit).__name__}")
-
-
 def old_lme4_header(fit: LmerFit, published: Sequence[float] | None = None) -> pd.DataFrame:
     """The fit criteria line of the 2010 lme4 (``AIC BIC logLik deviance REMLdev``).
 
@@ -94,7 +89,7 @@ def old_lme4_header(fit: LmerFit, published: Sequence[float] | None = None) -> p
     if ``published`` (five numbers in the order above) is given, column
     ``"Kaplan (2010)"``.
     """
-    _check_fit(fit)
+    fitted_model(fit)
     ours = [fit.aic, fit.bic, fit.loglik, fit.deviance, fit.reml_criterion]
     out = pd.DataFrame({"ours": ours}, index=_HEADER)
     if published is not None:
@@ -142,7 +137,7 @@ def published_differences(table: pd.DataFrame) -> pd.Series:
 def varcorr_vs_published(fit: LmerFit, published_var, published_sd) -> pd.DataFrame:
     """Variances and SDs of the random effects and the residual (Kaplan's Tables
     2.1, 2.5, 2.9: ``Random effects``), ours and the published ones, residual last."""
-    _check_fit(fit)
+    fitted_model(fit)
     vc = fit.varcorr[["Groups", "Name", "Variance", "Std.Dev."]]
     return with_published(with_published(vc, published_var, ["Variance"]), published_sd, ["Std.Dev."])
 
@@ -150,7 +145,7 @@ def varcorr_vs_published(fit: LmerFit, published_var, published_sd) -> pd.DataFr
 def fixed_vs_published(fit: LmerFit, published) -> pd.DataFrame:
     """Fixed-effects table (estimate, SE, t; Kaplan's Tables 2.1, 2.5, 2.9), ours
     and the published one: ``published`` has one row (estimate, SE, t) per fixed effect."""
-    _check_fit(fit)
+    fitted_model(fit)
     return with_published(fit.coef_table, published)
 
 
@@ -164,7 +159,7 @@ def school_table(fit: LmerFit, groups: Sequence, published_coef, published_ranef
     column per random effect (1-d for a single one).  Our random effects are
     the columns ``"ranef <name>"``.
     """
-    _check_fit(fit)
+    fitted_model(fit)
     groups = list(groups)
     unknown = [g for g in groups if g not in fit.coef.index]
     if unknown:
@@ -262,12 +257,11 @@ def table_4_1(ci: pd.DataFrame, models: Mapping, groups: Sequence, *, x: str,
     simpler model's coefficient for the same school.
 
     ``models`` maps a column label to a fitted model that
-    :func:`hlm_course.plots.coef_lines` can read (an ``lmer`` fit, a
+    :func:`coef_lines` can read (an ``lmer`` fit, a
     statsmodels OLS fit, or a DataFrame of per-group coefficients); ``x``
     names the slope's predictor.  Rows are indexed by (coefficient label,
     school), with labels ``β0j`` and ``β1j`` by default.
     """
-    from .plots.intervals import coef_lines
 
     _check_intervals(ci)
     groups = list(groups)
@@ -317,63 +311,6 @@ def highlight_outside(table: pd.DataFrame, precision: int = 7, color: str = "#D5
 PUBLISHED = "Kaplan (2010)"
 
 
-def printed_decimals(printed: str) -> int:
-    """Number of decimals a printed number shows (``"-0.01462"`` → 5, ``"9377"`` → 0,
-    ``"2.84e-05"`` → 2, counted in the mantissa)."""
-    if not isinstance(printed, str):
-        raise TypeError(f"a printed value must be the string as printed, got {printed!r}")
-    mantissa = printed.strip().lower().split("e")[0]
-    return len(mantissa.split(".")[1]) if "." in mantissa else 0
-
-
-def _half_unit(printed: str) -> float:
-    """Half a unit in the last printed place of ``printed``."""
-    value = float(printed)
-    d = printed_decimals(printed)
-    if "e" in printed.lower():
-        return 0.5 * 10.0 ** (np.floor(np.log10(abs(value))) - d) if value else 0.0
-    return 0.5 * 10.0 ** (-d)
-
-
-def _as_printed(ours: float, printed: str) -> str:
-    d = printed_decimals(printed)
-    return f"{ours:.{d}e}" if "e" in printed.lower() else f"{ours:.{d}f}"
-
-
-def check_printed(quantity: str, printed) -> None:
-    """A number as an original prints it must be that string (its digits set the rounding) and a number."""
-    if not isinstance(printed, str):
-        raise TypeError(f"{quantity}: the printed value must be the string the original prints (the printed "
-                        f"string, whose digits set the rounding), got {printed!r}")
-    try:
-        float(printed)
-    except ValueError:
-        raise ValueError(f"{quantity}: the printed value {printed!r} is not a number") from None
-
-
-def rounds_to_printed(ours, printed) -> np.ndarray:
-    """True where our value, rounded to the digits the printed value shows,
-    is the printed value: ``|ours − printed| ≤`` half a unit in its last place.
-
-    ``printed`` holds the published numbers *as printed* (strings: ``"0.5878300"``
-    shows seven decimals, ``0.58783`` as a float would not); ``ours`` the
-    unrounded values, of the same shape.  A value exactly half-way (which
-    floating point hardly ever produces) counts as rounding to either side.
-    """
-    printed_arr = np.asarray(printed, dtype=object)
-    ours_arr = np.asarray(ours, dtype=float)
-    if printed_arr.shape != ours_arr.shape:
-        raise ValueError(f"ours has shape {ours_arr.shape} but printed has shape {printed_arr.shape}")
-    flat = printed_arr.ravel()
-    values = np.array([float(p) if isinstance(p, str) else np.nan for p in flat])
-    if np.isnan(values).any():
-        bad = [p for p in flat if not isinstance(p, str)]
-        raise TypeError(f"printed values must be the strings as printed, got {bad[:3]!r}")
-    half = np.array([_half_unit(p) for p in flat])
-    ok = np.abs(ours_arr.ravel() - values) <= half * (1 + 1e-9) + 1e-15
-    return ok.reshape(ours_arr.shape)
-
-
 def printed_comparison(rows) -> pd.DataFrame:
     """Every published number next to ours, at the published digits.
 
@@ -393,7 +330,7 @@ def printed_comparison(rows) -> pd.DataFrame:
     printed = [r[1] for r in rows]
     ours = np.array([float(r[2]) for r in rows])
     match = rounds_to_printed(ours, printed)
-    table = pd.DataFrame({PUBLISHED: printed, "ours": [_as_printed(o, p) for o, p in zip(ours, printed)],
+    table = pd.DataFrame({PUBLISHED: printed, "ours": [as_printed(o, p) for o, p in zip(ours, printed)],
                           "difference": ours - np.array([float(p) for p in printed]),
                           "rounds to printed?": match},
                          index=pd.Index(names, name="quantity"))
@@ -433,7 +370,7 @@ def printout_comparison(fit: LmerFit, *, header: Sequence[str] | None = None,
     ``variances`` and ``sds`` the ``Random effects`` columns (residual last),
     ``fixed`` one ``(estimate, std. error, t value)`` per fixed effect.
     """
-    _check_fit(fit)
+    fitted_model(fit)
     rows = []
     if header is not None:
         ours = old_lme4_header(fit)["ours"]
@@ -475,3 +412,38 @@ def style_numbers(table: pd.DataFrame, precision: int | None = None, formatter=N
     in equal-width digits with cell padding, missing values blank, the columns named in ``p_values``
     shown by :func:`hlm_course.display.format_p`; ``precision`` and ``formatter`` as ``Styler.format``'s."""
     return style_table(table, precision=precision, p_columns=p_values, formatter=formatter)
+
+
+def coef_lines(fits: Mapping, groups: Sequence | None = None, *, x: str,
+               intercept: str = "(Intercept)") -> pd.DataFrame:
+    """Per-group lines of several fitted models as one tidy table.
+
+    ``fits`` maps a label to a fitted model: an ``hlm_course.lmer`` fit (its
+    ``coef``), a statsmodels OLS result (one line, the same for every group),
+    or a DataFrame of per-group coefficients indexed by group.  Returns
+    columns ``group, intercept, slope, label`` (``label`` categorical in the
+    order of ``fits``), e.g. to compare the models' lines group by group.
+    ``x`` names the slope's predictor.
+    """
+    frames = []
+    for label, fit in fits.items():
+        if isinstance(fit, pd.DataFrame):
+            coef = fit
+        elif hasattr(fit, "coef") and isinstance(fit.coef, pd.DataFrame):
+            coef = fit.coef
+        elif hasattr(fit, "params"):
+            params = pd.Series(fit.params).rename(index=lme4_name)
+            if groups is None:
+                raise ValueError(f"groups= is needed to draw the single line of {label!r} in every group")
+            coef = pd.DataFrame([params] * len(groups), index=list(groups))
+        else:
+            raise TypeError(f"cannot read per-group coefficients from {label!r} ({type(fit).__name__})")
+        missing = [c for c in (intercept, x) if c not in coef.columns]
+        if missing:
+            raise KeyError(f"{label!r} has no coefficient(s) {missing}; it has {list(coef.columns)}")
+        sub = coef if groups is None else coef.loc[list(groups)]
+        frames.append(pd.DataFrame({"group": sub.index, "intercept": sub[intercept].to_numpy(),
+                                    "slope": sub[x].to_numpy(), "label": label}))
+    out = pd.concat(frames, ignore_index=True)
+    out["label"] = pd.Categorical(out["label"], categories=list(fits))
+    return out

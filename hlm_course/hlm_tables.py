@@ -36,6 +36,7 @@ import pandas as pd
 from scipy import stats
 
 from .display import style_table
+from ._validate import fitted_model
 from .lmer import LmerFit, MixedModelError
 from .shrinkage import level1_structure, robust_se, variance_tests
 
@@ -46,11 +47,6 @@ __all__ = ["hlm_fixed_table", "hlm_variance_table", "QuantileBand", "quantile_ba
 # ---------------------------------------------------------------------------
 # 1. HLM's tables
 # ---------------------------------------------------------------------------
-def _check_fit(fit) -> None:
-    if not isinstance(fit, LmerFit):
-        raise MixedModelError(f"expected a fitted model from hlm_course.lmer, got {type(fit).__name__}")
-
-
 def hlm_fixed_table(fit: LmerFit) -> pd.DataFrame:
     """HLM's fixed-effects table: model-based and robust SEs, robust t ratios, approximate df.
 
@@ -68,7 +64,7 @@ def hlm_fixed_table(fit: LmerFit) -> pd.DataFrame:
     Returns a DataFrame indexed by fixed effect (lme4's names) with columns
     Coefficient, SE (model), SE (robust), t-ratio (robust), approx. df, p-value.
     """
-    _check_fit(fit)
+    fitted_model(fit)
     rob = robust_se(fit)
     s = level1_structure(fit)
     J = fit.ngroups
@@ -94,7 +90,7 @@ def hlm_variance_table(fit: LmerFit) -> pd.DataFrame:
     (:func:`hlm_course.shrinkage.variance_tests`; Raudenbush & Bryk 2002,
     eq. 3.103); then the row ``level-1, r`` with σ and σ² (no test).
     """
-    _check_fit(fit)
+    fitted_model(fit)
     vt = variance_tests(fit).set_index("term")
     out = pd.DataFrame({"Standard deviation": np.sqrt(vt["variance"]), "Variance component": vt["variance"],
                         "df": vt["df"], "chi-square": vt["chisq"], "p-value": vt["p"]})

@@ -1,7 +1,7 @@
 """Predictions with standard errors, their differences, and the Hausman test.
 
 Three tools for the labs' "hand-made effect plots" and first diagnostics, all
-built on :func:`hlm_course.methods.wald` (spida's ``wald``), so every
+built on :func:`hlm_course.wald_tests.wald` (spida's ``wald``), so every
 estimate, standard error and confidence limit is one row of a Wald table
 ``L β̂`` with covariance ``L V̂ L'``:
 
@@ -38,7 +38,7 @@ import patsy
 from scipy import stats
 
 from .lmer import LmerFit, lme4_name
-from .methods import get_fix, hypothesis_matrix, wald
+from .wald_tests import get_fix, hypothesis_matrix, wald
 
 __all__ = ["expand_grid", "fixed_design", "effect_grid", "difference_grid", "HausmanTest", "hausman_test"]
 
@@ -191,7 +191,7 @@ def effect_grid(fit, newdata: pd.DataFrame, *, level: float = 0.95, df=None,
     level
         Confidence level of the band.
     df
-        Denominator df (``None``: :func:`~hlm_course.methods.wald`'s
+        Denominator df (``None``: :func:`~hlm_course.wald_tests.wald`'s
         between/within df for an ``LmerFit``, the residual df for OLS;
         ``np.inf``: normal quantiles).
     band
@@ -293,7 +293,7 @@ def hausman_test(fe_fit, re_fit, terms=None) -> HausmanTest:
     fe_fit
         The within (fixed-effects) fit: statsmodels OLS with one dummy per
         group (e.g. ``hc.method_fixed_intercepts(data, sector=None).fit``),
-        an ``LmerFit`` or a :class:`~hlm_course.methods.FixedEffects`.
+        an ``LmerFit`` or a :class:`~hlm_course.wald_tests.FixedEffects`.
     re_fit
         The random-effects fit (an ``LmerFit``).
     terms

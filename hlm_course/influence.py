@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg
 
+from ._validate import fitted_model
 from .lmer import CrossProducts, LmerFit, MixedModelError, optimize_theta, pls_solve
 
 __all__ = ["GroupDeletion", "leave_one_group_out", "cooks_distance", "dfbetas", "influence_table"]
@@ -82,9 +83,8 @@ def _subset_crossproducts(fit: LmerFit, drop: int) -> CrossProducts:
     return CrossProducts.from_arrays(fit.X[keep], fit.Z[keep], fit.y[keep], codes, fit.ngroups - 1)
 
 
-def _check_fit(fit) -> None:
-    if not isinstance(fit, LmerFit):
-        raise TypeError(f"fit must be an LmerFit (from hlm_course.lmer), got {type(fit).__name__}")
+def _check_deletable(fit) -> None:
+    fitted_model(fit)
     if fit.ngroups < 3:
         raise MixedModelError(f"deleting one of {fit.ngroups} groups leaves fewer than two: the random effects "
                               "would not be estimable")
@@ -113,7 +113,7 @@ def leave_one_group_out(fit: LmerFit, groups=None) -> GroupDeletion:
     KeyError
         a requested group is not in the fit.
     """
-    _check_fit(fit)
+    _check_deletable(fit)
     labels = list(fit.groups) if groups is None else list(groups)
     unknown = [_plain(g) for g in labels if g not in fit.groups]
     if unknown:
@@ -173,7 +173,7 @@ def cooks_distance(fit: LmerFit, deletion: GroupDeletion | None = None) -> pd.Se
     :func:`leave_one_group_out` (computed when None).  influence.ME's
     ``cooks.distance`` for an ``estex`` object.
     """
-    _check_fit(fit)
+    _check_deletable(fit)
     deletion = _deletion(fit, deletion)
     d = fit.fixef.to_numpy()[None, :] - deletion.fixef.to_numpy()
     Vinv = np.linalg.inv(fit.vcov.to_numpy())
@@ -183,7 +183,7 @@ def cooks_distance(fit: LmerFit, deletion: GroupDeletion | None = None) -> pd.Se
 
 def dfbetas(fit: LmerFit, deletion: GroupDeletion | None = None) -> pd.DataFrame:
     """``(γ̂ₖ − γ̂ₖ₍₋ⱼ₎) / SE(γ̂ₖ₍₋ⱼ₎)`` for every group j and fixed effect k (influence.ME's ``dfbetas``)."""
-    _check_fit(fit)
+    _check_deletable(fit)
     deletion = _deletion(fit, deletion)
     return (fit.fixef - deletion.fixef) / deletion.se
 
@@ -196,7 +196,7 @@ def influence_table(fit: LmerFit, deletion: GroupDeletion | None = None) -> pd.D
     effect ``γ̂₍₋ⱼ₎ − γ̂`` (columns ``Δ <name>``) and flags for the usual
     cut-offs ``cooks_d > 4/J`` and ``|DFBETAS| > 2/√J``.
     """
-    _check_fit(fit)
+    _check_deletable(fit)
     deletion = _deletion(fit, deletion)
     D = cooks_distance(fit, deletion)
     B = dfbetas(fit, deletion).abs()

@@ -10,7 +10,7 @@ with ``printed`` the number **as the original prints it** (a string: ``"0.587830
 the float 0.58783 would not), ``ours`` our unrounded value, the optional ``R value`` R's (lme4 1.1-31 or nlme
 3.1-162 on R 4.2.2, stored by the scripts in ``tests/r/``) and an optional note.  Ours and R's are shown
 rounded the way the original printed its number, and ``rounds to printed?`` says whether ours lies within
-half a unit of the last printed digit — the rule of :func:`hlm_course.exam_tables.rounds_to_printed`, which
+half a unit of the last printed digit — the rule of :func:`hlm_course.printed.rounds_to_printed`, which
 this module uses (and :func:`hlm_course.methods.published_table` too), so the book has one rounding rule.
 
 A row whose value does not round to the printed one must carry a note that says why (the original's
@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .display import style_table
-from .exam_tables import _as_printed, check_printed, rounds_to_printed
+from .printed import as_printed, check_printed, rounds_to_printed
 
 __all__ = ["ledger", "ledger_rows", "style_ledger", "ledger_counts", "ROUNDS", "NOTE", "R_COLUMN"]
 
@@ -101,8 +101,8 @@ def ledger(rows, source: str) -> pd.DataFrame:
         raise ValueError(f"these numbers do not round to the printed value and have no note saying why: {silent}")
     table = pd.DataFrame({
         f"{source} printed": printed,
-        OURS: [_as_printed(o, p) for o, p in zip(ours, printed)],
-        R_COLUMN: ["" if p[3] is None else _as_printed(p[3], p[1]) for p in parsed],
+        OURS: [as_printed(o, p) for o, p in zip(ours, printed)],
+        R_COLUMN: ["" if p[3] is None else as_printed(p[3], p[1]) for p in parsed],
         ROUNDS: match,
         NOTE: [p[4] for p in parsed],
     }, index=pd.Index(names, name="quantity"))

@@ -31,7 +31,7 @@ def _run(args, timeout, kernel=KERNEL):
 
 def test_the_second_kernel_is_really_used():
     """OpenBLAS names the generic kernel 'Katmai' or 'Prescott'; either way it is not the default one."""
-    ask = [sys.executable, "-c", "from hlm_course.environment import blas; "
+    ask = [sys.executable, "-c", "from hlm_course.book.environment import blas; "
            "print(','.join(sorted(set(blas()['architecture']))))"]
     generic, default = _run(ask, 120), _run(ask, 120, kernel=os.environ.get("OPENBLAS_CORETYPE"))
     assert generic.returncode == 0 and default.returncode == 0, generic.stderr + default.stderr

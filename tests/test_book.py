@@ -10,12 +10,12 @@ import jupytext
 import pytest
 import yaml
 
-from hlm_course.sphinx_cache import toc_files as _toc_paths
+from hlm_course.book.sphinx_cache import toc_files as _toc_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
 # calls that draw a figure; the plots helpers that only return tables or numbers are excluded
-NOT_FIGURES = ("coef_lines", "palette_for", "ls_line", "ellipse_points", "ellipse_radius", "use_book_style")
+NOT_FIGURES = ("palette_for", "ls_line", "ellipse_points", "ellipse_radius", "use_book_style")
 PLOTTING = re.compile(r"\bplots\.(?!(?:" + "|".join(NOT_FIGURES) + r")\()\w+\(|\bplt\.(subplots|figure|plot|scatter|hist)\("
                       r"|\bnew_figure\(")
 
@@ -99,7 +99,7 @@ def test_readme_reports_the_measured_build_times_within_budget():
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
 def test_no_chapter_reads_the_test_suite(path):
-    """Chapters take R's stored output from hlm_course.reference, never from files of tests/ directly."""
+    """Chapters take R's stored output from hlm_course.book.reference, never from files of tests/ directly."""
     if not path.read_text().startswith("---\njupytext:"):
         return
     for cell in jupytext.read(path).cells:

@@ -192,6 +192,64 @@ def test_reproducibility_ledgers_scroll_inside_their_box_on_a_phone(site, server
         assert box["scroll"] <= box["client"] or box["overflow"] in ("auto", "scroll"), box
 
 
+def solution_code_lines(md: Path) -> list[str]:
+    """Distinctive lines (25+ characters) of the code a chapter's solutions show on its page: the code cells
+    that the student edition removes (gated ``solution-start`` … ``solution-end`` spans, cells tagged
+    ``solution``), minus hidden ones and minus lines that also occur in code outside the solutions."""
+    import jupytext
+
+    from hlm_course.book.student import strip_solutions
+
+    nb = jupytext.read(md)
+    kept, _ = strip_solutions(nb)
+    kept_code = "\n".join(c.source for c in kept.cells if c.cell_type == "code")
+    lines = set()
+    for cell in nb.cells:
+        tags = set((cell.get("metadata") or {}).get("tags", []))
+        if cell.cell_type != "code" or {"remove-cell", "remove-input"} & tags or cell.source in kept_code:
+            continue
+        lines |= {ln.strip() for ln in cell.source.split("\n")
+                  if len(ln.strip()) >= 25 and ln.strip() not in kept_code}
+    return sorted(lines)
+
+
+#: The text of every code cell a reader can see now (a closed dropdown's cells have no layout box).
+VISIBLE_CELLS_JS = """
+return Array.from(document.querySelectorAll('div.cell')).filter(
+    c => c.getClientRects().length > 0 && getComputedStyle(c).visibility !== 'hidden').map(c => c.innerText);
+"""
+OPEN_SOLUTIONS_JS = """
+document.querySelectorAll('div.solution button.toggle-button').forEach(b => b.click());
+return document.querySelectorAll('div.solution').length;
+"""
+
+SOLUTION_PAGES = [p for p in PAGES if p.startswith("chapters/") and (ROOT / p).with_suffix(".md").exists()
+                  and "{solution" in (ROOT / p).with_suffix(".md").read_text(encoding="utf8")]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("page", SOLUTION_PAGES or [None], ids=lambda p: p or "no-book")
+def test_solutions_stay_hidden_until_their_dropdown_is_opened(page, site, server, driver):
+    """No solution code or output shows before its "Solution" dropdown is opened; opening them shows it
+    (so the check sees the solutions it looks for). Every chapter with a solution is tested."""
+    need(page is not None, NO_BOOK)
+    lines = solution_code_lines((ROOT / page).with_suffix(".md"))
+    assert lines, f"{page}: no solution code found in its source"
+    open_page(driver, server.url + page, False)
+    before = "\n".join(driver.execute_script(VISIBLE_CELLS_JS))
+    leaked = [ln for ln in lines if ln in before]
+    assert not leaked, f"{page}: solution code visible before its dropdown is opened:\n  " + "\n  ".join(leaked[:10])
+    assert driver.execute_script(OPEN_SOLUTIONS_JS) > 0
+    after = "\n".join(driver.execute_script(VISIBLE_CELLS_JS))
+    shown = [ln for ln in lines if ln in after]
+    assert len(shown) == len(lines), f"{page}: solution code not shown when opened: {sorted(set(lines) - set(shown))[:5]}"
+    # outputs: a closed dropdown holds every solution cell, input and output alike
+    outside = driver.execute_script(
+        "return Array.from(document.querySelectorAll('div.cell.tag_solution'))"
+        ".filter(c => !c.closest('div.solution')).length")
+    assert outside == 0, f"{page}: {outside} solution cell(s) outside their dropdown"
+
+
 def _soup(site, page):
     from bs4 import BeautifulSoup
 
@@ -209,6 +267,17 @@ def test_no_plumbing_in_visible_code(site):
                 if bad in code:
                     problems.append(f"{page}: a visible code cell contains {bad!r}: {code.strip()[:80]!r}")
     assert not problems, "\n  ".join(problems)
+
+
+@pytest.mark.browser
+def test_lab_answer_cells_stay_off_the_website(site):
+    """Cells tagged ``answer`` (``x = None  # your answer`` and its check) are for the notebook, not the page."""
+    pages = [p for p in PAGES if (ROOT / p).with_suffix(".md").exists()
+             and "your answer" in (ROOT / p).with_suffix(".md").read_text(encoding="utf8")] \
+        if PAGES else []
+    shown = [f"{page}: {cell.get_text()[:60]!r}" for page in pages
+             for cell in _soup(site, page).select("div.cell") if "# your answer" in cell.get_text()]
+    assert not shown, "\n  ".join(shown)
 
 
 #: Phrases in which "seed" is a random-number seed, not a name for a source document.
@@ -261,7 +330,7 @@ def _solution_lines(md: Path) -> list[str]:
     """Distinctive lines (long, no MyST role) of a chapter's solutions."""
     import jupytext
 
-    from hlm_course.student import strip_solutions
+    from hlm_course.book.student import strip_solutions
 
     nb = jupytext.read(md)
     kept, _ = strip_solutions(nb)

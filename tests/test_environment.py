@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from packaging.requirements import Requirement
 
-from hlm_course import environment
+from hlm_course.book import environment
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -186,7 +186,8 @@ def test_likelihood_ratio_tests(fits):
 # ---------------------------------------------------------------------------
 # hlm_course.exam_tables: the chapters' side-by-side tables
 # ---------------------------------------------------------------------------
-from hlm_course import exam_tables as et  # noqa: E402
+from hlm_course import exam_tables as et
+from hlm_course import printed as pr  # noqa: E402
 from hlm_course.lmer import MixedModelError  # noqa: E402
 
 #: Table 3.1 (appendix-code 95% limits: b0 lower, b0 upper, b1 lower, b1 upper), typed from the seed
@@ -254,7 +255,7 @@ def test_school_table(fits, model, lo, hi):
 def test_table_helpers_errors(fits, exam):
     with pytest.raises(ValueError, match="five numbers"):
         et.old_lme4_header(fits["vi"], [1, 2, 3])
-    with pytest.raises(MixedModelError, match="expected a fitted model"):
+    with pytest.raises(MixedModelError, match="must be a fitted model"):
         et.old_lme4_header(exam)
     with pytest.raises(ValueError, match=r"shape \(2, 2\), expected \(2, 3\)"):
         et.fixed_vs_published(fits["vi"], [[1, 2], [3, 4]])
@@ -335,20 +336,20 @@ def test_table_4_1(fits, ols):
 # Rounds-to-printed comparisons (the chapters' generated agreement sentences)
 # ---------------------------------------------------------------------------
 def test_printed_decimals_and_rounds_to_printed():
-    assert et.printed_decimals("-0.01462") == 5
-    assert et.printed_decimals("0.5878300") == 7  # trailing zeros count: the string, not the float
-    assert et.printed_decimals("9377") == 0
-    assert et.printed_decimals("2.84e-05") == 2
+    assert pr.printed_decimals("-0.01462") == 5
+    assert pr.printed_decimals("0.5878300") == 7  # trailing zeros count: the string, not the float
+    assert pr.printed_decimals("9377") == 0
+    assert pr.printed_decimals("2.84e-05") == 2
     ours = np.array([-0.01462563, -0.01462441, 24.25588, 0.5878304, 2.8449e-5, 9376.77])
     printed = ["-0.01462", "-0.01462", "24.259", "0.5878300", "2.84e-05", "9377"]
-    np.testing.assert_array_equal(et.rounds_to_printed(ours, printed), [False, True, False, False, True, True])
+    np.testing.assert_array_equal(pr.rounds_to_printed(ours, printed), [False, True, False, False, True, True])
     # half a unit in the last place is the boundary
-    assert et.rounds_to_printed([0.12345 + 4.9e-6], ["0.12345"])[0]
-    assert not et.rounds_to_printed([0.12345 + 5.1e-6], ["0.12345"])[0]
+    assert pr.rounds_to_printed([0.12345 + 4.9e-6], ["0.12345"])[0]
+    assert not pr.rounds_to_printed([0.12345 + 5.1e-6], ["0.12345"])[0]
     with pytest.raises(TypeError, match="strings as printed"):
-        et.rounds_to_printed([0.1], [0.1])
+        pr.rounds_to_printed([0.1], [0.1])
     with pytest.raises(ValueError, match="shape"):
-        et.rounds_to_printed([0.1, 0.2], ["0.1"])
+        pr.rounds_to_printed([0.1, 0.2], ["0.1"])
 
 
 def test_printout_comparison_table_2_5(fits):
@@ -399,7 +400,7 @@ def test_table_3_1_printed_strings():
     assert printed.loc[(printed.group == 10) & (printed.term == "standLRT"), "upper"].item() == "0.5878300"
     np.testing.assert_array_equal(printed[["lower", "upper"]].to_numpy(float), values[["lower", "upper"]].to_numpy())
     # today's fit: every limit differs in the sixth decimal, so none rounds to the printed value
-    assert not et.rounds_to_printed(values[["lower", "upper"]].to_numpy() + 2e-6,
+    assert not pr.rounds_to_printed(values[["lower", "upper"]].to_numpy() + 2e-6,
                                     printed[["lower", "upper"]].to_numpy()).any()
 
 

@@ -75,9 +75,9 @@ def test_hlm_variance_table(rc, isa):
 
 
 def test_hlm_tables_need_an_lmer_fit():
-    with pytest.raises(MixedModelError, match="expected a fitted model"):
+    with pytest.raises(MixedModelError, match="must be a fitted model"):
         ht.hlm_fixed_table("not a fit")
-    with pytest.raises(MixedModelError, match="expected a fitted model"):
+    with pytest.raises(MixedModelError, match="must be a fitted model"):
         ht.hlm_variance_table(None)
 
 

@@ -178,7 +178,7 @@ def test_bootstrap_ci_bad_level():
         hc.bootstrap_ci(fits()["int"], nsim=5, level=95)
 
 
-def test_simulate_two_level_seed001_school():
+def test_simulate_two_level_monette_school():
     data, true = hc.simulate_two_level(2000, seed=11)
     assert list(data.columns) == ["group", "x", "y"] and len(true) == 2000
     assert data.groupby("group").size().to_numpy().tolist() == true["n"].tolist()

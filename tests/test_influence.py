@@ -76,7 +76,7 @@ def test_subset_of_groups(fit, deletion):
 def test_errors(fit, deletion):
     with pytest.raises(KeyError, match=r"\[1\] not in the fit's 'school' groups"):
         inf.leave_one_group_out(fit, groups=[1])
-    with pytest.raises(TypeError, match="must be an LmerFit"):
+    with pytest.raises(TypeError, match="must be a fitted model"):
         inf.leave_one_group_out("model")
     other = hc.lmer("mathach ~ cses + (1 | school)", lab1.lab_data())
     with pytest.raises(ValueError, match="another fit"):

@@ -59,12 +59,12 @@ def test_equivalent_and_non_equivalent_parametrizations():
     assert lab1.fit("ctx").reml_criterion == pytest.approx(lab1.fit("ctx_raw").reml_criterion, abs=1e-6)
     ref = REF["models"]
     assert ref["ctx_rs_ses"]["reml_criterion"] - ref["ctx"]["reml_criterion"] == pytest.approx(
-        labs._REGISTRY["lab1-reml-diff"].expected(), abs=1e-3)
+        labs._REGISTRY["lab1-reml-diff"]._compute(), abs=1e-3)
 
 
 def test_hausman_matches_r():
     ref = REF["hausman"]
-    assert labs._REGISTRY["lab1-hausman"].expected() == pytest.approx(ref["statistic"], rel=1e-3)
+    assert labs._REGISTRY["lab1-hausman"]._compute() == pytest.approx(ref["statistic"], rel=1e-3)
     assert lab1.fit("ri_ctx").fixef["ses"] == pytest.approx(ref["re_ctx"], rel=1e-6)
     assert ref["re_ctx"] == pytest.approx(ref["fe"], rel=1e-10)  # Mundlak: the within estimate
 
@@ -73,7 +73,7 @@ def test_hausman_matches_r():
 def test_na_rule_matches_r():
     ref = REF["models"]["rs_na"]
     d = lab1.with_missing(lab1.lab_data())
-    assert len(d) - labs._REGISTRY["lab1-na-dropped"].expected() == ref["nobs"]
+    assert len(d) - labs._REGISTRY["lab1-na-dropped"]._compute() == ref["nobs"]
     with pytest.warns(UserWarning, match="64 row\\(s\\) with missing values"):
         hc.lmer(lab1.FORMULAS["rs"], d)
 
@@ -108,7 +108,7 @@ def test_there_are_enough_checks():
 @pytest.mark.parametrize("key", KEYS)
 def test_check_accepts_the_right_answer_and_rejects_a_wrong_one(key):
     spec = labs._REGISTRY[key]
-    right = spec.expected()
+    right = spec._compute()
     assert labs.check(key, right), f"{key}: the right answer fails"
     if spec.kind == "set":
         right_list = list(right)
@@ -128,7 +128,7 @@ def test_minority_gap_is_the_sector_difference_of_school_proportions():
     per_school = (d.assign(y=d["minority"].eq("Yes")).groupby("school")
                   .agg(p=("y", "mean"), sector=("sector", "first")))
     m = per_school.groupby("sector", observed=True)["p"].mean()
-    assert labs._REGISTRY["lab1-minority-gap"].expected() == pytest.approx(m["Catholic"] - m["Public"], rel=1e-12)
+    assert labs._REGISTRY["lab1-minority-gap"]._compute() == pytest.approx(m["Catholic"] - m["Public"], rel=1e-12)
     # the chapter's two routes to the proportion agree: the 0/1 indicator and the categorical itself
     np.testing.assert_allclose(hc.cvar(d["minority"], d["school"])["minorityYes"],
                                hc.cvar(d["minority"].eq("Yes"), d["school"]), atol=1e-12)
@@ -142,20 +142,20 @@ def test_array_check_accepts_any_shape_with_the_right_elements():
     assert labs.check("lab1-contextual", coefs.to_numpy().reshape(2, 1))
     assert not labs.check("lab1-contextual", (coefs + 0.5).to_frame().T)
     result = labs.check("lab1-contextual", np.append(coefs.to_numpy(), 0.0))
-    assert not result and "shape (3,)" in result.message
+    assert not result and "how many" in result.message
     w = hc.wald(lab1.fit("ri_ctx"), {"between": {"ses": 1, "mean_ses": 1}})
     assert labs.check("lab1-between", w[["Estimate", "Std.Error"]])  # the 1 x 2 frame itself
 
 
 def test_set_check_accepts_a_scalar_as_a_one_element_set():
-    (school,) = labs._REGISTRY["lab1-extreme"].expected()
+    (school,) = labs._REGISTRY["lab1-extreme"]._compute()
     assert labs.check("lab1-extreme", school) and labs.check("lab1-extreme", np.int64(school))
     other = next(s for s in lab1.sample_schools(hc.load_hsb()) if s != school)
     assert not labs.check("lab1-extreme", other)
     result = labs.check("lab1-influential", school)  # a scalar where several schools are right
-    assert not result and "you gave 1 item(s)" in result.message
-    with pytest.raises(TypeError, match="expected a collection"):
-        labs.check("lab1-extreme", str(school))
+    assert not result and result.message.startswith("not yet")
+    result = labs.check("lab1-extreme", str(school))
+    assert not result and "a collection (list, set, Index) of ids, not the string" in result.message
 
 
 def test_chapter_uses_every_check_and_quotes_lme4_correctly():

@@ -195,7 +195,7 @@ def _wrong(spec, right):
 @pytest.mark.parametrize("key", LAB2_KEYS)
 def test_check_accepts_the_right_answer_and_rejects_a_wrong_one(key):
     spec = _REGISTRY[key]
-    right = spec.expected()
+    right = spec._compute()
     assert labs.check(key, right)
     wrong = labs.check(key, _wrong(spec, right))
     assert not wrong and "not yet" in wrong.message
@@ -207,32 +207,32 @@ def test_check_accepts_the_right_answer_and_rejects_a_wrong_one(key):
 
 def test_check_values():
     """The right answers themselves, against R where R computed them."""
-    assert sorted(lab2._constant_schools()) == sorted(
+    assert sorted(_REGISTRY["lab2-constant-schools"]._compute()) == sorted(
         lab2.data().groupby("school")["p_min"].first().pipe(lambda p: p[(p == 0) | (p == 1)]).index)
-    assert len(lab2._constant_schools()) == 24
-    assert lab2._within_gap() == pytest.approx(REF["ols"]["within_gap"], rel=1e-8)
-    assert lab2._n_influential() == REF["ols"]["cooks_n_above_4_over_n"]
-    assert lab2._crit_gap() == pytest.approx(REF["best"]["rs_both_reml"]["default_minus_bobyqa"], abs=1e-3)
-    assert lab2._best_re() == "(1 | school)"
-    assert lab2._marginal_r2() == pytest.approx(REF["r2"]["nakagawa_final"]["marginal"], rel=1e-4)
+    assert len(_REGISTRY["lab2-constant-schools"]._compute()) == 24
+    assert _REGISTRY["lab2-within-gap"]._compute() == pytest.approx(REF["ols"]["within_gap"], rel=1e-8)
+    assert _REGISTRY["lab2-n-influential"]._compute() == REF["ols"]["cooks_n_above_4_over_n"]
+    assert _REGISTRY["lab2-crit-gap"]._compute() == pytest.approx(REF["best"]["rs_both_reml"]["default_minus_bobyqa"], abs=1e-3)
+    assert _REGISTRY["lab2-best-re"]._compute() == "(1 | school)"
+    assert _REGISTRY["lab2-marginal-r2"]._compute() == pytest.approx(REF["r2"]["nakagawa_final"]["marginal"], rel=1e-4)
     T = np.array(REF["models"]["rs_both_reml_bobyqa"]["tau"])
     z = np.array([1.0, 0.0, 1.0])
     s2 = REF["models"]["rs_both_reml_bobyqa"]["sigma"] ** 2
-    assert lab2._pair_corr() == pytest.approx(z @ T @ z / (z @ T @ z + s2), rel=1e-4)
+    assert _REGISTRY["lab2-pair-corr"]._compute() == pytest.approx(z @ T @ z / (z @ T @ z + s2), rel=1e-4)
     w = np.linalg.eigvalsh(T)
-    assert lab2._thin_share() == pytest.approx(w.min() / w.sum(), rel=1e-3)
+    assert _REGISTRY["lab2-thin-share"]._compute() == pytest.approx(w.min() / w.sum(), rel=1e-3)
     T_shift = np.array(REF["models"]["ses_raw_reml"]["tau"])
-    assert lab2._tau00_shift() == pytest.approx(T_shift[0, 0] - 6 * T_shift[0, 1] + 9 * T_shift[1, 1], rel=1e-3)
+    assert _REGISTRY["lab2-tau00-shift"]._compute() == pytest.approx(T_shift[0, 0] - 6 * T_shift[0, 1] + 9 * T_shift[1, 1], rel=1e-3)
     fe = REF["models"]["slim_reml_bobyqa"]["fixef"]
-    assert lab2._gap_catholic_50() == pytest.approx(
+    assert _REGISTRY["lab2-gap-catholic-50"]._compute() == pytest.approx(
         fe["minorityYes"] + 0.5 * fe["minorityYes:p_min"] + fe["minorityYes:sectorCatholic"], rel=1e-4)
-    assert isinstance(lab2._ranef_corr(), float) and 0.3 < lab2._ranef_corr() < 0.5
+    assert isinstance(_REGISTRY["lab2-ranef-corr"]._compute(), float) and 0.3 < _REGISTRY["lab2-ranef-corr"]._compute() < 0.5
     chisq = REF["anova"]["stepwise_reml"]["chisq"][2]
-    assert lab2._mixture_p() == pytest.approx(hc.mixture_pvalue(chisq, 3), rel=1e-4)
-    assert lab2._mixture_p() < REF["anova"]["stepwise_reml"]["p"][2]
-    assert lab2._contextual_ses() == pytest.approx(
+    assert _REGISTRY["lab2-mixture-p"]._compute() == pytest.approx(hc.mixture_pvalue(chisq, 3), rel=1e-4)
+    assert _REGISTRY["lab2-mixture-p"]._compute() < REF["anova"]["stepwise_reml"]["p"][2]
+    assert _REGISTRY["lab2-contextual-ses"]._compute() == pytest.approx(
         REF["models"]["ctx_reml"]["fixef"]["mean_ses"] - REF["models"]["ctx_reml"]["fixef"]["cses"], rel=1e-3)
-    assert pd.notna(lab2._f_gap()) and pd.notna(lab2._p_meanses())
+    assert pd.notna(_REGISTRY["lab2-F-gap"]._compute()) and pd.notna(_REGISTRY["lab2-p-meanses"]._compute())
 
 
 # ---------------------------------------------------------------------------
@@ -268,7 +268,7 @@ def test_every_exercise_has_a_student_cell_and_a_gated_solution():
 def test_student_edition_keeps_no_solution_code():
     import jupytext
 
-    from hlm_course.student import strip_solutions
+    from hlm_course.book.student import strip_solutions
 
     nb = jupytext.read(ROOT / "chapters" / "15_lab2_minority.md")
     stripped, removed = strip_solutions(nb)

@@ -122,7 +122,7 @@ def test_ranef_and_cond_var(name):
         np.testing.assert_allclose(m.coef[term], m.fixef[term] + m.ranef[term])
 
 
-def test_seed000_headline_model_prints_as_the_seed():
+def test_vignette_headline_model_prints_as_the_vignette():
     m = fit("hsb_rc_reml")
     text = m.summary()
     assert "REML criterion at convergence: 46714.2" in text

@@ -2,8 +2,8 @@
 
 Seed numbers are pinned to the precision the seed prints; the HLM fits and
 the MANOVA tests, which the seed does not print, are checked against R
-(lme4, nlme, stats::manova) in tests/reference/seed001_methods.json, made by
-tests/r/seed001_methods.R.
+(lme4, nlme, stats::manova) in tests/reference/monette_methods.json, made by
+tests/r/monette_methods.R.
 """
 
 import json
@@ -15,11 +15,11 @@ import pytest
 import statsmodels.formula.api as smf
 
 import hlm_course as hc
-from hlm_course.methods import (FixedEffects, between_within_df, compare_methods, fit_methods, get_fix,
-                                lm_list, manova_tests, method_between, method_pooled, methods_summary,
-                                wald, wald_test)
+from hlm_course.methods import (compare_methods, fit_methods, lm_list, manova_tests, method_between,
+                                method_pooled, methods_summary)
+from hlm_course.wald_tests import FixedEffects, between_within_df, get_fix, wald, wald_test
 
-REF = json.loads((Path(__file__).parent / "reference" / "seed001_methods.json").read_text())
+REF = json.loads((Path(__file__).parent / "reference" / "monette_methods.json").read_text())
 DIFF_INT, DIFF_SLOPE = "Public - Catholic: intercept", "Public - Catholic: slope"
 
 
@@ -151,7 +151,7 @@ def test_two_stage_and_fixed_lines_share_centres_not_ses(res):
 
 def test_manova_general_formulas_match_R_for_three_groups():
     """min(p, q) = 2, where Pillai, Wilks, Hotelling-Lawley and Roy differ:
-    R's summary.manova on the data set of tests/r/seed001_methods.R."""
+    R's summary.manova on the data set of tests/r/monette_methods.R."""
     i = np.arange(1, 31)
     g = np.repeat([0, 1, 2], 10)
     Y = np.column_stack([np.sin(i) + np.array([0, 0.5, 0])[g], np.cos(0.7 * i) + np.array([0, 0, 0.8])[g]])

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 import yaml
 
-from hlm_course import notebooks
+from hlm_course.book import notebooks
 from myst_text import MYST_HEADER
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +27,7 @@ x = 1
 def test_every_chapter_has_its_reader_notebook_in_sync():
     assert len(CHAPTERS) >= 15
     problems = [msg for md in CHAPTERS for msg in notebooks.check_chapter(md)]
-    assert problems == [], ("build the book, then run `python -m hlm_course.notebooks`:\n"
+    assert problems == [], ("build the book, then run `python -m hlm_course.book.notebooks`:\n"
                             + "\n".join(problems))
 
 
@@ -53,7 +53,7 @@ def test_setup_cell_is_first_code_cell_hidden_and_uses_the_repository():
 
 
 def test_setup_cell_pins_the_locked_versions():
-    from hlm_course.environment import read_lock
+    from hlm_course.book.environment import read_lock
 
     src = notebooks.setup_cell_source("https://github.com/x/y")
     assert f'"nlopt=={read_lock()["nlopt"]}"' in src

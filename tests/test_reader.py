@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hlm_course.reader import (BookContext, convert_markdown, glue_values, raw_syntax, reader_notebook,
+from hlm_course.book.reader import (BookContext, convert_markdown, glue_values, raw_syntax, reader_notebook,
                                strip_glue_code)
 from myst_text import MYST_HEADER
 
@@ -153,3 +153,42 @@ def test_a_ledger_cell_is_left_out_of_the_reader_notebook():
     text = nbformat.writes(reader_notebook(nb, CTX))
     assert "ledger_01" not in text and "hc.ledger" not in text
     assert "helper = gap + 1" in text
+
+
+def test_a_lab_answer_cell_is_hidden_on_the_website_and_open_in_the_notebook():
+    from hlm_course.book.reader import ANSWER_TAG
+    from hlm_course.book.sphinx_notebooks import hide_answer_cells
+
+    source = MYST_HEADER + '''
+# Lab
+
+```{code-cell} ipython3
+:tags: [answer]
+
+gap = None  # your answer
+labs.check("lab1-gap", gap)
+```
+
+```{code-cell} ipython3
+---
+tags: [answer, hide-output]
+---
+x = None  # your answer
+```
+
+```{code-cell} ipython3
+:tags: [remove-cell]
+
+hidden = 1
+```
+'''
+    web = hide_answer_cells(source)
+    assert web.count(":tags: [answer, remove-cell]") == 1 and "tags: [answer, hide-output, remove-cell]" in web
+    assert ":tags: [remove-cell]\n\nhidden" in web  # other cells are untouched
+    assert hide_answer_cells(web) == web  # idempotent
+    nb = reader_notebook(jupytext.reads(web, fmt="myst"), CTX)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    answer = next(c for c in code if "your answer" in c.source and "gap" in c.source)
+    assert answer.metadata["tags"] == [ANSWER_TAG] and "jupyter" not in answer.metadata  # open, editable
+    other = next(c for c in code if c.source.startswith("hidden"))
+    assert other.metadata["jupyter"] == {"source_hidden": True}

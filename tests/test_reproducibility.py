@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from hlm_course.ledger import NOTE, ROUNDS
-from hlm_course.reader import BOOK_ONLY_TAG
+from hlm_course.book.reader import BOOK_ONLY_TAG
 
 ROOT = Path(__file__).resolve().parent.parent
 APPENDIX = ROOT / "chapters" / "reproducibility.md"

@@ -2,8 +2,8 @@
 
 Reference numbers:
 * the seed's Table 3.1 (printed to 7 significant digits);
-* tests/reference/seed002_shrinkage.json, written by
-  tests/r/seed002_shrinkage.R: the same quantities computed in R from lme4
+* tests/reference/kaplan_shrinkage.json, written by
+  tests/r/kaplan_shrinkage.R: the same quantities computed in R from lme4
   fits with dense per-school matrices, Henderson's prediction-error
   variances from the full mixed-model equations, and clubSandwich's CR0
   robust standard errors.  Python is evaluated at lme4's own θ (from
@@ -31,7 +31,7 @@ from hlm_course.exam_tables import _TABLE_3_1
 matplotlib.use("Agg")
 
 REF = Path(__file__).parent / "reference"
-R = json.loads((REF / "seed002_shrinkage.json").read_text())
+R = json.loads((REF / "kaplan_shrinkage.json").read_text())
 LME4 = json.loads((REF / "lme4_reference.json").read_text())["models"]
 
 NINE = [28, 53, 59, 23, 7, 16, 2, 10, 37]
@@ -45,7 +45,7 @@ TABLE_2_10 = {
     2: (0.4590305, 0.7222757), 10: (-0.3255777, 0.4190209), 37: (-0.3050309, 0.4176832),
 }
 #: Eq. 3.16 limits (same layout), derived here at lme4 1.1-31's θ and
-#: cross-checked in R (seed002_shrinkage.json); school 48 has n = 2.
+#: cross-checked in R (kaplan_shrinkage.json); school 48 has n = 2.
 EQ_3_16 = {
     28: (-0.8757529, -0.4858490, 0.2116553, 0.5265057),
     53: (0.4656500, 0.8018353, 0.7710279, 1.0440099),
@@ -453,7 +453,7 @@ def test_clear_errors(m1, m2, m3, hsb_fits, exam):
         hc.shrinkage_ci(hsb_fits["hsb_isa"], W="~ ses")
     with pytest.raises(MixedModelError, match=r"W names \['female'\]"):
         hc.shrinkage_ci(hsb_fits["hsb_isa"], W={"female": "~ 1"})
-    with pytest.raises(MixedModelError, match="expected a fitted model"):
+    with pytest.raises(MixedModelError, match="must be a fitted model"):
         hc.shrinkage_ci(exam)
     with pytest.raises(MixedModelError, match="group column 'schule' not found"):
         hc.group_ols(exam, "normexam ~ standLRT", "schule")
@@ -491,7 +491,7 @@ def test_coef_lines_table(m1, m3, exam):
     import statsmodels.formula.api as smf
 
     ols = smf.ols("normexam ~ standLRT", exam).fit()
-    lines = hc.plots.coef_lines({"hlm": m3, "pooled": ols, "vi": m1}, NINE, x="standLRT")
+    lines = hc.coef_lines({"hlm": m3, "pooled": ols, "vi": m1}, NINE, x="standLRT")
     assert list(lines.columns) == ["group", "intercept", "slope", "label"]
     assert lines.shape == (27, 4) and list(lines["label"].cat.categories) == ["hlm", "pooled", "vi"]
     hlm = lines[lines.label == "hlm"].set_index("group")
@@ -499,9 +499,9 @@ def test_coef_lines_table(m1, m3, exam):
     pooled = lines[lines.label == "pooled"]
     np.testing.assert_allclose(pooled["intercept"], ols.params["Intercept"])
     with pytest.raises(ValueError, match="groups= is needed"):
-        hc.plots.coef_lines({"pooled": ols}, x="standLRT")
+        hc.coef_lines({"pooled": ols}, x="standLRT")
     with pytest.raises(KeyError, match="no coefficient"):
-        hc.plots.coef_lines({"hlm": m3}, x="sex")
+        hc.coef_lines({"hlm": m3}, x="sex")
 
 
 # ------------------------------------------------------------ at_theta
@@ -529,7 +529,7 @@ def test_at_theta_errors(m3, exam):
         hc.at_theta(m3, [0.4, np.nan, 0.1])
     with pytest.raises(MixedModelError, match="must be ≥ 0"):
         hc.at_theta(m3, [-0.4, 0.1, 0.1])
-    with pytest.raises(MixedModelError, match="expected a fitted model"):
+    with pytest.raises(MixedModelError, match="must be a fitted model"):
         hc.at_theta(exam, [0.4])
 
 

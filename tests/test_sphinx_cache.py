@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from hlm_course import sphinx_cache as sc
+from hlm_course.book import sphinx_cache as sc
 from myst_text import MYST_HEADER
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,6 +107,7 @@ def test_fingerprint_ignores_build_only_modules(tmp_path):
     (pkg / "engine.py").write_text("x = 1\n")
     before = sc.fingerprint(pkg, data)
     for name in sc.BUILD_ONLY:
+        (pkg / name).parent.mkdir(parents=True, exist_ok=True)
         (pkg / name).write_text("# changed\n")
     assert sc.fingerprint(pkg, data) == before
     (pkg / "engine.py").write_text("x = 2\n")

@@ -6,7 +6,7 @@ import jupytext
 import numpy as np
 import pytest
 
-from hlm_course.student import PLACEHOLDER, make_student_edition, strip_solutions
+from hlm_course.book.student import PLACEHOLDER, make_student_edition, strip_solutions
 from myst_text import MYST_HEADER
 
 CHAPTER = MYST_HEADER + '''
@@ -196,12 +196,12 @@ def test_student_edition_of_each_lab_runs_without_its_solutions(tmp_path, lab):
         for key in re.findall(r'labs\.check\("([\w-]+)"', cell.source):
             spec = labs._REGISTRY[key]
             if spec.kind in ("number", "array"):
-                values = np.atleast_1d(np.asarray(spec.expected(), dtype=float)).ravel()
+                values = np.atleast_1d(np.asarray(spec._compute(), dtype=float)).ravel()
                 for v in values[np.abs(values) > 0.01]:
                     assert f"{v:.3f}" not in shown, f"{lab}: the cell after {key} prints {v:.3f}"
                     n_checked += 1
-            elif spec.kind == "set" and len(spec.expected()) > 1:  # one id in a table is no answer
-                ids = [str(s) for s in spec.expected()]
+            elif spec.kind == "set" and len(spec._compute()) > 1:  # one id in a table is no answer
+                ids = [str(s) for s in spec._compute()]
                 assert not all(s in shown for s in ids), f"{lab}: the cell after {key} prints its answer"
                 n_checked += 1
     assert n_checked >= 10
@@ -209,7 +209,7 @@ def test_student_edition_of_each_lab_runs_without_its_solutions(tmp_path, lab):
 
 def test_solutions_note_is_rewritten_for_students():
     """The book's "the solutions are in the dropdowns" becomes the student edition's own note."""
-    from hlm_course.student import STUDENT_NOTE
+    from hlm_course.book.student import STUDENT_NOTE
 
     source = MYST_HEADER + ("# A lab\n\nExercises follow.\n\n:::{div} solutions-note\n"
                             "The worked solutions are in the dropdowns under the exercises; try first.\n:::\n\n"
@@ -225,7 +225,7 @@ def test_solutions_note_is_rewritten_for_students():
 def test_student_edition_of_each_lab_does_not_promise_dropdowns(lab):
     from pathlib import Path
 
-    from hlm_course.student import STUDENT_NOTE
+    from hlm_course.book.student import STUDENT_NOTE
 
     chapters = Path(__file__).resolve().parent.parent / "chapters"
     source = (chapters / f"{lab}.md").read_text()

@@ -31,3 +31,19 @@ def test_symmetric_matrix_names_the_problem():
         symmetric_matrix([[1, np.nan], [np.nan, 1]], "T")
     with pytest.raises(ValueError, match="^T must be symmetric"):
         symmetric_matrix([[1, 0.5], [0, 1]], "T")
+
+
+def test_one_error_for_anything_that_is_not_a_fitted_model():
+    """Every function that needs a fit raises the same NotAFitError (a MixedModelError and a TypeError)."""
+    import pandas as pd
+
+    import hlm_course as hc
+    from hlm_course._validate import NotAFitError
+    from hlm_course.lmer import MixedModelError
+
+    calls = [lambda: hc.intraclass_correlation("not a fit"), lambda: hc.hlm_fixed_table("x"), lambda: hc.robust_se("x"),
+             lambda: hc.marginal_conditional.marginal_fitted(pd.DataFrame()), lambda: hc.leave_one_group_out(None)]
+    for call in calls:
+        with pytest.raises(NotAFitError, match="must be a fitted model from hlm_course.lmer") as err:
+            call()
+        assert isinstance(err.value, MixedModelError) and isinstance(err.value, TypeError)

@@ -192,7 +192,7 @@ def _contextual():
 
 @register("lab1-between", kind="array", rtol=1e-4, hint="L = {ses: 1, mean_ses: 1}; give [estimate, SE]")
 def _between():
-    from ..methods import wald
+    from ..wald_tests import wald
 
     w = wald(fit("ri_ctx"), {"between": {"ses": 1, "mean_ses": 1}})
     return w.loc["between", ["Estimate", "Std.Error"]].to_numpy(dtype=float)
@@ -233,7 +233,7 @@ def _gap_05():
 @register("lab1-sector-F", rtol=1e-4, hint="hc.wald_test(fit, 'sector') tests every coefficient whose name "
           "contains 'sector'")
 def _sector_F():
-    from ..methods import wald_test
+    from ..wald_tests import wald_test
 
     return float(wald_test(fit("ctx"), "sector")["F-value"].iloc[0])
 

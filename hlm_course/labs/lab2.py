@@ -97,8 +97,8 @@ def _n_influential():
 
 
 @register("lab2-tau00-shift", rtol=1e-3,
-          hint="the intercept of the shifted model is the school's line at ses = -3: "
-               "Var(u0 - 3 u1) = tau00 - 6 tau01 + 9 tau11")
+          hint="the shifted model's intercept is each school's line at another value of ses: its variance is "
+               "the variance of a linear combination of u0 and u1, from the raw-ses model's T")
 def _tau00_shift():
     return float(fit("ses_shift").tau.iloc[0, 0])
 
@@ -164,7 +164,8 @@ def _thin_share():
 
 
 @register("lab2-gap-catholic-50", rtol=1e-3,
-          hint="the gap is minorityYes + 0.5 minorityYes:p_min + minorityYes:sectorCatholic in the slim model")
+          hint="add up the slim model's coefficients that involve minorityYes, each times the value its other "
+               "variable takes in a Catholic school with p_min = 0.5")
 def _gap_catholic_50():
     fe = fit("slim").fixef
     return float(fe["minorityYes"] + 0.5 * fe["minorityYes:p_min"] + fe["minorityYes:sectorCatholic"])
@@ -192,6 +193,6 @@ def _pair_corr():
 @register("lab2-marginal-r2", rtol=1e-3,
           hint="variance of the fixed part (ddof=1) over the total: var_fixed + tau00 + sigma^2")
 def _marginal_r2():
-    from .. import r2
+    from .. import marginal_conditional as mc
 
-    return float(r2.nakagawa_r2(fit("final"))["marginal"])
+    return float(mc.nakagawa_r2(fit("final"))["marginal"])

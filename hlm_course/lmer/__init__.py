@@ -25,7 +25,10 @@ paper's sections and equations:
   (``merMod``): :func:`lmer`, :class:`LmerFit` (one grouping factor) and
   :class:`LmerFitMulti` (several) with lme4's accessors;
 * :mod:`.batch` — refitting one model to many responses (the parametric
-  bootstrap's engine).
+  bootstrap's engine);
+* :mod:`.family`, :mod:`.pirls`, :mod:`.glmm` — generalized linear mixed
+  models (lme4's ``glmer``: families, PIRLS, the Laplace and adaptive
+  Gauss–Hermite deviances) on the same formula and random-effects terms.
 """
 
 from .deviance import (LOG_2PI, SINGULAR_TOL, CrossProducts, PLSSolution, ScaledProblem, block_inverse,
@@ -33,10 +36,14 @@ from .deviance import (LOG_2PI, SINGULAR_TOL, CrossProducts, PLSSolution, Scaled
                        theta_start)
 from .errors import MixedModelError
 from .fit import LmerFit, lmer
-from .multiterm import LmerFitMulti
 from .formula import ParsedFormula, RandomTerm, lme4_name, parse_formula, r_column_names
+from .multiterm import LmerFitMulti
 from .optimize import ConvergenceCheck, LmerControl, OptimizerRun, check_optimum, fit_theta, optimize_theta
 from .reterms import ReTerm, ReTerms, mk_re_terms
 
+from .family import Family, binomial, poisson  # glmer's families (lme4's family objects)
+from .glmm import GlmerControl, GlmerFit, glmer  # generalized linear mixed models (lme4's glmer)
+
 __all__ = ["lmer", "LmerFit", "LmerFitMulti", "LmerControl", "MixedModelError", "parse_formula", "lambda_theta",
-           "profiled_deviance", "pls_solve", "CrossProducts", "mk_re_terms", "ReTerms"]
+           "profiled_deviance", "pls_solve", "CrossProducts", "mk_re_terms", "ReTerms", "glmer", "GlmerFit",
+           "GlmerControl", "Family", "binomial", "poisson"]

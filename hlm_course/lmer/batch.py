@@ -35,6 +35,7 @@ class Refits:
     sigma: np.ndarray  # (nsim,)
     criterion: np.ndarray  # (nsim,) REML criterion or deviance
     n_fallback: int = 0  # refits redone one by one with BOBYQA (Newton did not converge)
+    vcov: np.ndarray | None = None  # (nsim, p, p): σ̂² (R_X'R_X)⁻¹ of each refit, lme4's vcov
 
 
 def batch_cross_products(fit: LmerFit, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -46,7 +47,7 @@ def batch_cross_products(fit: LmerFit, Y: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def batch_deviance(theta: np.ndarray, xp: CrossProducts, Zty: np.ndarray, Xty: np.ndarray, yty: np.ndarray,
-                   reml: bool, full: bool = False):
+                   reml: bool, full: bool = False, vcov: bool = False):
     """Profiled criterion for many (θ, y) pairs at once (eqs. 16–19, 34, 41).
 
     ``theta`` is (S, k); ``Zty`` (q, S, J), ``Xty`` (S, p), ``yty`` (S,) are the
@@ -59,7 +60,9 @@ def batch_deviance(theta: np.ndarray, xp: CrossProducts, Zty: np.ndarray, Xty: n
 
     so every sum over groups is a matrix product of an (S, J) "plane" of K
     with fixed per-group cross-products (BLAS), instead of S × J tiny solves.
-    With ``full=True`` also returns β̂ (S, p) and σ̂² (S,).
+    With ``full=True`` also returns β̂ (S, p) and σ̂² (S,); with ``vcov=True`` as well,
+    also ``σ̂² (R_X'R_X)⁻¹`` (S, p, p), lme4's ``vcov`` of each fit (``R_X'R_X`` is the
+    Schur complement ``A`` below).
     """
     q, p, n = xp.q, xp.p, xp.n
     S, J = len(theta), xp.ZtZ.shape[0]
@@ -114,7 +117,11 @@ def batch_deviance(theta: np.ndarray, xp: CrossProducts, Zty: np.ndarray, Xty: n
     if not full:
         return crit
     beta = np.linalg.solve(np.swapaxes(L, 1, 2), cbeta[..., None])[..., 0]
-    return crit, beta, pwrss / df
+    if not vcov:
+        return crit, beta, pwrss / df
+    Linv = np.linalg.inv(L)  # (R_X'R_X)⁻¹ = L⁻ᵀ L⁻¹
+    V = (pwrss / df)[:, None, None] * (np.swapaxes(Linv, 1, 2) @ Linv)
+    return crit, beta, pwrss / df, V
 
 
 def newton_batch(f, theta0: np.ndarray, lower: np.ndarray, maxit: int = 30, h: float = 1e-4, on_done=None):
@@ -289,6 +296,6 @@ def _refit_many(fit: LmerFit, Y: np.ndarray, reml: bool, bar) -> Refits:
         if bar is not None:
             bar.update(1)
     theta = full(x_hat)
-    crit, beta, sigma2 = batch_deviance(theta, xp0, Zty, Xty, yty, reml, full=True)
+    crit, beta, sigma2, V = batch_deviance(theta, xp0, Zty, Xty, yty, reml, full=True, vcov=True)
     return Refits(theta=theta, beta=beta + shift[None, :], sigma=np.sqrt(sigma2), criterion=crit,
-                  n_fallback=int(redo.size))
+                  n_fallback=int(redo.size), vcov=V)

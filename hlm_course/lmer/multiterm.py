@@ -316,20 +316,25 @@ class LmerFitMulti(MerMod):
 
 def refit_many_multi(fit: LmerFitMulti, Y: np.ndarray, reml: bool, bar=None):
     """Refit a multi-term model to each row of Y, one by one from θ̂ (BOBYQA and the check): θ (nsim, len θ),
-    β (nsim, p), σ (nsim,), the criterion (nsim,) and 0 (no fallbacks: every refit is a full search)."""
-    nsim = len(Y)
+    β (nsim, p), σ (nsim,), the criterion (nsim,), 0 fallbacks (every refit is a full search) and each refit's
+    σ̂² (R_X'R_X)⁻¹ (nsim, p, p) — :class:`~hlm_course.lmer.batch.Refits`' fields in order."""
+    nsim, p = len(Y), len(fit.fixed_names)
     theta = np.empty((nsim, len(fit.theta)))
-    beta = np.empty((nsim, len(fit.fixed_names)))
+    beta = np.empty((nsim, p))
     sigma, crit = np.empty(nsim), np.empty(nsim)
+    vcov = np.empty((nsim, p, p))
     for s_, y in enumerate(Y):
         bp = BlockedProblem(fit.re, fit.X, y)
         opt = fit_theta_blocked(bp, reml, control=fit.control, start=fit.theta)
         sol = bp.solve(opt.best.theta)
         theta[s_], beta[s_] = sol.theta, sol.beta
-        sigma[s_], crit[s_] = np.sqrt(sol.sigma2(reml)), sol.deviance(reml)
+        sigma2 = sol.sigma2(reml)
+        sigma[s_], crit[s_] = np.sqrt(sigma2), sol.deviance(reml)
+        RXinv = np.linalg.inv(sol.RX)
+        vcov[s_] = sigma2 * RXinv @ RXinv.T
         if bar is not None:
             bar.update(1)
-    return theta, beta, sigma, crit, 0
+    return theta, beta, sigma, crit, 0, vcov
 
 
 def lmer_multi(formula, parsed, data, mf, reml: bool, control: LmerControl, frame, y, offset, Xdf) -> LmerFitMulti:

@@ -37,7 +37,7 @@ __all__ = ["group_lines", "sector_panels", "uniform_quantiles", "palette_for", "
 POINT_GREY = "#8c8c8c"
 
 
-def _check(data: pd.DataFrame, cols: Sequence) -> None:
+def require_columns(data: pd.DataFrame, cols: Sequence) -> None:
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     missing = [c for c in cols if c is not None and c not in data.columns]
@@ -45,7 +45,7 @@ def _check(data: pd.DataFrame, cols: Sequence) -> None:
         raise KeyError(f"column(s) {missing} not found in data; available columns: {list(data.columns)}")
 
 
-def _levels(s: pd.Series) -> list:
+def levels_in_order(s: pd.Series) -> list:
     """Levels in their natural order: category order, else sorted."""
     if isinstance(s.dtype, pd.CategoricalDtype):
         return [c for c in s.cat.categories if (s == c).any()]
@@ -119,11 +119,11 @@ def group_lines(ax, coefs: pd.DataFrame, xrange=None, *, intercept: str = "inter
     -------
     The Axes.
     """
-    _check(coefs, [intercept, slope, color_by])
+    require_columns(coefs, [intercept, slope, color_by])
     if xrange is None:
         xrange = coefs[["xmin", "xmax"]] if {"xmin", "xmax"} <= set(coefs.columns) else ax.get_xlim()
     if isinstance(xrange, pd.DataFrame):
-        _check(xrange, ["xmin", "xmax"])
+        require_columns(xrange, ["xmin", "xmax"])
         missing = coefs.index.difference(xrange.index)
         if len(missing):
             raise KeyError(f"xrange has no row for groups {list(missing[:5])}")
@@ -131,7 +131,7 @@ def group_lines(ax, coefs: pd.DataFrame, xrange=None, *, intercept: str = "inter
         raise ValueError("xrange must be (lo, hi) or a DataFrame with xmin and xmax columns")
     line_kw.setdefault("lw", 1.0)
     line_kw.setdefault("alpha", 0.8)
-    colour_levels = _levels(coefs[color_by]) if color_by else []
+    colour_levels = levels_in_order(coefs[color_by]) if color_by else []
     colours = palette_for(colour_levels, palette) if color_by else {}
     default_colour = line_kw.pop("color", "black")
     for key, row in coefs.iterrows():
@@ -181,20 +181,20 @@ def sector_panels(data: pd.DataFrame, x: str, y: str, panel: str = "Sector", hue
     -------
     matplotlib.figure.Figure
     """
-    _check(data, [x, y, panel, hue, group])
+    require_columns(data, [x, y, panel, hue, group])
     if line not in ("ols", None):
         raise ValueError(f"line must be 'ols' or None, got {line!r}")
     if coefs is not None and group is None:
         raise ValueError("coefs needs group= (the grouping column of data) to find each group's x range")
-    panels = _levels(data[panel])
+    panels = levels_in_order(data[panel])
     use_book_style()
     fig, axes = plt.subplots(1, len(panels), figsize=(width, height), sharex=True, sharey=True, squeeze=False)
-    hue_levels = _levels(data[hue]) if hue else []
+    hue_levels = levels_in_order(data[hue]) if hue else []
     colours = palette_for(hue_levels if hue else panels, palette)
     for ax, p in zip(axes.flat, panels):
         d = data[data[panel] == p]
         if coefs is not None:
-            _check(coefs, ["intercept", "slope", panel])
+            require_columns(coefs, ["intercept", "slope", panel])
             rng = d.groupby(group, observed=True)[x].agg(xmin="min", xmax="max")
             mine = coefs[coefs[panel] == p]
             group_lines(ax, mine, rng.loc[rng.index.intersection(mine.index)].reindex(mine.index),
@@ -267,7 +267,7 @@ def uniform_quantiles(data: pd.DataFrame, columns: Sequence | None = None, ncols
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     columns = list(data.columns) if columns is None else list(columns)
-    _check(data, columns)
+    require_columns(data, columns)
     if not columns:
         raise ValueError("no columns to plot")
     if ncols < 1:

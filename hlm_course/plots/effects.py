@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .data_space import POINT_GREY, _check, _levels, palette_for
+from .data_space import POINT_GREY, levels_in_order, palette_for, require_columns
 from .style import OKABE_ITO, new_figure
 
 __all__ = ["effect_plot", "difference_plot", "band_crossings"]
@@ -39,7 +39,7 @@ _NEEDED = ("estimate", "lower", "upper")
 
 
 def _check_grid(grid: pd.DataFrame, x: str, by: str | None = None) -> None:
-    _check(grid, [x, by, *_NEEDED])
+    require_columns(grid, [x, by, *_NEEDED])
     if grid[x].isna().any() or grid[list(_NEEDED)].isna().any().any():
         raise ValueError("grid has missing values; build it with hlm_course.hypotheses.effect_grid")
 
@@ -48,7 +48,7 @@ def _grid_levels(s: pd.Series) -> list:
     """Levels of ``by`` in category order, else in order of first appearance
     (the order :func:`~hlm_course.hypotheses.expand_grid` was given them)."""
     if isinstance(s.dtype, pd.CategoricalDtype):
-        return _levels(s)
+        return levels_in_order(s)
     return list(pd.unique(s))
 
 
@@ -87,7 +87,7 @@ def effect_plot(grid: pd.DataFrame, x: str, by: str | None = None, *, ax=None, d
     if data is not None:
         if y is None:
             raise ValueError("pass y= (the response column) to draw the data under the lines")
-        _check(data, [x, y])
+        require_columns(data, [x, y])
     if ax is None:
         _, ax = new_figure(width=width, height=height)
     levels = _grid_levels(grid[by]) if by is not None else [None]
@@ -121,7 +121,7 @@ def band_crossings(grid: pd.DataFrame, x: str, column: str = "lower", value: flo
     difference is significantly positive; ``"upper"`` gives those where it
     is significantly negative.  Empty if there is no crossing.
     """
-    _check(grid, [x, column])
+    require_columns(grid, [x, column])
     g = grid.sort_values(x)
     xs = g[x].to_numpy(float)
     v = g[column].to_numpy(float) - value

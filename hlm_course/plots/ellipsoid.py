@@ -4,7 +4,7 @@ With three random effects per group (intercept and two slopes) the
 covariance matrix ``T`` of the random effects is 3 × 3 and its standard
 ellipsoid ``{u : u' T⁻¹ u ≤ r²}`` lives in three dimensions.  Its axes point
 along the eigenvectors of ``T`` with half-lengths ``r √λ``
-(:func:`hlm_course.r2.principal_axes`).  A near-singular ``T`` has one
+(:func:`hlm_course.marginal_conditional.principal_axes`).  A near-singular ``T`` has one
 small eigenvalue: the ellipsoid is squashed into a *pancake*, and an
 exactly singular ``T`` (lme4's "boundary (singular) fit") is a flat disc.
 

@@ -28,7 +28,7 @@ from matplotlib.patches import Patch
 
 from .style import use_book_style
 
-__all__ = ["caterpillar", "coef_lines", "coverage_plot", "INTERVAL_COLORS"]
+__all__ = ["caterpillar", "coverage_plot", "INTERVAL_COLORS"]
 
 #: Colours (Okabe–Ito): main intervals, comparison intervals, the band behind
 #: highlighted groups, OLS points, reference line.
@@ -174,43 +174,6 @@ def caterpillar(table: pd.DataFrame, terms: Sequence[str] | None = None, *, comp
         handles.append(Patch(color=INTERVAL_COLORS["highlight"], alpha=0.45, label="highlighted"))
     fig.legend(handles=handles, loc="outside upper center", ncols=len(handles), fontsize=8)
     return fig
-
-
-def coef_lines(fits: Mapping, groups: Sequence | None = None, *, x: str,
-               intercept: str = "(Intercept)") -> pd.DataFrame:
-    """Per-group lines of several fitted models as one tidy table.
-
-    ``fits`` maps a label to a fitted model: an ``hlm_course.lmer`` fit (its
-    ``coef``), a statsmodels OLS result (one line, the same for every group),
-    or a DataFrame of per-group coefficients indexed by group.  Returns
-    columns ``group, intercept, slope, label`` (``label`` categorical in the
-    order of ``fits``), e.g. to compare the models' lines group by group.
-    ``x`` names the slope's predictor.
-    """
-    from ..lmer import lme4_name
-
-    frames = []
-    for label, fit in fits.items():
-        if isinstance(fit, pd.DataFrame):
-            coef = fit
-        elif hasattr(fit, "coef") and isinstance(fit.coef, pd.DataFrame):
-            coef = fit.coef
-        elif hasattr(fit, "params"):
-            params = pd.Series(fit.params).rename(index=lme4_name)
-            if groups is None:
-                raise ValueError(f"groups= is needed to draw the single line of {label!r} in every group")
-            coef = pd.DataFrame([params] * len(groups), index=list(groups))
-        else:
-            raise TypeError(f"cannot read per-group coefficients from {label!r} ({type(fit).__name__})")
-        missing = [c for c in (intercept, x) if c not in coef.columns]
-        if missing:
-            raise KeyError(f"{label!r} has no coefficient(s) {missing}; it has {list(coef.columns)}")
-        sub = coef if groups is None else coef.loc[list(groups)]
-        frames.append(pd.DataFrame({"group": sub.index, "intercept": sub[intercept].to_numpy(),
-                                    "slope": sub[x].to_numpy(), "label": label}))
-    out = pd.concat(frames, ignore_index=True)
-    out["label"] = pd.Categorical(out["label"], categories=list(fits))
-    return out
 
 
 def coverage_plot(coverage: pd.DataFrame, terms: Sequence[str] | None = None, *,

@@ -21,7 +21,7 @@ __all__ = ["versions", "blas", "read_lock", "lock_differences", "BOOK_PACKAGES"]
 BOOK_PACKAGES = ("numpy", "scipy", "pandas", "statsmodels", "patsy", "nlopt", "matplotlib", "seaborn",
                  "jupyter-book", "myst-nb", "sphinx", "jupytext")
 
-LOCK_FILE = Path(__file__).resolve().parent.parent / "requirements.lock"
+LOCK_FILE = Path(__file__).resolve().parents[2] / "requirements.lock"
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)")
 
 

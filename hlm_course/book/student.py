@@ -13,8 +13,8 @@ tells the book's reader where the solutions are) with :data:`STUDENT_NOTE`.
 
 Usage, from the repository root::
 
-    python -m hlm_course.student            # writes student/*.ipynb
-    python -m hlm_course.student --format md
+    python -m hlm_course.book.student            # writes student/*.ipynb
+    python -m hlm_course.book.student --format md
 
 """
 
@@ -27,9 +27,8 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-from .notebooks import is_notebook
 
-__all__ = ["strip_solutions", "make_student_edition", "STUDENT_NOTE"]
+__all__ = ["strip_solutions", "make_student_edition", "is_notebook", "STUDENT_NOTE"]
 
 _SOLUTION_BLOCK = re.compile(r"^(:{3,})\{solution\}.*?^\1\s*$\n?", re.MULTILINE | re.DOTALL)
 _GATE_START = re.compile(r"^(:{3,}|`{3,})\{solution-start\}.*?^\1[ \t]*$\n?", re.MULTILINE | re.DOTALL)
@@ -42,13 +41,24 @@ STUDENT_NOTE = ("This student edition leaves the worked solutions out; they are 
                 "exercise. Try first.\n")
 
 
+def is_notebook(path: Path) -> bool:
+    """Whether a chapter ``.md`` is a MyST notebook (jupytext front matter), not a plain page."""
+    return path.read_text(encoding="utf8").startswith("---\njupytext:")
+
+
 def _strip_gated(cells: list) -> tuple[list, int]:
-    """Remove every ``solution-start`` … ``solution-end`` span, across cells."""
-    out, removed, inside = [], 0, False
+    """Remove every ``solution-start`` … ``solution-end`` span, across cells.
+
+    A span whose code cells were tagged ``solution`` (a chapter's worked solution) leaves one empty cell to
+    work in, where the span was.
+    """
+    out, removed, inside, worked = [], 0, False, False
     for cell in cells:
         if cell.cell_type != "markdown":
             if not inside:
                 out.append(cell)
+            elif cell.cell_type == "code" and cell.source == PLACEHOLDER:
+                worked = True
             continue
         text, kept = cell.source, ""
         while True:
@@ -65,6 +75,12 @@ def _strip_gated(cells: list) -> tuple[list, int]:
                 if not m:
                     break
                 text, inside = text[m.end():], False
+                if worked:
+                    if kept.strip():
+                        out.append(nbformat.v4.new_markdown_cell(kept))
+                        kept = ""
+                    out.append(nbformat.v4.new_code_cell(PLACEHOLDER))
+                    worked = False
         if kept.strip():
             cell.source = kept
             out.append(cell)

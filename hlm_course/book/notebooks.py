@@ -2,7 +2,7 @@
 
 The chapters are MyST-markdown notebooks (``chapters/*.md``), the source of the book, with the solutions
 of their exercises and ``{glue:text}`` references to computed numbers. Students do not get those files:
-they get each chapter's *reader notebook* (:mod:`hlm_course.reader`), a plain ``.ipynb`` with the
+they get each chapter's *reader notebook* (:mod:`hlm_course.book.reader`), a plain ``.ipynb`` with the
 book's numbers written into the prose and no solutions, which every build writes to
 ``_build/html/notebooks/``. The launch buttons (Binder, Colab) open ``chapters/<name>.ipynb`` in the
 repository, so those files are the reader notebooks of the last build, without outputs (a student runs
@@ -16,9 +16,9 @@ place the URL is set) and installs what Colab lacks; elsewhere it does nothing.
 Usage, from the repository root, after editing chapters::
 
     .venv/bin/jupyter-book build .            # writes _build/html/notebooks/*.ipynb
-    python -m hlm_course.notebooks --sources  # (before a build) only the set-up cells of the .md files
-    python -m hlm_course.notebooks            # set-up cells in the .md files; copy the reader notebooks
-    python -m hlm_course.notebooks --check    # exit 1 if anything is out of date (needs no build)
+    python -m hlm_course.book.notebooks --sources  # (before a build) only the set-up cells of the .md files
+    python -m hlm_course.book.notebooks            # set-up cells in the .md files; copy the reader notebooks
+    python -m hlm_course.book.notebooks --check    # exit 1 if anything is out of date (needs no build)
 """
 
 from __future__ import annotations
@@ -31,10 +31,12 @@ from pathlib import Path
 import jupytext
 import nbformat
 
+from .student import is_notebook
+
 __all__ = ["repository_url", "setup_cell_source", "expected_code", "check_chapter", "sync_chapter",
            "is_notebook", "main"]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BUILT = ROOT / "_build" / "html" / "notebooks"
 SETUP_MARKER = "# Colab set-up"
 #: What Colab's image lacks, pinned to requirements.lock's versions when the set-up cell is written.
@@ -76,11 +78,6 @@ def setup_cell_source(url: str) -> str:
     )
 
 
-def is_notebook(path: Path) -> bool:
-    """Whether a chapter ``.md`` is a MyST notebook (jupytext front matter), not a plain page."""
-    return path.read_text(encoding="utf8").startswith("---\njupytext:")
-
-
 _SETUP_BLOCK = re.compile(r"```\{code-cell\}[^\n]*\n:tags: \[remove-cell\]\n\n" + re.escape(SETUP_MARKER)
                           + r".*?\n```\n\n", re.DOTALL)
 
@@ -105,14 +102,14 @@ def _update_source(md: Path, url: str) -> bool:
 
 def expected_code(md: Path) -> list[str]:
     """The code cells a chapter's reader notebook has: the chapter's, without solutions and glue calls."""
-    from .reader import BOOK_ONLY_TAG, GLUE_SHIM, _uses_glue, strip_glue_code
+    from .reader import BOOK_ONLY_TAG, GLUE_SHIM, strip_glue_code, uses_glue
     from .student import strip_solutions
 
     nb, _ = strip_solutions(jupytext.read(md))
     sources = [strip_glue_code(c.source) for c in nb.cells
                if c.cell_type == "code" and BOOK_ONLY_TAG not in (c.get("metadata") or {}).get("tags", [])]
     sources = [s for s in sources if s.strip()]
-    if any(_uses_glue(s) for s in sources):  # hidden cells that keep their glue calls get reader.GLUE_SHIM
+    if any(uses_glue(s) for s in sources):  # hidden cells that keep their glue calls get reader.GLUE_SHIM
         sources.insert(1 if sources else 0, GLUE_SHIM)
     return sources
 

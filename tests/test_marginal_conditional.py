@@ -1,4 +1,4 @@
-"""hlm_course.r2: marginal/conditional views and multilevel R², against lme4 (tests/reference/lab2_lme4.json)."""
+"""hlm_course.marginal_conditional: marginal/conditional views and multilevel R², against lme4 (tests/reference/lab2_lme4.json)."""
 
 import json
 import warnings
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import hlm_course as hc
-from hlm_course import r2
+from hlm_course import marginal_conditional as r2
 from hlm_course.labs import lab2
 from hlm_course.lmer import MixedModelError
 
@@ -50,7 +50,7 @@ def test_marginal_cov_matches_lme4(rs_both):
 def test_marginal_cov_errors(rs_both):
     with pytest.raises(KeyError, match="group 99999 is not one of the 160 levels of 'school'"):
         r2.marginal_cov(rs_both, 99999)
-    with pytest.raises(TypeError, match="must be an LmerFit"):
+    with pytest.raises(TypeError, match="must be a fitted model"):
         r2.marginal_fitted(pd.DataFrame())
 
 
@@ -124,7 +124,7 @@ def test_snijders_bosker_r2_n_and_errors():
         small = hc.lmer("mathach ~ cses + (1 | school)", other)
     with pytest.raises(MixedModelError, match="same response on the same rows"):
         r2.snijders_bosker_r2(null, small)
-    with pytest.raises(TypeError, match="null must be an LmerFit"):
+    with pytest.raises(TypeError, match="null must be a fitted model"):
         r2.snijders_bosker_r2("null", ri)
 
 

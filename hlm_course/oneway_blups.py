@@ -8,7 +8,7 @@ simple to the complex" that the book uses more than once:
   (log SD, ``log((1 + ρ)/(1 − ρ))``, log σ), from the observed information
   of the REML or ML criterion (Pinheiro & Bates 2000, §2.4.3; nlme's
   ``intervals.lme`` and ``lmeApVar``), with fixed-effect t intervals on
-  nlme's denominator degrees of freedom (``hlm_course.methods.between_within_df``);
+  nlme's denominator degrees of freedom (``hlm_course.wald_tests.between_within_df``);
   :func:`nlme_criteria` gives logLik, AIC and BIC as nlme counts them;
 * weighted means of school means (:func:`weighted_means`): the mean of
   means, the student mean and the GLS mean with inverse-variance weights
@@ -44,8 +44,9 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
+from ._validate import fitted_model
 from .lmer import LOG_2PI, LmerFit, MixedModelError, pls_solve
-from .methods import between_within_df
+from .wald_tests import between_within_df
 from .shrinkage import group_ols, level1_structure
 
 __all__ = [
@@ -70,12 +71,6 @@ __all__ = [
 # ---------------------------------------------------------------------------
 # checks shared by the functions below
 # ---------------------------------------------------------------------------
-def _check_fit(fit) -> LmerFit:
-    if not isinstance(fit, LmerFit):
-        raise TypeError(f"expected a fitted model from hlm_course.lmer, got {type(fit).__name__}")
-    return fit
-
-
 def _check_random_intercept_only(fit: LmerFit, what: str) -> None:
     if fit.random_names != ["(Intercept)"]:
         raise MixedModelError(f"{what} needs a random-intercept model (1 | group); this fit has random "
@@ -97,7 +92,7 @@ def intraclass_correlation(fit: LmerFit) -> float:
     ANOVA with random effects"; Bryk & Raudenbush 1992, eq. 2.10): the share
     of the variance of Y that lies between groups, and the correlation of two
     students of the same group."""
-    fit = _check_fit(fit)
+    fit = fitted_model(fit)
     _check_random_intercept_only(fit, "the intraclass correlation")
     tau00 = float(fit.tau.iloc[0, 0])
     return tau00 / (tau00 + fit.sigma2)
@@ -121,7 +116,7 @@ def nlme_natural_params(fit: LmerFit) -> pd.Series:
     nlme's ``pdNatural`` and ``lSigma`` (Pinheiro & Bates 2000, §2.2.8, §2.4.3).
     Index: ``sd(term)``, ``cor(term1,term2)``, ``sigma`` (the untransformed names).
     """
-    fit = _check_fit(fit)
+    fit = fitted_model(fit)
     T = fit.tau.to_numpy()
     sd = np.sqrt(np.diag(T))
     q = len(sd)
@@ -203,7 +198,7 @@ def nlme_apvar(fit: LmerFit, *, step: float = 1e-2, extrapolate: bool = True) ->
     """
     if not step > 0:
         raise ValueError(f"step must be positive, got {step}")
-    fit = _check_fit(fit)
+    fit = fitted_model(fit)
     _check_boundary(fit, "nlme_apvar")
     phi = nlme_natural_params(fit)
     H = _hessian(lambda p: -0.5 * _minus2_loglik(p, fit), phi.to_numpy(), step, extrapolate)
@@ -220,7 +215,7 @@ def nlme_apvar(fit: LmerFit, *, step: float = 1e-2, extrapolate: bool = True) ->
 def nlme_intervals(fit: LmerFit, level: float = 0.95) -> pd.DataFrame:
     """nlme's ``intervals()``: approximate confidence intervals for every parameter.
 
-    * fixed effects: ``γ̂ ± t_{df}(1 − α/2) · SE`` with nlme's df (:func:`~hlm_course.methods.between_within_df`);
+    * fixed effects: ``γ̂ ± t_{df}(1 − α/2) · SE`` with nlme's df (:func:`~hlm_course.wald_tests.between_within_df`);
     * random-effect SDs, correlations and σ: Wald intervals on the natural
       scale from :func:`nlme_apvar`, ``φ̂ ± z_{1−α/2} · se(φ̂)``, transformed back
       (``exp`` for SDs and σ, ``(e^z − 1)/(e^z + 1)`` for correlations).
@@ -229,7 +224,7 @@ def nlme_intervals(fit: LmerFit, level: float = 0.95) -> pd.DataFrame:
     random, sigma), ``lower``, ``est.`` and ``upper``.  Wald intervals on the
     log scale can be very wide (even useless) when an SD is poorly determined.
     """
-    fit = _check_fit(fit)
+    fit = fitted_model(fit)
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level}")
     alpha = 1 - level
@@ -261,7 +256,7 @@ def nlme_criteria(fit: LmerFit) -> pd.Series:
     charges ``log(N − p)`` per parameter (the number of "observations" of the
     restricted likelihood), lme4 ``log N`` (Pinheiro & Bates 2000, §2.4.1).
     """
-    fit = _check_fit(fit)
+    fit = fitted_model(fit)
     n_eff = fit.nobs - len(fit.fixed_names) if fit.reml else fit.nobs
     return pd.Series({"logLik": fit.loglik, "AIC": fit.aic, "BIC": -2 * fit.loglik + fit.npar * np.log(n_eff),
                       "df": fit.npar}, name="nlme")
@@ -285,7 +280,7 @@ def weighted_means(fit: LmerFit) -> pd.DataFrame:
     Columns ``estimate`` and ``se`` (the square root of that variance, with
     the fit's τ̂00 and σ̂²).  Needs the model ``y ~ 1 + (1 | g)``.
     """
-    fit = _check_fit(fit)
+    fit = fitted_model(fit)
     _check_random_intercept_only(fit, "weighted_means")
     if fit.fixed_names != ["(Intercept)"]:
         raise MixedModelError(f"weighted_means needs the one-way model y ~ 1 + (1 | g); this fit has fixed "
@@ -361,7 +356,7 @@ def group_population_coef(fit: LmerFit) -> pd.DataFrame:
     coefficients (the random terms plus any level-1 predictor with a fixed
     coefficient).
     """
-    fit = _check_fit(fit)
+    fit = fitted_model(fit)
     st = level1_structure(fit)
     gamma = fit.fixef.loc[st.gamma_names].to_numpy()
     return pd.DataFrame(st.W @ gamma, index=st.groups, columns=st.names)
@@ -391,7 +386,7 @@ def blup_inverse_variance(fit: LmerFit) -> pd.DataFrame:
     With the fit's γ̂, T̂ and σ̂² this equals lme4's ``coef`` on the random terms,
     i.e. ``m_j + ranef``.  Columns are the random terms.
     """
-    fit = _check_fit(fit)
+    fit = fitted_model(fit)
     _check_boundary(fit, "blup_inverse_variance needs T invertible")
     st = _all_random_structure(fit)
     blue = _blues(fit).to_numpy()
@@ -408,7 +403,7 @@ def eblup_oneway(fit: LmerFit) -> pd.DataFrame:
     BLUE (Monette (2010), "EBLUPs"); ``blup = λ_j ȳ_j + (1 − λ_j) γ̂00``, which is lme4's
     ``coef``; ``ranef = blup − γ̂00``.  Needs ``y ~ 1 + (1 | g)``.
     """
-    fit = _check_fit(fit)
+    fit = fitted_model(fit)
     _check_random_intercept_only(fit, "eblup_oneway")
     if fit.fixed_names != ["(Intercept)"]:
         raise MixedModelError(f"eblup_oneway needs the one-way model y ~ 1 + (1 | g); this fit has fixed "
@@ -427,7 +422,7 @@ def eblup_oneway(fit: LmerFit) -> pd.DataFrame:
 # ---------------------------------------------------------------------------
 def _known_parameters(fit: LmerFit, what: str):
     """Checks shared by the simulation functions; returns (st, T, σ², Z_j'Z_j)."""
-    fit = _check_fit(fit)
+    fit = fitted_model(fit)
     _check_boundary(fit, f"{what} needs T invertible")
     st = _all_random_structure(fit)
     if list(st.names) != list(fit.random_names):
@@ -523,7 +518,7 @@ def group_matrices(fit: LmerFit, group) -> dict:
     ``Sigma`` = ``Σ_j = Z_j T̂ Z_j' + σ̂² I``, the covariance of ``y_j`` (Monette (2010),
     "Matrix form", where it is written V_j; Laird & Ware 1982).
     Returns a dict of DataFrames/Series labelled with the fit's names."""
-    fit = _check_fit(fit)
+    fit = fitted_model(fit)
     if group not in fit.groups:
         raise KeyError(f"group {group!r} is not a level of '{fit.group}' in this fit")
     k = fit.groups.get_loc(group)
@@ -546,7 +541,7 @@ def gls_fixef(fit: LmerFit) -> tuple[pd.Series, pd.DataFrame]:
     reproduces lme4's ``fixef`` and ``vcov``, which lme4 computes without ever
     forming Σ_j.
     """
-    fit = _check_fit(fit)
+    fit = fitted_model(fit)
     T = fit.tau.to_numpy()
     p = len(fit.fixed_names)
     A = np.zeros((p, p))

@@ -1,10 +1,10 @@
 # Reference values for chapters 03-04 (seed 001: the hierarchical model, and
 # "from the simple to the complex").
 #
-#   Rscript tests/r/seed001_models.R          (from the repository root)
+#   Rscript tests/r/monette_models.R          (from the repository root)
 #
 # Reads OUR data file data/hs40.csv (the one hlm_course.load_hs40 reads) and
-# writes tests/reference/seed001_models.json with
+# writes tests/reference/monette_models.json with
 #
 # * nlme::lme fits of the one-way ANOVA with random effects (REML and ML) and
 #   of the intercepts-and-slopes-as-outcomes model: estimates, AIC/BIC/logLik
@@ -26,8 +26,8 @@ suppressPackageStartupMessages({
 })
 
 if (!file.exists("data/hs40.csv"))
-  stop("run from the repository root: Rscript tests/r/seed001_models.R")
-out_file <- "tests/reference/seed001_models.json"
+  stop("run from the repository root: Rscript tests/r/monette_models.R")
+out_file <- "tests/reference/monette_models.json"
 
 hs <- read.csv("data/hs40.csv", stringsAsFactors = FALSE)
 stopifnot(nrow(hs) == 1977, length(unique(hs$school)) == 40)
@@ -154,7 +154,7 @@ out <- list(
   meta = list(R = R.version.string, nlme = as.character(packageVersion("nlme")),
               numDeriv = as.character(packageVersion("numDeriv")),
               lme4 = as.character(packageVersion("lme4")),
-              generated_by = "tests/r/seed001_models.R"),
+              generated_by = "tests/r/monette_models.R"),
   nlme = nlme_out,
   lme4 = lme4_out,
   blue = list(school = as.integer(rownames(blue)), columns = colnames(blue), values = mat(blue))

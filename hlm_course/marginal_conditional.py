@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from .lmer import LmerFit, MixedModelError
-from ._validate import positive_number, symmetric_matrix
+from ._validate import fitted_model, positive_number, symmetric_matrix
 
 __all__ = [
     "marginal_fitted",
@@ -66,11 +66,6 @@ __all__ = [
 ]
 
 
-def _check_fit(fit, what: str = "fit") -> None:
-    if not isinstance(fit, LmerFit):
-        raise TypeError(f"{what} must be an LmerFit (from hlm_course.lmer), got {type(fit).__name__}")
-
-
 # ---------------------------------------------------------------------------
 # marginal and conditional predictions
 # ---------------------------------------------------------------------------
@@ -81,7 +76,7 @@ def marginal_fitted(fit: LmerFit) -> pd.Series:
     these covariates in a *typical* school (``u_j = 0``).  Indexed like the
     rows the model used (``fit.data.index``).
     """
-    _check_fit(fit)
+    fitted_model(fit)
     return pd.Series(fit.X @ fit.pls.beta, index=fit.data.index, name="marginal_fitted")
 
 
@@ -92,7 +87,7 @@ def marginal_resid(fit: LmerFit) -> pd.Series:
     effects, so residuals of students in the same school are correlated
     (their covariance is ``V_j``, :func:`marginal_cov`).
     """
-    _check_fit(fit)
+    fitted_model(fit)
     return pd.Series(fit.y - fit.X @ fit.pls.beta, index=fit.data.index, name="marginal_resid")
 
 
@@ -121,7 +116,7 @@ def marginal_cov(fit: LmerFit, group, *, corr: bool = False) -> pd.DataFrame:
     DataFrame ``n_j × n_j`` indexed (rows and columns) by the group's rows of
     ``fit.data``.
     """
-    _check_fit(fit)
+    fitted_model(fit)
     if group not in fit.groups:
         raise KeyError(f"group {group!r} is not one of the {fit.ngroups} levels of '{fit.group}' in the fit "
                        f"(e.g. {list(fit.groups[:3])})")
@@ -203,7 +198,7 @@ def random_part_variance(fit: LmerFit) -> float:
     Schielzeth's sum of variance components.  For a random intercept only it
     is ``τ̂_00``.
     """
-    _check_fit(fit)
+    fitted_model(fit)
     T = fit.tau.to_numpy()
     return float(np.mean(np.einsum("ij,jk,ik->i", fit.Z, T, fit.Z)))
 
@@ -271,8 +266,8 @@ def snijders_bosker_r2(null: LmerFit, fit: LmerFit, n: float | None = None) -> p
         were fitted to different responses, rows or groupings, or if ``n`` is
         not a positive number.
     """
-    _check_fit(null, "null")
-    _check_fit(fit)
+    fitted_model(null, "null")
+    fitted_model(fit)
     if list(null.fixed_names) != ["(Intercept)"]:
         raise ValueError(f"null must be the empty model y ~ 1 + (1 | {null.group}), but its fixed part has "
                          f"{list(null.fixed_names)}; Snijders & Bosker's R² compares with the empty model")

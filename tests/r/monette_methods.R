@@ -1,12 +1,12 @@
 # R reference values for seed 001's six ways of comparing Catholic and Public
 # schools (hlm_course/methods.py).
 #
-#   Rscript tests/r/seed001_methods.R          (from the repository root)
+#   Rscript tests/r/monette_methods.R          (from the repository root)
 #
 # Reads OUR data/hs40.csv with the factor levels hlm_course/data.py sets,
 # fits every method with base R, lme4 and nlme exactly as seed 001 does (the
 # spida helpers up() and wald() are replaced by the few lines they amount
-# to), and writes tests/reference/seed001_methods.json.  Needs lme4, nlme
+# to), and writes tests/reference/monette_methods.json.  Needs lme4, nlme
 # and jsonlite.
 
 suppressPackageStartupMessages({
@@ -16,8 +16,8 @@ suppressPackageStartupMessages({
 })
 
 if (!file.exists("data/hs40.csv"))
-  stop("run from the repository root: Rscript tests/r/seed001_methods.R")
-out_file <- "tests/reference/seed001_methods.json"
+  stop("run from the repository root: Rscript tests/r/monette_methods.R")
+out_file <- "tests/reference/monette_methods.json"
 
 hs <- read.csv("data/hs40.csv", stringsAsFactors = FALSE)
 hs$Sex      <- factor(hs$Sex, levels = c("Female", "Male"))

@@ -13,11 +13,11 @@ from pathlib import Path
 
 __all__ = ["r_reference", "REFERENCE_DIR"]
 
-REFERENCE_DIR = Path(__file__).resolve().parent.parent / "tests" / "reference"
+REFERENCE_DIR = Path(__file__).resolve().parents[2] / "tests" / "reference"
 
 
 def r_reference(name: str) -> dict:
-    """The stored R output ``name`` (e.g. ``"part3_lme4_bobyqa"``, ``"seed001_models"``) as a dict.
+    """The stored R output ``name`` (e.g. ``"part3_lme4_bobyqa"``, ``"monette_models"``) as a dict.
 
     Raises ``FileNotFoundError`` naming the R script's output that is missing.
     """

@@ -1,8 +1,8 @@
 # Independent R cross-check of hlm_course/shrinkage.py (seed 002, ch. 3).
 #
-#   Rscript tests/r/seed002_shrinkage.R        (from the repository root)
+#   Rscript tests/r/kaplan_shrinkage.R        (from the repository root)
 #
-# Writes tests/reference/seed002_shrinkage.json.  Everything here is computed
+# Writes tests/reference/kaplan_shrinkage.json.  Everything here is computed
 # from lme4 fits with plain dense per-school matrices (lm() per school,
 # solve()), written afresh, not translated from the Python code:
 #
@@ -138,7 +138,7 @@ cf_small <- coef(exam_small)$school
 out <- list(
   meta = list(R = R.version.string, lme4 = as.character(packageVersion("lme4")),
               clubSandwich = as.character(packageVersion("clubSandwich")), date = as.character(Sys.Date()),
-              note = "see tests/r/seed002_shrinkage.R"),
+              note = "see tests/r/kaplan_shrinkage.R"),
   exam_hlm = c(shrinkage_reference(exam_hlm, exam),
                list(henderson_se = unname(henderson_pev(exam_hlm, exam)),
                     coef = unname(as.matrix(coef(exam_hlm)$school)), stats = hlm_stats(exam_hlm, exam))),
@@ -152,5 +152,5 @@ out <- list(
               shrinkage_reference(hsb_isa, hsb)[c("gamma", "vcov_gamma")])
 )
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE),
-           "tests/reference/seed002_shrinkage.json")
-cat("wrote tests/reference/seed002_shrinkage.json\n")
+           "tests/reference/kaplan_shrinkage.json")
+cat("wrote tests/reference/kaplan_shrinkage.json\n")

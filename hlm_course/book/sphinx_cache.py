@@ -18,7 +18,7 @@ reports the error as usual.  Every chapter executed this way is also
 re-read by Sphinx (``env-get-outdated``), so its page shows the new outputs
 even if its source did not change.
 
-Enabled in ``_config.yml`` (``sphinx: extra_extensions: [hlm_course.sphinx_cache]``).
+Enabled in ``_config.yml`` (``sphinx: extra_extensions: [hlm_course.book.sphinx_cache]``).
 """
 
 from __future__ import annotations
@@ -32,18 +32,19 @@ from pathlib import Path
 
 __all__ = ["fingerprint", "invalidate_if_changed", "toc_files", "execute_into_cache", "setup"]
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 STAMP = "hlm_course.fingerprint"
 #: Modules that only run while the book is built, never in a chapter: editing them cannot change an output,
 #: so they stay out of the fingerprint (and do not force a cold build).
-BUILD_ONLY = frozenset({"sphinx_cache.py", "sphinx_notebooks.py", "reader.py", "notebooks.py"})
+BUILD_ONLY = frozenset({"book/sphinx_cache.py", "book/sphinx_notebooks.py", "book/reader.py", "book/notebooks.py",
+                        "book/student.py", "book/handouts.py"})
 
 
 def fingerprint(package_dir: Path = PACKAGE_DIR, data_dir: Path | None = None) -> str:
     """SHA-256 over the names and bytes of ``package_dir/**/*.py`` and ``data_dir/*``."""
     data_dir = package_dir.parent / "data" if data_dir is None else data_dir
     files = sorted(p for p in package_dir.rglob("*.py")
-                   if not (p.parent == package_dir and p.name in BUILD_ONLY))
+                   if p.relative_to(package_dir).as_posix() not in BUILD_ONLY)
     if data_dir.is_dir():
         files += sorted(p for p in data_dir.iterdir() if p.is_file())
     digest = hashlib.sha256()

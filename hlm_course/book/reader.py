@@ -12,13 +12,13 @@ to ``_build/jupyter_execute/``) into the notebook a student is handed:
   (myst-nb's own ``format_plain_text``), and the cells and outputs that existed only to glue are gone;
 * citations, cross-references and figure/exercise numbers become text (``Monette (2010)``,
   ``Figure 6.1``, ``Exercise 14.3``); MyST directives become plain Markdown (blockquotes);
-* solutions are stripped (:func:`hlm_course.student.strip_solutions`), so the notebook is the
+* solutions are stripped (:func:`hlm_course.book.student.strip_solutions`), so the notebook is the
   student edition; the book itself keeps the solutions in dropdowns;
 * code cells keep their source and outputs (figures, tables), with figure captions written below them;
   a cell tagged ``ledger`` (the hidden cell that collects a chapter's printed numbers for the book's
   *Reproducibility* appendix, :mod:`hlm_course.ledger`) is book machinery and is left out.
 
-The Sphinx extension :mod:`hlm_course.sphinx_notebooks` runs this at the end of every build.
+The Sphinx extension :mod:`hlm_course.book.sphinx_notebooks` runs this at the end of every build.
 """
 
 from __future__ import annotations
@@ -33,12 +33,15 @@ import nbformat
 from .student import strip_solutions
 
 __all__ = ["BookContext", "glue_values", "convert_markdown", "strip_glue_code", "reader_notebook",
-           "raw_syntax", "BOOK_ONLY_TAG"]
+           "raw_syntax", "uses_glue", "BOOK_ONLY_TAG", "ANSWER_TAG"]
 
-GLUE_MIME_PREFIX = "application/papermill.record/"
 #: Tag of the hidden code cells that exist only for the book (the Reproducibility ledgers): reader
 #: notebooks leave them out entirely.
 BOOK_ONLY_TAG = "ledger"
+#: Tag of a lab's answer cell (``x = None  # your answer`` and its self-check): the book hides it
+#: (:mod:`hlm_course.book.sphinx_notebooks` adds ``remove-cell`` when it reads the page), the reader notebook
+#: shows it open and editable.
+ANSWER_TAG = "answer"
 #: Stands in for myst_nb.glue in a reader notebook whose hidden cells still call it (in a loop, say).
 GLUE_SHIM = ('def glue(name, value, display=True):\n'
              '    """The book\'s build hands computed values to its text with glue(); here the text already '
@@ -184,8 +187,6 @@ def _directive_blocks(text: str):
         yield "text", "\n".join(buf)
 
 
-_ADMONITIONS = {"note", "tip", "hint", "important", "warning", "caution", "attention", "danger", "error",
-                "seealso", "admonition", "dropdown", "topic", "sidebar", "margin", "epigraph", "exercise"}
 _DROP = {"index", "bibliography", "nb-exec-table", "tableofcontents", "glossary", "solution",
          "solution-start", "solution-end", "raw"}
 
@@ -276,7 +277,7 @@ def _figure_caption(cell, ctx: BookContext, glue: dict[str, dict]) -> str | None
     return f"*{number}.* {_replace_roles(' '.join(str(fig['caption']).split()), ctx, glue)}"
 
 
-def _uses_glue(source: str) -> bool:
+def uses_glue(source: str) -> bool:
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -315,7 +316,7 @@ def reader_notebook(executed: nbformat.NotebookNode, ctx: BookContext,
         if not source.strip():
             continue
         hidden = bool({"remove-cell", "remove-input"} & set(tags))
-        if _uses_glue(source):
+        if uses_glue(source):
             if not hidden:
                 raise ValueError("a visible cell mixes a glue call with other code, so it cannot be removed "
                                  f"from the reader notebook; give it a statement of its own:\n{source[:300]}")
@@ -330,7 +331,9 @@ def reader_notebook(executed: nbformat.NotebookNode, ctx: BookContext,
         for out in new.outputs:
             if "execution_count" in out:
                 out["execution_count"] = None
-        if {"remove-cell", "remove-input", "hide-input", "hide-cell"} & set(tags):
+        if ANSWER_TAG in tags:  # a lab's answer cell: open, editable, and tagged only as what it is
+            new.metadata["tags"] = [t for t in tags if t != "remove-cell"]
+        elif {"remove-cell", "remove-input", "hide-input", "hide-cell"} & set(tags):
             new.metadata["jupyter"] = {"source_hidden": True}
         cells.append(new)
         caption = _figure_caption(cell, ctx, glue)

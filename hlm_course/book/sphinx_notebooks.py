@@ -1,7 +1,7 @@
 """Sphinx extension: hand readers plain notebooks with the book's numbers written in and no solutions.
 
 At ``build-finished`` every executed chapter (``_build/jupyter_execute/<page>.ipynb``) is turned into its
-reader notebook by :func:`hlm_course.reader.reader_notebook` and written
+reader notebook by :func:`hlm_course.book.reader.reader_notebook` and written
 
 * over ``_build/html/_sources/<page>.ipynb``, the file behind the page's download button
   (sphinx-book-theme copies the executed notebook there, raw MyST and solutions included);
@@ -9,15 +9,20 @@ reader notebook by :func:`hlm_course.reader.reader_notebook` and written
   them in ``_build/html/notebooks/hlm-course-notebooks.zip`` for a teacher.
 
 The launch buttons (Binder, Colab) open ``chapters/<name>.ipynb`` in the repository: after a build,
-``python -m hlm_course.notebooks`` copies these reader notebooks there (a test checks the committed ones).
+``python -m hlm_course.book.notebooks`` copies these reader notebooks there (a test checks the committed ones).
 
 At ``env-get-outdated`` the pages that paste other pages' glue values (the *Reproducibility* appendix) are
 re-read whenever another page is.
 
+At ``source-read`` every code cell tagged ``answer`` (a lab's cell where the student writes an answer and
+checks it, ``x = None  # your answer`` then ``labs.check(...)``) is also tagged ``remove-cell``: the website
+hides it (its solution shows the same check, answered), while the reader notebook keeps it open and editable
+(:func:`hlm_course.book.reader.reader_notebook`). A new chapter's answer cells need only the tag.
+
 At ``html-page-context`` the ``.md`` entry of the download menu is removed: the MyST source holds the
 solutions, which the reader notebook (``.ipynb``) leaves out.
 
-Enabled in ``_config.yml`` (``sphinx: extra_extensions: [hlm_course.sphinx_notebooks]``).
+Enabled in ``_config.yml`` (``sphinx: extra_extensions: [hlm_course.book.sphinx_notebooks]``).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from pathlib import Path
 
 import nbformat
 
-from .reader import BookContext, raw_syntax, reader_notebook
+from .reader import ANSWER_TAG, BookContext, raw_syntax, reader_notebook
 
 from sphinx.util import logging
 
@@ -148,7 +153,25 @@ def _cross_glue_outdated(app, env, added, changed, removed):
     return [doc for doc in CROSS_GLUE_PAGES if doc in env.found_docs and doc not in added | changed]
 
 
+_TAGS_LINE = re.compile(r"^(:?tags: \[)([^\]\n]*)(\])[ \t]*$", re.MULTILINE)
+
+
+def hide_answer_cells(text: str) -> str:
+    """``text`` (a MyST notebook) with ``remove-cell`` added to every cell tagged :data:`ANSWER_TAG`."""
+    def tag(m):
+        tags = [t.strip() for t in m.group(2).split(",") if t.strip()]
+        if ANSWER_TAG in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+        return f"{m.group(1)}{', '.join(tags)}{m.group(3)}"
+    return _TAGS_LINE.sub(tag, text)
+
+
+def _on_source_read(app, docname, source):
+    source[0] = hide_answer_cells(source[0])
+
+
 def setup(app):
+    app.connect("source-read", _on_source_read)
     app.connect("build-finished", _on_build_finished)
     app.connect("env-get-outdated", _cross_glue_outdated)
     # after sphinx-book-theme has filled the header buttons (its handlers run at the default priority)

@@ -1,8 +1,8 @@
 """Seed 001's numbers for chapters 03-04, and every model of its "From the
 simple to the complex" table, against R.
 
-Reference values: ``tests/reference/seed001_models.json``, written by
-``Rscript tests/r/seed001_models.R`` (nlme 3.1-162, lme4 1.1-31).  Seed
+Reference values: ``tests/reference/monette_models.json``, written by
+``Rscript tests/r/monette_models.R`` (nlme 3.1-162, lme4 1.1-31).  Seed
 numbers are quoted from seed 001's printed ``lme`` output.
 """
 
@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 
 import hlm_course as hc
-from hlm_course import anova1
+from hlm_course import oneway_blups
 
-REF = json.loads((Path(__file__).parent / "reference" / "seed001_models.json").read_text())
+REF = json.loads((Path(__file__).parent / "reference" / "monette_models.json").read_text())
 
 #: Seed 001, "One way anova with random effect": summary(lme(mathach ~ 1, hs, random = ~1 | sid)).
 SEED_ONEWAY = {"intercept": 12.60468, "se": 0.4711941, "df": 1937, "t": 26.75049,
@@ -74,7 +74,7 @@ def oneway(fits):
 # the one-way ANOVA with random effects: seed 001's lme output
 # ---------------------------------------------------------------------------
 def test_oneway_matches_seed_printout(oneway):
-    crit = anova1.nlme_criteria(oneway)
+    crit = oneway_blups.nlme_criteria(oneway)
     assert oneway.fixef["(Intercept)"] == pytest.approx(SEED_ONEWAY["intercept"], abs=5e-6)
     assert oneway.se["(Intercept)"] == pytest.approx(SEED_ONEWAY["se"], abs=5e-8)
     assert oneway.fixef["(Intercept)"] / oneway.se["(Intercept)"] == pytest.approx(SEED_ONEWAY["t"], abs=5e-5)
@@ -88,7 +88,7 @@ def test_oneway_matches_seed_printout(oneway):
 
 def test_oneway_matches_nlme_to_many_digits(oneway):
     ref = REF["nlme"]["oneway_reml"]
-    crit = anova1.nlme_criteria(oneway)
+    crit = oneway_blups.nlme_criteria(oneway)
     assert oneway.fixef["(Intercept)"] == pytest.approx(ref["fixef"]["(Intercept)"], rel=1e-9)
     assert oneway.se["(Intercept)"] == pytest.approx(ref["se"]["(Intercept)"], rel=1e-7)
     assert oneway.sigma == pytest.approx(ref["sigma"], rel=1e-8)
@@ -115,7 +115,7 @@ def test_coef_list_and_some_table_match_seed(oneway, hs):
     coef = oneway.coef["(Intercept)"]
     for school, value in SEED_COEF.items():
         assert coef[school] == pytest.approx(value, abs=5e-7)
-    e = anova1.eblup_oneway(oneway)
+    e = oneway_blups.eblup_oneway(oneway)
     ses_mean = hs.groupby("school").ses.mean()
     for school, (ses_sch, n, blue, blup) in SEED_SOME.items():
         assert ses_mean[school] == pytest.approx(ses_sch, abs=5e-9)
@@ -134,7 +134,7 @@ def test_glh_f_and_standardized_residuals_match_seed(oneway):
 
 
 def test_icc(oneway):
-    icc = anova1.intraclass_correlation(oneway)
+    icc = oneway_blups.intraclass_correlation(oneway)
     expected = SEED_ONEWAY["sd_school"] ** 2 / (SEED_ONEWAY["sd_school"] ** 2 + SEED_ONEWAY["sd_resid"] ** 2)
     assert icc == pytest.approx(expected, abs=1e-6)
     assert icc == pytest.approx(0.16867, abs=5e-6)
@@ -158,18 +158,18 @@ def _ref_intervals(key: str, which: str = "intervals_numderiv") -> pd.DataFrame:
 @pytest.mark.parametrize("key,reml", [("oneway_reml", True), ("oneway_ml", False)])
 def test_nlme_intervals_match_nlme_with_accurate_hessian(hs, key, reml):
     fit = hc.lmer("mathach ~ 1 + (1 | school)", hs, reml=reml)
-    ours = anova1.nlme_intervals(fit)
+    ours = oneway_blups.nlme_intervals(fit)
     ref = _ref_intervals(key)
     np.testing.assert_allclose(ours.loc[ref.index, ["lower", "upper"]].to_numpy(float), ref.to_numpy(float),
                                rtol=2e-7)
     apvar = np.asarray(REF["nlme"][key]["apvar_numderiv"]["matrix"])
-    np.testing.assert_allclose(anova1.nlme_apvar(fit).to_numpy(), apvar, rtol=2e-5, atol=1e-9)
+    np.testing.assert_allclose(oneway_blups.nlme_apvar(fit).to_numpy(), apvar, rtol=2e-5, atol=1e-9)
 
 
 def test_nlme_intervals_vs_seed_and_default_nlme(oneway):
     """The fixed-effect and σ intervals equal the seed's to its digits; the
     SD interval differs in the 4th digit, as nlme's own (fdHess) value does."""
-    ours = anova1.nlme_intervals(oneway)
+    ours = oneway_blups.nlme_intervals(oneway)
     assert tuple(ours.loc["(Intercept)", ["lower", "upper"]]) == pytest.approx(SEED_INTERVALS["fixed"], abs=5e-6)
     assert tuple(ours.loc["sigma", ["lower", "upper"]]) == pytest.approx(SEED_INTERVALS["sigma"], abs=5e-7)
     sd = ours.loc["sd((Intercept))", ["lower", "upper"]].to_numpy(float)
@@ -185,7 +185,7 @@ def test_nlme_intervals_random_slopes(fits):
     different optimum for this flat likelihood (sd(ses) 0.35628 vs 0.35646), so
     the poorly determined sd(ses) interval agrees only roughly."""
     iso = fits["iso"]
-    ours = anova1.nlme_intervals(iso)
+    ours = oneway_blups.nlme_intervals(iso)
     ref = _ref_intervals("iso_reml")
     np.testing.assert_allclose(ours.loc[["(Intercept)", "ses", "sector", "ses:sector"], ["lower", "upper"]]
                                .to_numpy(float), ref.iloc[:4].to_numpy(float), rtol=1e-4)
@@ -202,7 +202,7 @@ def test_nlme_intervals_random_slopes(fits):
 # weighted means and EBLUPs
 # ---------------------------------------------------------------------------
 def test_weighted_means(oneway, hs):
-    means = anova1.weighted_means(oneway)
+    means = oneway_blups.weighted_means(oneway)
     assert means.loc["GLS", "estimate"] == pytest.approx(oneway.fixef["(Intercept)"], rel=1e-10)
     assert means.loc["GLS", "se"] == pytest.approx(oneway.se["(Intercept)"], rel=1e-8)
     assert means.loc["overall mean", "estimate"] == pytest.approx(hs.mathach.mean(), rel=1e-12)
@@ -213,7 +213,7 @@ def test_weighted_means(oneway, hs):
 
 
 def test_eblup_is_inverse_variance_weighting(oneway):
-    e = anova1.eblup_oneway(oneway)
+    e = oneway_blups.eblup_oneway(oneway)
     np.testing.assert_allclose(e.blup, oneway.coef["(Intercept)"], atol=1e-10)
     np.testing.assert_allclose(e.ranef, oneway.ranef["(Intercept)"], atol=1e-10)
     tau00, s2 = oneway.tau.iloc[0, 0], oneway.sigma2
@@ -266,8 +266,8 @@ def test_blues_match_lmlist(fits):
 
 def test_blup_inverse_variance_equals_lmer_coef(fits):
     iso = fits["iso"]
-    blup = anova1.blup_inverse_variance(iso)
-    population = anova1.group_population_coef(iso)
+    blup = oneway_blups.blup_inverse_variance(iso)
+    population = oneway_blups.group_population_coef(iso)
     np.testing.assert_allclose(blup.to_numpy(), (population + iso.ranef).to_numpy(), atol=1e-10)
     # and lme4's coef(): β0j = (Intercept) + sector·W_j, β1j = ses + ses:sector·W_j
     ref = REF["lme4"]["iso"]["coef"]
@@ -283,7 +283,7 @@ def test_blup_inverse_variance_equals_lmer_coef(fits):
 def test_sector_mean_of_blups_is_gamma(fits, hs):
     """The GLS equations make the BLUPs average to the sector's mean line."""
     iso = fits["iso"]
-    blup = anova1.blup_inverse_variance(iso)
+    blup = oneway_blups.blup_inverse_variance(iso)
     sector = hs.groupby("school").sector.first()
     g = iso.fixef
     for w in (0, 1):
@@ -294,7 +294,7 @@ def test_sector_mean_of_blups_is_gamma(fits, hs):
 def test_gls_by_formula_equals_lmer(fits):
     for name in ("oneway", "iso", "contextual_iso"):
         fit = fits[name]
-        gamma, cov = anova1.gls_fixef(fit)
+        gamma, cov = oneway_blups.gls_fixef(fit)
         np.testing.assert_allclose(gamma, fit.fixef, rtol=1e-9, atol=1e-10)
         np.testing.assert_allclose(cov, fit.vcov, rtol=1e-8, atol=1e-12)
 

@@ -1,0 +1,548 @@
+"""PIRLS, the Laplace approximation and adaptive Gauss–Hermite quadrature.
+
+Bates et al. (2015), §6 ("Generalized linear mixed models") and lme4's
+``src/external.cpp`` (``pwrssUpdate``, ``glmerLaplace``, ``glmerAGQ``);
+MixedModels.jl's ``src/generalizedlinearmixedmodel.jl`` (``pirls!``,
+``deviance``).  For a GLMM with linear predictor
+
+    η = o + Xβ + ZΛθ u,   u ~ N(0, I),
+
+penalized iteratively reweighted least squares (PIRLS) finds the conditional
+modes ũ of the spherical random effects: each step solves the penalized
+weighted least-squares problem
+
+    (Λθ'Z'WZΛθ + I) u = Λθ'Z'W z,   z = η − o − Xβ + (y − μ)/(dμ/dη)
+
+(W the working weights (dμ/dη)² w / V(μ)), halving the step while the
+penalized deviance Σ d_i(y_i, μ_i) + ‖u‖² grows (lme4's step-halving, at most
+20 halvings).  With ``joint=True`` (lme4's nAGQ = 0 stage) β is solved for
+together with u.  The Laplace approximation to the deviance is then
+
+    −2 ℓ(β, θ) ≈ aic(y, μ̃) + ‖ũ‖² + log |L|²,   L L' = Λθ'Z'W̃ZΛθ + I
+
+(``glmResp::Laplace``: the family's ``aic`` is −2 × the conditional
+log-likelihood), and for one scalar random-effects term adaptive
+Gauss–Hermite quadrature replaces each group's Laplace factor by a K-point
+rule centred at ũ_j with scale 1/L_jj (``glmerAGQ``, where lme4 uses the
+deviance residuals instead of ``aic``).
+
+The factor L: the first random-effects term (the one with the most levels —
+lme4 and MixedModels.jl order terms so) gives a block-diagonal leading block
+of k × k blocks, one per level (diagonal for a scalar term: the fast path);
+the other terms form a dense trailing block (MixedModels.jl's blocked
+Cholesky, in its simplest form).  Only numpy and scipy are needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import linalg, sparse
+
+from .errors import MixedModelError
+from .family import Family
+
+__all__ = ["GlmmProblem", "ReBlock", "PirlsResult", "gh_rule"]
+
+
+@dataclass
+class ReBlock:
+    """One random-effects term as PIRLS sees it: the level of each observation
+    (``codes``), the number of levels, the term's model matrix (n × k) and the
+    position of its θ in the model's θ."""
+
+    group: str
+    codes: np.ndarray
+    nlevels: int
+    Z: np.ndarray
+    columns: list
+    theta_slice: slice
+
+    @property
+    def k(self) -> int:
+        return self.Z.shape[1]
+
+    @property
+    def q(self) -> int:
+        return self.nlevels * self.k
+
+    def lambda_block(self, theta) -> np.ndarray:
+        """The k × k lower-triangular block of Λθ (θ column-major, as lme4)."""
+        k = self.k
+        T = np.zeros((k, k))
+        t = np.asarray(theta, float)[self.theta_slice]
+        r, c = _lower_index(k)
+        T[r, c] = t
+        return T
+
+
+def _lower_index(k):
+    """Row and column of θ's elements in a k × k block, column-major (lme4's order)."""
+    rows, cols = [], []
+    for j in range(k):
+        for i in range(j, k):
+            rows.append(i)
+            cols.append(j)
+    return np.array(rows), np.array(cols)
+
+
+def gh_rule(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights of the k-point Gauss–Hermite rule for the standard normal
+    density (lme4's ``GHrule``: weights summing to one)."""
+    z, w = np.polynomial.hermite_e.hermegauss(int(k))
+    return z, w / w.sum()
+
+
+@dataclass
+class PirlsResult:
+    u: np.ndarray
+    beta: np.ndarray
+    eta: np.ndarray
+    mu: np.ndarray
+    pdev: float  # Σ deviance residuals + ‖u‖²
+    logdet: float  # log |L|² at μ̃
+    iterations: int
+    Ldiag: np.ndarray | None = field(default=None, repr=False)
+
+
+class _Factor:
+    """L L' = Λ'Z'WZΛ + I in blocks: leading block-diagonal (J1 blocks k1 × k1), trailing dense."""
+
+    def __init__(self, L11, L21, L22):
+        self.L11, self.L21, self.L22 = L11, L21, L22  # (J1,k1,k1) or (J1,) if k1 == 1; (q2,q1); (q2,q2)
+
+    def logdet(self) -> float:
+        d1 = self.L11 if self.L11.ndim == 1 else np.diagonal(self.L11, axis1=1, axis2=2)
+        out = 2.0 * float(np.sum(np.log(d1)))
+        if self.L22 is not None and self.L22.size:
+            out += 2.0 * float(np.sum(np.log(np.diag(self.L22))))
+        return out
+
+    def _l11_solve(self, b, trans=False):
+        """Solve L11 x = b (or L11' x = b); b of shape (q1,) or (q1, m)."""
+        if self.L11.ndim == 1:
+            return b / (self.L11 if b.ndim == 1 else self.L11[:, None])
+        J, k, _ = self.L11.shape
+        vec = b.ndim == 1
+        B = b.reshape(J, k, -1)
+        L = np.swapaxes(self.L11, 1, 2) if trans else self.L11
+        X = np.linalg.solve(L, B)
+        return X.reshape(J * k) if vec else X.reshape(J * k, -1)
+
+    def forward(self, b):
+        """Solve L x = b."""
+        q1 = self.L11.shape[0] * (1 if self.L11.ndim == 1 else self.L11.shape[1])
+        x1 = self._l11_solve(b[:q1])
+        if self.L22 is None:
+            return x1
+        x2 = linalg.solve_triangular(self.L22, b[q1:] - self.L21 @ x1, lower=True, check_finite=False)
+        return np.concatenate([x1, x2])
+
+    def backward(self, b):
+        """Solve L' x = b."""
+        q1 = self.L11.shape[0] * (1 if self.L11.ndim == 1 else self.L11.shape[1])
+        if self.L22 is None:
+            return self._l11_solve(b, trans=True)
+        x2 = linalg.solve_triangular(self.L22, b[q1:], lower=True, trans="T", check_finite=False)
+        x1 = self._l11_solve(b[:q1] - self.L21.T @ x2, trans=True)
+        return np.concatenate([x1, x2])
+
+
+class _ScalarFactor(_Factor):
+    """The blocked factor when every term is scalar (crossed or nested random intercepts): L11 diagonal,
+    L21 = A21 L11⁻¹ applied through the observations (never formed), L22 dense.  A21 = Σ_i a_i e_c(i) v_i'
+    with a_i = w_i (ZΛ)_1i, c(i) the first factor's level of observation i and v_i its trailing row."""
+
+    def __init__(self, L11, L22, a, codes1, R, Zr, q1, q2):
+        super().__init__(L11, None, L22)
+        self.a, self.codes1, self.R, self.Zr, self.q1, self.q2 = a, codes1, R, Zr, q1, q2
+
+    def _a21(self, y):  # A21 y (q2,), y (q1,)
+        wts = (self.a * y[self.codes1])[:, None] * self.Zr
+        return np.bincount(self.R.ravel(), weights=wts.ravel(), minlength=self.q2)
+
+    def _a21t(self, x):  # A21' x (q1,), x (q2,)
+        t = self.a * np.sum(self.Zr * x[self.R], axis=1)
+        return np.bincount(self.codes1, weights=t, minlength=self.q1)
+
+    def forward(self, b):
+        if b.ndim == 2:
+            return np.column_stack([self.forward(b[:, j]) for j in range(b.shape[1])])
+        x1 = b[:self.q1] / self.L11
+        x2 = linalg.solve_triangular(self.L22, b[self.q1:] - self._a21(x1 / self.L11), lower=True,
+                                     check_finite=False)
+        return np.concatenate([x1, x2])
+
+    def backward(self, b):
+        if b.ndim == 2:
+            return np.column_stack([self.backward(b[:, j]) for j in range(b.shape[1])])
+        x2 = linalg.solve_triangular(self.L22, b[self.q1:], lower=True, trans="T", check_finite=False)
+        x1 = (b[:self.q1] - self._a21t(x2) / self.L11) / self.L11
+        return np.concatenate([x1, x2])
+
+
+class GlmmProblem:
+    """The data of a GLMM and its deviance functions (lme4's ``mkGlmerDevfun`` environment).
+
+    ``y`` is the response on the family's scale (a proportion for the
+    binomial), ``wt`` the prior weights (the number of trials for
+    ``cbind(s, f)``), ``n`` the binomial trials R's ``aic`` needs, ``offset``
+    the offset.  ``blocks`` are the random-effects terms, the first one with
+    the most levels.
+    """
+
+    def __init__(self, X, y, wt, n, offset, family: Family, blocks: list[ReBlock], mustart=None, tol=1e-6):
+        self.X = np.asfortranarray(X, dtype=float)
+        self.y, self.wt, self.n = (np.asarray(a, float) for a in (y, wt, n))
+        self.offset = np.zeros(len(self.y)) if offset is None else np.asarray(offset, float)
+        self.family = family
+        self.blocks = blocks
+        self.nobs, self.p = self.X.shape
+        self.q = sum(b.q for b in blocks)
+        self.ntheta = sum(b.theta_slice.stop - b.theta_slice.start for b in blocks)
+        self.aic_const = family.aic_constant(self.y, self.n, self.wt)
+        self.dev_const = family.dev_constant(self.y, self.wt)
+        if mustart is None:  # R's family$initialize
+            if family.family == "binomial":
+                mustart = (self.wt * self.y + 0.5) / (self.wt + 1)
+            else:
+                mustart = self.y + 0.1
+        self.eta_start = family.linkfun(mustart)
+        self.u = None  # the warm start: the last conditional modes
+        self.beta = None
+        first = blocks[0]
+        self._q1 = first.q
+        self._rest = blocks[1:]
+        if self._rest:  # sparse patterns of the trailing terms (rows: their random effects; columns: observations)
+            rows, cols, starts = [], [], []
+            off = 0
+            for b in self._rest:
+                starts.append(off)
+                for r in range(b.k):
+                    rows.append(off + b.codes * b.k + r)
+                    cols.append(np.arange(self.nobs))
+                off += b.q
+            rows, cols = np.concatenate(rows), np.concatenate(cols)
+            self._q2 = off
+            # CSR pattern of Λ'Z' for the trailing terms, built once: only its values change with θ
+            ids = sparse.csr_matrix((np.arange(1, rows.size + 1, dtype=float), (rows, cols)),
+                                    shape=(self._q2, self.nobs))
+            self._m2_perm = ids.data.astype(np.int64) - 1
+            self._m2_indices, self._m2_indptr = ids.indices, ids.indptr
+            self._m2_cache = (None, None)
+            # the first term's pattern (k1 == 1): row i of P holds observation i's level
+            self._p_indptr = np.arange(self.nobs + 1)
+            self._scalar = None
+            if first.k == 1 and all(b.k == 1 for b in self._rest):
+                m = len(self._rest)
+                offs = np.concatenate([[0], np.cumsum([b.q for b in self._rest])])[:-1]
+                R = np.column_stack([offs[t] + b.codes for t, b in enumerate(self._rest)]).astype(np.int64)
+                # pairs of observations in the same level of the first factor: they make A21 L11⁻² A21'
+                order = np.argsort(first.codes, kind="stable")
+                counts = np.bincount(first.codes, minlength=first.nlevels)
+                npairs = int(np.sum(counts.astype(np.int64) ** 2))
+                if npairs * m * m <= 4_000_000:
+                    starts = np.concatenate([[0], np.cumsum(counts)])
+                    pi, pj = [], []
+                    for c in np.flatnonzero(counts):
+                        idx = order[starts[c]:starts[c + 1]]
+                        pi.append(np.repeat(idx, len(idx)))
+                        pj.append(np.tile(idx, len(idx)))
+                    pi, pj = np.concatenate(pi), np.concatenate(pj)
+                    q2 = self._q2
+                    self._scalar = dict(
+                        R=R, m=m, pi=pi, pj=pj,
+                        idx22=(R[:, :, None] * q2 + R[:, None, :]).ravel(),
+                        idxS=(R[pi][:, :, None] * q2 + R[pj][:, None, :]).ravel())
+        self.evaluations = 0
+        self.tol = tol
+
+    # -- ZΛ ------------------------------------------------------------------------------------
+    def _zlam(self, theta):
+        """Per term, the rows of ZΛθ: (Z_t T_t) (n × k_t)."""
+        return [b.Z @ b.lambda_block(theta) for b in self.blocks]
+
+    def _zlam_u(self, ZL, u):
+        """ZΛθ u (n,)."""
+        out = np.zeros(self.nobs)
+        off = 0
+        for b, W in zip(self.blocks, ZL):
+            U = u[off:off + b.q].reshape(b.nlevels, b.k)
+            out += np.einsum("ij,ij->i", W, U[b.codes]) if b.k > 1 else W[:, 0] * U[b.codes, 0]
+            off += b.q
+        return out
+
+    def _M2(self, ZL):
+        """Λ'Z' of the trailing terms as a sparse q2 × n matrix (cached for the current ZΛ)."""
+        if self._m2_cache[0] is ZL:
+            return self._m2_cache[1]
+        data = np.concatenate([W[:, r] for b, W in zip(self._rest, ZL[1:]) for r in range(b.k)])[self._m2_perm]
+        M2 = sparse.csr_matrix((data, self._m2_indices, self._m2_indptr), shape=(self._q2, self.nobs))
+        self._m2_cache = (ZL, M2)
+        return M2
+
+    def _first_cross(self, W1, b, v):
+        """Σ_{i in level j} v_i W1_i (J1 × k1) for each column of v (n,) or (n, m)."""
+        J, k = b.nlevels, b.k
+        if v.ndim == 1:
+            out = np.empty((J, k))
+            for r in range(k):
+                out[:, r] = np.bincount(b.codes, weights=W1[:, r] * v, minlength=J)
+            return out.reshape(J * k)
+        m = v.shape[1]
+        out = np.empty((J, k, m))
+        for r in range(k):
+            for c in range(m):
+                out[:, r, c] = np.bincount(b.codes, weights=W1[:, r] * v[:, c], minlength=J)
+        return out.reshape(J * k, m)
+
+    def factor(self, ZL, w) -> _Factor:
+        """L of Λ'Z'WZΛ + I with working weights w (the blocked Cholesky)."""
+        b = self.blocks[0]
+        W1 = ZL[0]
+        J, k = b.nlevels, b.k
+        if k == 1:
+            L11 = np.sqrt(1.0 + np.bincount(b.codes, weights=w * W1[:, 0] ** 2, minlength=J))
+        else:
+            A = np.empty((J, k, k))
+            for r in range(k):
+                for c in range(r + 1):
+                    A[:, r, c] = A[:, c, r] = np.bincount(b.codes, weights=w * W1[:, r] * W1[:, c], minlength=J)
+            A[:, np.arange(k), np.arange(k)] += 1.0
+            L11 = np.linalg.cholesky(A)
+        if not self._rest:
+            return _Factor(L11, None, None)
+        if self._scalar is not None:
+            sc = self._scalar
+            q2 = self._q2
+            Zr = np.column_stack([W[:, 0] for W in ZL[1:]])
+            wz = w[:, None] * Zr
+            A22 = np.bincount(sc["idx22"], weights=(wz[:, :, None] * Zr[:, None, :]).ravel(),
+                              minlength=q2 * q2).reshape(q2, q2)
+            a = w * W1[:, 0]
+            d = L11 ** 2
+            pi, pj = sc["pi"], sc["pj"]
+            cpair = a[pi] * a[pj] / d[b.codes[pi]]
+            C = np.bincount(sc["idxS"], weights=(cpair[:, None, None] * Zr[pi][:, :, None] * Zr[pj][:, None, :]).ravel(),
+                            minlength=q2 * q2).reshape(q2, q2)
+            S = A22 - C
+            S[np.diag_indices(q2)] += 1.0
+            L22 = linalg.cholesky(S, lower=True, check_finite=False)
+            return _ScalarFactor(L11, L22, a, b.codes, sc["R"], Zr, b.q, q2)
+        M2 = self._M2(ZL)
+        M2w = sparse.csr_matrix((M2.data * w[M2.indices], M2.indices, M2.indptr), shape=M2.shape)
+        A22 = (M2w @ M2.T).toarray()
+        A22[np.diag_indices_from(A22)] += 1.0
+        q1 = b.q
+        if k == 1:  # A21 = M2 W M1' stays sparse; L21 = A21 L11⁻ᵀ is a column scaling of it
+            P = sparse.csr_matrix((W1[:, 0], b.codes, self._p_indptr), shape=(self.nobs, q1))
+            A21 = (M2w @ P).tocsc()
+            A21.data /= np.repeat(L11, np.diff(A21.indptr))
+            L21 = A21.tocsr()
+            S = A22 - (L21 @ L21.T).toarray()
+        else:  # A21 = M2 W M1' : column (level j, effect r) of M1' is W1[:, r] on the rows of level j
+            cols1 = b.codes * k
+            A21 = np.zeros((self._q2, q1))
+            for r in range(k):
+                M1r = sparse.csr_matrix((W1[:, r], (np.arange(self.nobs), cols1 + r)), shape=(self.nobs, q1))
+                A21 += (M2w @ M1r).toarray()
+            f = _Factor(L11, None, None)
+            L21 = f._l11_solve(A21.T, trans=False).T  # A21 L11^{-T}
+            S = A22 - L21 @ L21.T
+        L22 = linalg.cholesky(S, lower=True, check_finite=False)
+        return _Factor(L11, L21, L22)
+
+    def crossprod(self, ZL, v):
+        """Λ'Z' v for v (n,) or (n, m)."""
+        parts = [self._first_cross(ZL[0], self.blocks[0], v)]
+        if self._rest and self._scalar is not None:
+            R = self._scalar["R"]
+            Zr = np.column_stack([W[:, 0] for W in ZL[1:]])
+            if v.ndim == 1:
+                parts.append(np.bincount(R.ravel(), weights=(Zr * v[:, None]).ravel(), minlength=self._q2))
+            else:
+                parts.append(np.column_stack([np.bincount(R.ravel(), weights=(Zr * v[:, j, None]).ravel(),
+                                                          minlength=self._q2) for j in range(v.shape[1])]))
+        elif self._rest:
+            parts.append(self._M2(ZL) @ v)
+        return np.concatenate(parts) if v.ndim == 1 else np.vstack(parts)
+
+    # -- the response ------------------------------------------------------------------------
+    def _working(self, eta):
+        mu, me, w = self.family.working(eta)
+        return mu, me, w * self.wt
+
+    def devres(self, mu):
+        """Deviance residuals at μ (per observation)."""
+        return self.family.dev_fast(self.y, mu, self.wt, self.dev_const)
+
+    def _pdev(self, mu, u):
+        return float(np.sum(self.devres(mu)) + u @ u)
+
+    # -- PIRLS ---------------------------------------------------------------------------------
+    def pirls(self, theta, beta=None, joint=False, maxit=200, tol=None) -> PirlsResult:
+        """Conditional modes ũ (and, ``joint``, β) by PIRLS with lme4's step-halving.
+
+        Stops when the largest change of u (and β) is below ``tol``: Newton's
+        method then has ũ to rounding, so the Laplace deviance is a smooth
+        function of θ and β (lme4 stops on a relative change of the penalized
+        deviance below 1e-7, ``tolPwrss``).
+        """
+        theta = np.asarray(theta, float)
+        tol = self.tol if tol is None else tol
+        ZL = self._zlam(theta)
+        q = self.q
+        u = np.zeros(q) if self.u is None or len(self.u) != q else self.u.copy()
+        if joint:
+            beta = None if self.beta is None else self.beta.copy()
+        beta = np.asarray(beta, float) if beta is not None else None
+        if beta is None:  # first joint step: weights and working response from R's mustart
+            eta = self.eta_start.copy()
+            u = np.zeros(q)
+            base = self.offset.copy()
+            zlu = eta - self.offset
+        else:
+            base = self.offset + self.X @ beta
+            zlu = self._zlam_u(ZL, u)
+            eta = base + zlu
+        mu, me, w = self._working(eta)
+        oldpdev = np.inf if beta is None else self._pdev(mu, u)
+        it = 0
+        for it in range(1, maxit + 1):
+            r = (self.y - mu) / me  # working residual
+            f = self.factor(ZL, w)
+            if joint:
+                z = zlu + (base - self.offset) + r  # working response without the offset
+                wz = w * z
+                cu = f.forward(self.crossprod(ZL, wz))
+                WX = w[:, None] * self.X
+                RZX = f.forward(self.crossprod(ZL, WX))
+                RX = linalg.cholesky(self.X.T @ WX - RZX.T @ RZX, lower=False, check_finite=False)
+                new_beta = linalg.cho_solve((RX, False), self.X.T @ wz - RZX.T @ cu, check_finite=False)
+                new_u = f.backward(cu - RZX @ new_beta)
+            else:
+                new_u = f.backward(f.forward(self.crossprod(ZL, w * (zlu + r))))
+                new_beta = beta
+            u_try, b_try = new_u, new_beta
+            base_try = self.offset + self.X @ b_try if joint else base
+            zlu_try = self._zlam_u(ZL, u_try)
+            eta_try = base_try + zlu_try
+            mu_t, me_t, w_t = self._working(eta_try)
+            pdev = self._pdev(mu_t, u_try)
+            halvings = 0
+            # a rise at the level of rounding is no rise: the Newton step is kept (lme4 tests convergence on the
+            # change of the penalized deviance before it halves a step, which has the same effect)
+            if beta is not None and (not np.isfinite(pdev) or pdev > oldpdev + 1e-12 * abs(oldpdev)):
+                du = new_u - u
+                db = new_beta - beta if joint else None
+                while (not np.isfinite(pdev) or pdev > oldpdev) and halvings < 20:
+                    du = du / 2
+                    u_try = u + du
+                    if joint:
+                        db = db / 2
+                        b_try = beta + db
+                        base_try = self.offset + self.X @ b_try
+                    zlu_try = self._zlam_u(ZL, u_try)
+                    eta_try = base_try + zlu_try
+                    mu_t, me_t, w_t = self._working(eta_try)
+                    pdev = self._pdev(mu_t, u_try)
+                    halvings += 1
+            if not np.isfinite(pdev):
+                raise FloatingPointError("PIRLS loop resulted in NaN value")
+            if pdev - oldpdev > 1e-7 * max(abs(pdev), 1.0):
+                raise FloatingPointError("(maxstephalfit) PIRLS step-halvings failed to reduce deviance")
+            if beta is None:
+                step = np.inf
+            else:
+                step = float(np.max(np.abs(u_try - u))) if q else 0.0
+                if joint:
+                    step = max(step, float(np.max(np.abs(b_try - beta))))
+            u, beta, base, zlu, eta = u_try, b_try, base_try, zlu_try, eta_try
+            mu, me, w = mu_t, me_t, w_t
+            converged = step < tol or (halvings > 0 and abs(oldpdev - pdev) < 1e-15 * abs(pdev))
+            oldpdev = pdev
+            if converged:
+                break
+        else:
+            raise FloatingPointError(f"PIRLS did not converge in {maxit} iterations")
+        f = self.factor(ZL, w)  # L at μ̃ (weights of the modes themselves)
+        self.u, self.beta = u.copy(), (beta.copy() if beta is not None else None)
+        Ldiag = f.L11 if (f.L11.ndim == 1 and f.L22 is None) else None
+        return PirlsResult(u=u, beta=beta, eta=eta, mu=mu, pdev=float(oldpdev), logdet=f.logdet(), iterations=it,
+                           Ldiag=Ldiag)
+
+    # -- the criteria ------------------------------------------------------------------------
+    def laplace(self, theta, beta=None, joint=False) -> float:
+        """lme4's Laplace deviance aic(y, μ̃) + ‖ũ‖² + log|L|² (nAGQ = 1; nAGQ = 0 with ``joint``)."""
+        self.evaluations += 1
+        r = self.pirls(theta, beta, joint=joint)
+        return self.family.aic(self.y, self.n, r.mu, self.wt, self.aic_const) + float(r.u @ r.u) + r.logdet
+
+    def agq(self, theta, beta, nagq: int) -> float:
+        """lme4's ``glmerAGQ``: Σ_j [d_j(ũ_j) + ũ_j²] + log|L|² − 2 Σ_j log Σ_k w_k exp(z_k²/2 − Δ_jk/2),
+        Δ_jk the change of group j's deviance when u_j moves to ũ_j + z_k / L_jj."""
+        self.evaluations += 1
+        b = self.blocks[0]
+        if len(self.blocks) != 1 or b.k != 1:
+            raise MixedModelError("nAGQ > 1 is only available for models with a single, scalar random-effects term")
+        r = self.pirls(theta, beta)
+        J, codes = b.nlevels, b.codes
+        devres = self.devres(r.mu)
+        devc0 = r.u ** 2 + np.bincount(codes, weights=devres, minlength=J)
+        sd = 1.0 / r.Ldiag
+        z, wts = gh_rule(nagq)
+        lam_z = b.Z[:, 0] * float(np.asarray(theta, float)[b.theta_slice][0])
+        base = r.eta - lam_z * r.u[codes]
+        keep = z != 0  # the node at 0 contributes its weight (the modes themselves)
+        zk, wk = z[keep], wts[keep]
+        U = r.u[None, :] + zk[:, None] * sd[None, :]  # (K, J): the nodes of every group
+        mu_k = self.family.linkinv(base[None, :] + lam_z[None, :] * U[:, codes])
+        dev = self.family.dev_fast(self.y[None, :], mu_k, self.wt[None, :], self.dev_const[None, :])
+        K = len(zk)
+        devc = U ** 2 + np.bincount((codes[None, :] + J * np.arange(K)[:, None]).ravel(), weights=dev.ravel(),
+                                    minlength=K * J).reshape(K, J)
+        mult = np.sum(wk[:, None] * np.exp(0.5 * zk[:, None] ** 2 - 0.5 * (devc - devc0[None, :])), axis=0)
+        mult += wts[~keep].sum()
+        return float(np.sum(devc0) + r.logdet - 2.0 * np.sum(np.log(mult)))
+
+    def deviance(self, theta, beta, nagq: int) -> float:
+        """The criterion lme4 optimizes at stage 2 (nAGQ ≥ 1)."""
+        return self.laplace(theta, beta) if nagq <= 1 else self.agq(theta, beta, nagq)
+
+    def rx(self, theta, beta, u) -> np.ndarray:
+        """R_X of the joint system at (θ, β, ũ) (lme4's ``RX``: vcov = (R_X'R_X)⁻¹ when the Hessian is not used)."""
+        ZL = self._zlam(theta)
+        eta = self.offset + self.X @ beta + self._zlam_u(ZL, u)
+        _, _, w = self._working(eta)
+        f = self.factor(ZL, w)
+        RZX = f.forward(self.crossprod(ZL, w[:, None] * self.X))
+        return linalg.cholesky(self.X.T @ (w[:, None] * self.X) - RZX.T @ RZX, lower=False)
+
+    def cond_var(self, theta, u, beta) -> list[np.ndarray]:
+        """Conditional variances of b = Λθ u per term (lme4's ``condVar``): Λ (L L')⁻¹ Λ' blocks."""
+        ZL = self._zlam(theta)
+        eta = self.offset + self.X @ beta + self._zlam_u(ZL, u)
+        _, _, w = self._working(eta)
+        f = self.factor(ZL, w)
+        out, off = [], 0
+        for b in self.blocks:
+            T = b.lambda_block(theta)
+            k, J = b.k, b.nlevels
+            V = np.empty((J, k, k))
+            if len(self.blocks) == 1:
+                if f.L11.ndim == 1:
+                    V[:, 0, 0] = 1.0 / f.L11 ** 2
+                else:
+                    Li = np.linalg.inv(f.L11)
+                    V[:] = np.swapaxes(Li, 1, 2) @ Li
+            else:
+                E = np.zeros((self.q, k))
+                for j in range(J):  # column-wise inverse of L L' for the term's rows (small models)
+                    E[:] = 0
+                    E[off + j * k + np.arange(k), np.arange(k)] = 1
+                    S = f.backward(f.forward(E))
+                    V[j] = S[off + j * k: off + (j + 1) * k]
+            out.append(T @ V @ T.T)
+            off += b.q
+        return out
