@@ -20,10 +20,15 @@ belongs to one level of a factor — so it is factored level by level, in
 closed form, with no fill.  Its off-diagonal block ``L21`` is sparse (a level
 of the first factor meets few levels of the others), and the Schur complement
 of the first block, ``[Λ_r'Z_r'Z_rΛ_r + I, …; …, [X y]'[X y]] − L21 L21'``, is
-factored dense with LAPACK.  For InstEval (73 421 rows; 2 972 students first,
+factored dense with LAPACK.  ``L21 L21'`` is a sum over the first factor's
+levels of rank-k updates (MixedModels.jl's ``rankUpdate!``): every pair of
+block-2 columns that a level touches is listed once, with its products, at
+set-up (:func:`_level_pairs`, sorted by its place in the dense block), so an
+evaluation is one gather, one ``np.add.reduceat`` and one LAPACK ``dpotrf``
+— no sparse objects.  For InstEval (73 421 rows; 2 972 students first,
 1 128 instructors and 28 department-by-service cells in the dense part) the
-dense part is 1 160 × 1 160: one evaluation costs a sparse product and a
-dense Cholesky of that size, tens of milliseconds.  The alternative, a
+dense part is 1 160 × 1 160 and an evaluation takes about 25 ms (2.1 million
+level pairs, then the dense Cholesky).  The alternative, a
 sparse Cholesky of the whole system with a fill-reducing ordering (lme4's
 CHOLMOD), would need a dependency (scikit-sparse: no Windows wheels) and
 gains little here because the Schur complement of crossed factors is dense
