@@ -242,6 +242,10 @@ def write_report(result: dict) -> None:
             lines.append(f"| {r_['model']} | {r_['k']} | {r_['rows']:,} | {r_['python_s']:.3g} | "
                          + (f"{r_['lme4_s']:.3g} | {r_['ratio']:.0f}× |" if has_r else "– | – |"))
         lines += ["", "![REML fit time against rows, hlm_course and lme4, log scales](scaling.png)"]
+    glmer_md = ROOT / "benchmarks" / "GLMER.md"
+    if glmer_md.exists():  # the GLMM section, written by benchmarks/glmer.py
+        body = glmer_md.read_text().strip().splitlines()
+        lines += ["", "#" + body[0]] + body[1:]
     if meta:
         lines += ["", "## Machine and versions", ""] + [f"- {k}: {v}" for k, v in meta.items() if v is not None]
     (ROOT / "benchmarks" / "RESULTS.md").write_text("\n".join(lines) + "\n")

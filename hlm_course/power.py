@@ -98,7 +98,8 @@ class PlanningModel:
         object.__setattr__(self, "sd_x", _check_number(self.sd_x, "sd_x", positive=True))
         if self.tau01 ** 2 > self.tau00 * self.tau11 * (1 + 1e-10):
             raise MixedModelError(f"tau01 = {self.tau01} is too large for tau00 = {self.tau00} and "
-                                  f"tau11 = {self.tau11}: T must be a covariance matrix (|tau01| ≤ √(tau00·tau11))")
+                                  f"tau11 = {self.tau11}: T must be a covariance matrix "
+                                  "(|tau01| ≤ √(tau00·tau11))")
 
     @classmethod
     def from_fit(cls, fit: LmerFit, sd_x: float) -> "PlanningModel":

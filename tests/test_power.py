@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings, strategies as st
 from scipy import stats
 
 import hlm_course as hc
@@ -32,7 +33,7 @@ def model(hsb):
 # ---------------------------------------------------------------------------
 # the models the chapter plans from, against lme4 1.1-31
 # ---------------------------------------------------------------------------
-@pytest.mark.parametrize("name,rtol", [("ri", 1e-6), ("rs", 2e-5), ("null", 1e-6)])
+@pytest.mark.parametrize("name,rtol", [("ri", 1e-6), ("rs", 2e-5), ("rs_int", 2e-5), ("null", 1e-6)])
 def test_planning_models_match_lme4(hsb, name, rtol):
     """The random-slope model's criterion is flat: lme4 stops 1.5e-7 above our optimum, so its estimates
     agree to about 5 digits; ours is never the worse optimum."""
@@ -225,3 +226,58 @@ def test_grid_cells_do_not_depend_on_the_rest_of_the_grid(model):
     summary = power.summarize_power(big, model)
     assert list(summary[["J", "n"]].itertuples(index=False, name=None)) == [(10, 5), (10, 10), (20, 5), (20, 10)]
     assert (summary["nsim"] == 30).all() and summary["power_formula"].between(0, 1).all()
+
+
+# ---------------------------------------------------------------------------
+# invariances (Hypothesis): the test of the gap does not depend on nuisance parameters or units
+# ---------------------------------------------------------------------------
+@settings(max_examples=15, deadline=None)
+@given(shift=st.floats(-50, 50), slope=st.floats(-5, 5))
+def test_gap_results_do_not_depend_on_the_intercept_or_the_ses_slope(model, shift, slope):
+    """Same seed, another γ00 and γ10: every simulated response moves by a fixed part the model fits, so the
+    gap's estimates, SEs and decisions are the same."""
+    base = power.simulate_power(model, 10, 6, nsim=20, seed=5)
+    moved = power.simulate_power(model.replace(gamma00=model.gamma00 + shift, gamma10=slope), 10, 6, nsim=20,
+                                 seed=5)
+    np.testing.assert_allclose(moved["estimate"], base["estimate"], rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(moved["se"], base["se"], rtol=1e-5)
+    assert (moved["reject"] == base["reject"]).all()
+
+
+@settings(max_examples=10, deadline=None)
+@given(scale=st.floats(0.01, 100))
+def test_gap_decisions_do_not_depend_on_the_units_of_the_outcome(model, scale):
+    """Measuring math achievement in other units (all of γ, √τ00, σ times c) scales estimates and SEs by c
+    and leaves every t statistic, and so the power, unchanged."""
+    base = power.simulate_power(model, 10, 6, nsim=20, seed=6)
+    scaled_model = model.replace(gamma00=model.gamma00 * scale, gamma01=model.gamma01 * scale,
+                                 gamma10=model.gamma10 * scale, tau00=model.tau00 * scale ** 2,
+                                 sigma2=model.sigma2 * scale ** 2)
+    scaled = power.simulate_power(scaled_model, 10, 6, nsim=20, seed=6)
+    np.testing.assert_allclose(scaled["estimate"], scale * base["estimate"], rtol=1e-5)
+    np.testing.assert_allclose(scaled["statistic"], base["statistic"], rtol=1e-5)
+    assert (scaled["reject"] == base["reject"]).all()
+
+
+# ---------------------------------------------------------------------------
+# the chapter's self-checks (hlm_course.labs.planning)
+# ---------------------------------------------------------------------------
+def test_planning_self_checks_accept_right_and_refuse_wrong_answers(hsb, model):
+    from hlm_course import labs
+    from hlm_course.labs import planning
+
+    assert planning.planning_model() == model
+    rho = model.tau00 / (model.tau00 + model.sigma2)
+    deff = 1 + (len(hsb) / 160 - 1) * rho
+    assert labs.check("planning-deff", deff) and not labs.check("planning-deff", deff + 0.1)
+    n_opt = np.sqrt(800 / 10 * (1 - rho) / rho)
+    assert labs.check("planning-optimal-n", n_opt) and not labs.check("planning-optimal-n", np.sqrt(800 / 10))
+    assert labs.check("planning-best-for-gap", "c") and not labs.check("planning-best-for-gap", "a")
+    half = model.replace(gamma01=model.gamma01 / 2)
+    sims = power.simulate_power(half, **planning.HALF_GAP_DESIGN)
+    assert labs.check("planning-power-half", sims["reject"].mean())
+    analytic = power.power_analytic(half.gamma01, power.se_gap(40, 20, half.tau00, half.sigma2), 38)
+    assert labs.check("planning-power-half", float(analytic))  # within the Monte Carlo tolerance
+    assert not labs.check("planning-power-half", 0.8)
+    full_gap = power.simulate_power(model, **planning.HALF_GAP_DESIGN)["reject"].mean()
+    assert not labs.check("planning-power-half", full_gap)  # forgot to halve the gap

@@ -26,9 +26,10 @@ paper's sections and equations:
   :class:`LmerFitMulti` (several) with lme4's accessors;
 * :mod:`.batch` — refitting one model to many responses (the parametric
   bootstrap's engine);
-* :mod:`.family`, :mod:`.pirls`, :mod:`.glmm` — generalized linear mixed
-  models (lme4's ``glmer``: families, PIRLS, the Laplace and adaptive
-  Gauss–Hermite deviances) on the same formula and random-effects terms.
+* :mod:`.family`, :mod:`.pirls`, :mod:`.glmm` — §6, generalized linear mixed
+  models (lme4's ``glmer``): families and links, PIRLS with the Laplace and
+  adaptive Gauss–Hermite deviances, lme4's two optimizer stages and
+  :class:`GlmerFit`.
 """
 
 from .deviance import (LOG_2PI, SINGULAR_TOL, CrossProducts, PLSSolution, ScaledProblem, block_inverse,
@@ -42,8 +43,8 @@ from .optimize import ConvergenceCheck, LmerControl, OptimizerRun, check_optimum
 from .reterms import ReTerm, ReTerms, mk_re_terms
 
 from .family import Family, binomial, poisson  # glmer's families (lme4's family objects)
-from .glmm import GlmerControl, GlmerFit, glmer  # generalized linear mixed models (lme4's glmer)
+from .glmm import GlmerControl, GlmerFit, glmer, pb_test_glmer  # generalized linear mixed models (lme4's glmer)
 
 __all__ = ["lmer", "LmerFit", "LmerFitMulti", "LmerControl", "MixedModelError", "parse_formula", "lambda_theta",
            "profiled_deviance", "pls_solve", "CrossProducts", "mk_re_terms", "ReTerms", "glmer", "GlmerFit",
-           "GlmerControl", "Family", "binomial", "poisson"]
+           "GlmerControl", "Family", "binomial", "poisson", "pb_test_glmer"]

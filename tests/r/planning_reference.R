@@ -6,6 +6,7 @@
 # 1. The models the chapter plans from, fitted to OUR data/hsb.csv (REML, lme4's default control):
 #      ri   mathach ~ cses + sector + (1 | school)       (the planning model)
 #      rs   mathach ~ cses + sector + (cses | school)    (with a random SES slope)
+#      rs_int mathach ~ cses * sector + (cses | school)  (and the sector difference in slopes)
 #      null mathach ~ 1 + (1 | school)                   (the unconditional ICC)
 # 2. One simulated planned study, tests/reference/planning_study.csv (20 schools x 10 pupils, written from
 #    Python -- numpy's Generator cannot be replayed in R -- by
@@ -57,6 +58,7 @@ out <- list(
   models = list(
     ri = summarise("mathach ~ cses + sector + (1 | school)", hsb, "hsb"),
     rs = summarise("mathach ~ cses + sector + (cses | school)", hsb, "hsb"),
+    rs_int = summarise("mathach ~ cses * sector + (cses | school)", hsb, "hsb"),
     null = summarise("mathach ~ 1 + (1 | school)", hsb, "hsb"),
     study = summarise("mathach ~ cses + sector + (1 | school)", study, "planning_study")
   )
