@@ -2,12 +2,14 @@
 
 Run from the repository root:
 
-    python benchmarks/run.py            # full: 1000 bootstrap simulations (R part takes ~3 minutes)
+    python benchmarks/run.py            # full: 1000 bootstrap simulations (R part takes ~5 minutes, InstEval ~1)
     python benchmarks/run.py --quick    # 100 simulations
-    python benchmarks/run.py --no-r     # reuse benchmarks/r_timings.json instead of rerunning R
+    python benchmarks/run.py --no-r     # reuse benchmarks/r_timings.json and r_timings_multi.json instead of rerunning R
     python benchmarks/run.py --report   # rewrite RESULTS.md from results.json and scaling.json
 
 Single fits: the fastest of repeated fits in each engine; bootstraps: the median of 3 Python runs against one R run; ratio = R time / Python time (> 1: hlm_course is faster).
+The multi-term models (several grouping factors) run on the data tests/r/multi_term_reference.R exports;
+lme4's times for them come from benchmarks/bench_multi.R, run in the same invocation.
 Results go to benchmarks/results.json and benchmarks/RESULTS.md.
 """
 
@@ -175,8 +177,8 @@ def write_report(result: dict) -> None:
     multi_ratios = [r["ratio_r_over_python"] for r in multi if r["ratio_r_over_python"]]
     ratios = [r["ratio_r_over_python"] for r in fits if r["ratio_r_over_python"]]
     lines = ["# Benchmarks: hlm_course vs lme4 on the same machine", "",
-             "`python benchmarks/run.py` times lme4 (`benchmarks/bench.R`) and then hlm_course on the same data, in "
-             "one run. Single fits: the fastest of 10 repeated fits in each engine (the minimum is the least disturbed "
+             "`python benchmarks/run.py` times lme4 (`benchmarks/bench.R`, `benchmarks/bench_multi.R`) and then "
+             "hlm_course on the same data, in one run. Single fits: the fastest of 10 repeated fits in each engine (the minimum is the least disturbed "
              "by other jobs); bootstraps: one R run, the median of 3 Python runs. **Ratio = R time / Python time** (> 1: hlm_course is "
              "faster). The machine is shared, so absolute times vary from run to run; the ratios are what to "
              "compare (the load average is recorded below).", "",

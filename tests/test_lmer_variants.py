@@ -318,12 +318,12 @@ def test_blocked_evaluation_equals_one_pass(monkeypatch):
                               Zty=rng.normal(size=(J, q)), XtX=np.eye(p) * 1e5, Xty=rng.normal(size=p),
                               yty=1e6, n=45 * J)
         lam = np.tril(rng.uniform(0.2, 1.0, size=(q, q)))
-        one_pass = dv._pls(lam, xp, criterion_only=True)
+        one_pass = dv.pls_at_factor(lam, xp, criterion_only=True)
         monkeypatch.setattr(dv, "_BLOCK", 300)  # 4 blocks, the last one short
-        blocked = dv._pls(lam, xp, criterion_only=True)
+        blocked = dv.pls_at_factor(lam, xp, criterion_only=True)
         assert len(xp._blocks) == 4 and xp._blocks[-1][0].shape[1] == 100
         np.testing.assert_allclose(blocked, one_pass, rtol=1e-12)
-        full = dv._pls(lam, xp)
+        full = dv.pls_at_factor(lam, xp)
         np.testing.assert_allclose(full[4:], one_pass, rtol=1e-12)
         monkeypatch.setattr(dv, "_BLOCK", 16384)
 

@@ -273,3 +273,13 @@ def test_the_order_of_crossed_terms_does_not_change_the_fit(formula):
     m0 = fit("penicillin_reml")
     assert m.reml_criterion == pytest.approx(m0.reml_criterion, abs=1e-7)
     assert m.groups == ["plate", "sample"]  # lme4 orders terms by decreasing number of levels
+
+
+def test_control_caps_and_lme4s_optimizer_on_a_crossed_fit():
+    d = load("penicillin")
+    with pytest.warns(UserWarning, match="Model failed to converge: the optimizer hit its evaluation limit"):
+        capped = hc.lmer(PEN, d, control=hc.LmerControl(maxfun=5))
+    assert not capped.converged
+    lme4 = hc.lmer(PEN, d, control=hc.LmerControl.lme4())
+    assert lme4.optimizers["optimizer"].iloc[0] == "nloptwrap" and lme4.converged
+    assert lme4.reml_criterion == pytest.approx(REF["penicillin_reml"]["reml_criterion"], abs=1e-6)

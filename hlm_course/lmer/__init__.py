@@ -37,8 +37,8 @@ from .deviance import (LOG_2PI, SINGULAR_TOL, CrossProducts, PLSSolution, Scaled
                        theta_start)
 from .errors import MixedModelError
 from .fit import LmerFit, lmer
-from .multiterm import LmerFitMulti
 from .formula import ParsedFormula, RandomTerm, lme4_name, parse_formula, r_column_names
+from .multiterm import LmerFitMulti
 from .optimize import ConvergenceCheck, LmerControl, OptimizerRun, check_optimum, fit_theta, optimize_theta
 from .reterms import ReTerm, ReTerms, mk_re_terms
 

@@ -20,10 +20,15 @@ belongs to one level of a factor — so it is factored level by level, in
 closed form, with no fill.  Its off-diagonal block ``L21`` is sparse (a level
 of the first factor meets few levels of the others), and the Schur complement
 of the first block, ``[Λ_r'Z_r'Z_rΛ_r + I, …; …, [X y]'[X y]] − L21 L21'``, is
-factored dense with LAPACK.  For InstEval (73 421 rows; 2 972 students first,
+factored dense with LAPACK.  ``L21 L21'`` is a sum over the first factor's
+levels of rank-k updates (MixedModels.jl's ``rankUpdate!``): every pair of
+block-2 columns that a level touches is listed once, with its products, at
+set-up (:func:`_level_pairs`, sorted by its place in the dense block), so an
+evaluation is one gather, one ``np.add.reduceat`` and one LAPACK ``dpotrf``
+— no sparse objects.  For InstEval (73 421 rows; 2 972 students first,
 1 128 instructors and 28 department-by-service cells in the dense part) the
-dense part is 1 160 × 1 160: one evaluation costs a sparse product and a
-dense Cholesky of that size, tens of milliseconds.  The alternative, a
+dense part is 1 160 × 1 160 and an evaluation takes about 25 ms (2.1 million
+level pairs, then the dense Cholesky).  The alternative, a
 sparse Cholesky of the whole system with a fill-reducing ordering (lme4's
 CHOLMOD), would need a dependency (scikit-sparse: no Windows wheels) and
 gains little here because the Schur complement of crossed factors is dense
@@ -228,7 +233,12 @@ class BlockedProblem:
             Kt = (lam1[:, None, :, None] * lam1[None, :, None, :]).reshape(k1 * k1, k1 * k1)  # Λ ⊗ Λ
             Wrows = Kt @ Minv  # Λ M_j⁻¹ Λ', element (r, s) in row r k1 + s
         level, prod, targets, starts = self._pairs
-        w = np.einsum("pr,rp->p", prod, Wrows[:, level]) if k1 > 1 else prod[:, 0] * Wrows[0, level]
+        if k1 == 1:
+            w = prod[0] * Wrows[0, level]
+        else:  # Σ_{r ≤ s} prod_rs W_j[r, s] (W_j symmetric: the (r, s) and (s, r) products were added up)
+            w = prod[0] * Wrows[0, level]
+            for i, rs in enumerate(self._sym_rows[1:], start=1):
+                w += prod[i] * Wrows[rs, level]
         S = self.A22.copy().reshape(-1)
         if starts.size:
             S[targets] -= np.add.reduceat(w, starts)  # the lower triangle (dpotrf reads it)
@@ -262,6 +272,12 @@ class BlockedProblem:
         """Z1'[Z_r X y] (q1 × m, sparse; for :meth:`factor`)."""
         r, c, v = self._A12_entries
         return sparse.csr_array((v, (r, c)), shape=(self.q1, self.m))
+
+    @cached_property
+    def _sym_rows(self) -> list[int]:
+        """Rows r k1 + s (r ≤ s) of W_j's flattened elements, in the order of the level pairs' products."""
+        r, c = np.triu_indices(self.k1)
+        return list(r * self.k1 + c)
 
     @cached_property
     def _upper(self) -> tuple[np.ndarray, np.ndarray]:
@@ -312,7 +328,7 @@ class BlockedProblem:
         RX_w = L22[qr: qr + p, qr: qr + p].T
         beta = self.gamma + self.s * (self.A @ beta_w)
         u = self.s * u_w
-        b = self.lambda_(theta) @ u
+        b = self.times_lambda(theta, u)
         pwrss = float(d[-1] ** 2) * self.s ** 2
         logdet_RX = 2.0 * float(np.sum(np.log(np.abs(d[qr: qr + p])))) - 2.0 * self.logdetA
         return BlockedSolution(theta=theta, beta=beta, u=u, b=b, RX=RX_w @ self.Ainv, pwrss=pwrss,
@@ -324,6 +340,14 @@ class BlockedProblem:
             L, k = t.nlevels, t.k
             lam = t.lambda_template(theta[o: o + t.ntheta])
             z[g0: g0 + L * k] = (z[g0: g0 + L * k].reshape(L, k) @ lam.T).ravel()
+
+    def times_lambda(self, theta, u: np.ndarray) -> np.ndarray:
+        """Λθ u term by term (b = Λθ u, eq. 3): each level's k effects times the term's template."""
+        b = np.empty_like(u)
+        Gp = self.re.Gp
+        for i, (t, lam) in enumerate(zip(self.re.terms, self.re.templates(theta))):
+            b[Gp[i]: Gp[i + 1]] = (u[Gp[i]: Gp[i + 1]].reshape(t.nlevels, t.k) @ lam.T).ravel()
+        return b
 
     def lambda_(self, theta) -> sparse.csr_array:
         """Λθ (q × q, lower triangular)."""
@@ -361,7 +385,7 @@ class BlockedProblem:
 def _level_pairs(row: np.ndarray, col: np.ndarray, val: np.ndarray, nl1: int, k1: int, m: int):
     """For each level j of the first term, every pair (a ≤ b) of the columns of block 2 that its rows of
     ``A12 = Z1'[Z_r X y]`` touch (given as entries ``row, col, val`` whose duplicates are summed here): the
-    pair's level, the products ``A12[j r, a] A12[j s, b]`` (one column per (r, s)), its place in the lower
+    pair's level, the products ``A12[j r, a] A12[j s, b] (+ A12[j s, a] A12[j r, b])`` (one row per r ≤ s), its place in the lower
     triangle of the m × m block (row b ≥ column a), sorted by that place, and where each place's run starts.
     Then ``A21 Λ1 M⁻¹ Λ1' A12`` at any θ is one ``np.add.reduceat`` of ``Σ_rs prod[r, s] W_j[r, s]`` over the
     runs (MixedModels.jl's rank-k updates of L22, level by level)."""
@@ -390,5 +414,7 @@ def _level_pairs(row: np.ndarray, col: np.ndarray, val: np.ndarray, nl1: int, k1
         order = np.argsort(row * m + col, kind="stable")
     target = (row * m + col)[order]
     starts = np.flatnonzero(np.r_[True, target[1:] != target[:-1]])
-    prod = (D[A[order]][:, :, None] * D[B[order]][:, None, :]).reshape(A.size, k1 * k1)
-    return ulev[A[order]], np.ascontiguousarray(prod), target[starts], starts
+    Da, Db = D[A[order]], D[B[order]]
+    r, c = np.triu_indices(k1)  # W_j is symmetric: (r, s) and (s, r) share one weight
+    prod = Da[:, r] * Db[:, c] + np.where(r != c, Da[:, c] * Db[:, r], 0.0)
+    return ulev[A[order]], np.ascontiguousarray(prod.T), target[starts], starts

@@ -40,7 +40,7 @@ from .errors import MixedModelError
 _dpotrf, _dtrtrs = linalg.lapack.dpotrf, linalg.lapack.dtrtrs  # LAPACK directly: no per-call checks
 
 __all__ = ["LOG_2PI", "SINGULAR_TOL", "CrossProducts", "ScaledProblem", "PLSSolution", "theta_lower",
-           "theta_start", "lambda_theta", "free_theta", "block_inverse", "block_inverse_batch", "block_inverse_rows",
+           "theta_start", "lambda_theta", "free_theta", "block_inverse", "block_inverse_batch", "block_inverse_rows", "pls_at_factor", "theta_index",
            "pls_solve", "thin_qr",
            "profiled_deviance"]
 
@@ -166,7 +166,7 @@ def free_theta(blocks) -> np.ndarray:
 
 
 @lru_cache(maxsize=None)
-def _theta_index(q: int) -> tuple[np.ndarray, np.ndarray]:
+def theta_index(q: int) -> tuple[np.ndarray, np.ndarray]:
     """(row, column) in Λθ of each element of θ (lme4's column-wise lower triangle)."""
     rows, cols = np.triu_indices(q)
     return cols, rows
@@ -179,7 +179,7 @@ def lambda_theta(theta: np.ndarray, q: int) -> np.ndarray:
     ``θ = (λ11, λ21, λ22)``.
     """
     lam = np.zeros((q, q))
-    lam[_theta_index(q)] = theta
+    lam[theta_index(q)] = theta
     return lam
 
 
@@ -340,7 +340,7 @@ def _group_sums(lam: np.ndarray, ZtZ_rows: np.ndarray, ZtXy_rows: np.ndarray, wo
     return S, logdet_L, Minv, Mrhs
 
 
-def _pls(lam: np.ndarray, xp: CrossProducts, criterion_only: bool = False):
+def pls_at_factor(lam: np.ndarray, xp: CrossProducts, criterion_only: bool = False):
     """Penalized least squares at a (not necessarily triangular) factor ``lam`` (eqs. 14–19).
 
     With ``M_j = Λ'Z_j'Z_jΛ + I = L_j L_j'`` the blocked Cholesky factorization
@@ -397,9 +397,9 @@ def pls_solve(theta: np.ndarray, xp: CrossProducts) -> PLSSolution:
     lam = lambda_theta(theta, q)
     sc = xp.scaled
     if sc is None:
-        Minv, RX, beta, u, pwrss, logdet_L, logdet_RX = _pls(lam, xp)
+        Minv, RX, beta, u, pwrss, logdet_L, logdet_RX = pls_at_factor(lam, xp)
     else:
-        Minv, RX_w, beta_w, u_w, pwrss_w, logdet_L, logdet_RX_w = _pls(sc.Binv @ lam, sc.xp)
+        Minv, RX_w, beta_w, u_w, pwrss_w, logdet_L, logdet_RX_w = pls_at_factor(sc.Binv @ lam, sc.xp)
         beta = sc.gamma + sc.s * (sc.A @ beta_w)
         u = sc.s * u_w
         pwrss = sc.s ** 2 * pwrss_w

@@ -10,7 +10,6 @@ which chains the other modules: :mod:`.formula` (model frame and matrices),
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import warnings
 from functools import lru_cache
@@ -18,16 +17,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import linalg
 
-from .deviance import (SINGULAR_TOL, CrossProducts, PLSSolution, ScaledProblem, free_theta, lambda_theta,
-                       lower_factor, pls_solve, theta_lower, theta_of, thin_qr)
+from .blas import one_blas_thread
+from .checks import check_fixed_rank, warn_convergence
+from .deviance import (SINGULAR_TOL, CrossProducts, PLSSolution, ScaledProblem, free_theta, pls_solve, theta_lower,
+                       thin_qr)
 from .errors import MixedModelError
 from .formula import (ParsedFormula, build_design, evaluate, expression_variables, formula_variables, model_frame,
                       parse_formula)
 from .mermod import MerMod
-from .optimize import ConvergenceCheck, LmerControl, OptimizerRun, fit_theta
 from .multiterm import LmerFitMulti, lmer_multi
+from .optimize import ConvergenceCheck, LmerControl, OptimizerRun, fit_theta
 from .reterms import grouping_factor
 
 __all__ = ["lmer", "LmerFit"]
@@ -191,7 +191,7 @@ class LmerFit(MerMod):
             opt = fit_theta(xp, reml, start=self.theta, control=self.control, free=self.free)
             pls = pls_solve(opt.best.theta, xp)
         fit = dataclasses.replace(self, reml=reml, y=y_new, xp=xp, pls=pls, runs=opt.runs, check=opt.check)
-        _warn_convergence(fit, stacklevel=3)
+        warn_convergence(fit, stacklevel=3)
         return fit
 
     # -- printing ----------------------------------------------------------------
@@ -241,29 +241,6 @@ class LmerFit(MerMod):
             msg = self.check.message if self.check is not None else "the optimizer stopped abnormally"
             lines += [f"Model failed to converge: {msg}"]
         return "\n".join(lines)
-_BLAS_CONTROLLER = []  # the threadpoolctl controller, made on first use (after numpy and scipy have loaded their BLAS)
-
-
-def one_blas_thread():
-    """A context in which BLAS/LAPACK run on one thread.
-
-    A fit's matrices are tall and skinny (n × p with p small: the QR of X, the
-    cross-products of one pass over the data) or tiny (p × p, q × q): for
-    them OpenBLAS's threads cost more in start-up and, on a busy machine, in
-    waiting for a free core, than they save (measured: the slopes-as-outcomes
-    fit of the HSB data ran 2.7× slower with two threads on a loaded 2-core
-    machine).  R's lme4 runs single-threaded too.
-    """
-    try:
-        if not _BLAS_CONTROLLER:
-            from threadpoolctl import ThreadpoolController
-
-            _BLAS_CONTROLLER.append(ThreadpoolController())
-        return _BLAS_CONTROLLER[0].limit(limits=1, user_api="blas")
-    except Exception:  # no threadpoolctl, or a BLAS it does not know: run as configured
-        return contextlib.nullcontext()
-
-
 def _replace_response(xp: CrossProducts, X, Z, y, codes) -> CrossProducts:
     """Cross-products for a new response with the same X and Z (used by refits
     and the bootstrap): only Z'y, X'y and y'y change."""
@@ -271,18 +248,6 @@ def _replace_response(xp: CrossProducts, X, Z, y, codes) -> CrossProducts:
     np.add.at(Zty, codes, Z * y[:, None])
     return CrossProducts(ZtZ=xp.ZtZ, ZtX=xp.ZtX, Zty=Zty, XtX=xp.XtX, Xty=X.T @ y,
                          yty=float(y @ y), n=xp.n)
-
-
-def _check_fixed_rank(X, fixed_names, R=None) -> None:
-    """A rank-deficient X is an error naming the columns that are combinations of earlier ones."""
-    R = np.linalg.qr(X, mode="r") if R is None else R  # X's singular values are R's
-    rank = np.linalg.matrix_rank(R)
-    if rank < X.shape[1]:
-        # find columns that are linear combinations of the previous ones
-        bad = [fixed_names[k] for k in range(1, X.shape[1])
-               if np.linalg.matrix_rank(X[:, : k + 1]) <= np.linalg.matrix_rank(X[:, :k])]
-        raise MixedModelError(f"fixed-effects design matrix is rank deficient (rank {rank} < {X.shape[1]} "
-                              f"columns): {bad} are linear combinations of earlier columns")
 
 
 def _validate_design(X, Z, codes, J, fixed_names, random_names, parsed, R=None) -> None:
@@ -302,7 +267,7 @@ def _validate_design(X, Z, codes, J, fixed_names, random_names, parsed, R=None) 
             f"number of random effects ({J} groups × {q} terms = {J * q}) must be smaller than the "
             f"number of observations ({n}); the random effects would be unidentifiable (lme4: number of "
             f"observations (={n}) <= number of random effects (={J * q}))")
-    _check_fixed_rank(X, fixed_names, R)
+    check_fixed_rank(X, fixed_names, R)
     if q > 1:
         has_int = "(Intercept)" in random_names
         if has_int:
@@ -316,24 +281,6 @@ def _validate_design(X, Z, codes, J, fixed_names, random_names, parsed, R=None) 
                         f"random slope '{name}' is constant within every group of '{parsed.group}': it is a "
                         "level-2 variable, so its random slope cannot be told apart from the random "
                         f"intercept; remove '{name}' from the random part")
-
-
-def _warn_convergence(fit: LmerFit, stacklevel: int = 2) -> None:
-    if fit.converged:
-        return
-    msg = fit.check.message if fit.check is not None else "the optimizer stopped abnormally"
-    if fit.control.optimizer == "nloptwrap":
-        remedy = ("refit with the default control (hc.lmer's BOBYQA on internally scaled data, with restarts), "
-                  "or rescale predictors whose units differ by orders of magnitude, as lme4 advises")
-    elif fit.check is not None and "maxfun" in fit.check.message:
-        remedy = "raise LmerControl(maxfun=...) or drop the cap"
-    elif np.isfinite(fit.sigma) and fit.sigma < 1e-6 * max(float(np.std(fit.y)), 1e-300):
-        remedy = ("the residual SD is collapsing to zero: the response is (nearly) constant within groups, so "
-                  "there is no level-1 variation for the model to describe; check the response column")
-    else:
-        remedy = ("simplify the random part (a variance or correlation the data cannot support), check the "
-                  "data for near-constant groups or responses, and compare fits with fit.optimizers")
-    warnings.warn(f"Model failed to converge: {msg}. Remedy: {remedy}.", UserWarning, stacklevel=stacklevel + 1)
 
 
 def _as_bool(reml, name="reml") -> bool:
@@ -397,15 +344,24 @@ def _lmer_one_factor(formula, parsed, data, mf, reml, control, frame, y, offset,
     return fit
 
 
-def lmer(formula: str, data: pd.DataFrame, reml: bool = True, control: LmerControl | None = None) -> LmerFit:
-    """Fit a two-level linear mixed model with lme4's method.
+def lmer(formula: str, data: pd.DataFrame, reml: bool = True,
+         control: LmerControl | None = None) -> LmerFit | LmerFitMulti:
+    """Fit a linear mixed model with lme4's method.
+
+    The chain of lme4's stages: the formula and model frame (:mod:`.formula`), then for one grouping
+    factor the per-group cross-products (:mod:`.deviance`), for several the random-effects terms
+    (:mod:`.reterms`) and the blocked Cholesky factor (:mod:`.blocked`); the optimizer and its check
+    (:mod:`.optimize`); the fitted model (:class:`LmerFit`, or :class:`LmerFitMulti` for several
+    grouping factors).
 
     Parameters
     ----------
     formula
-        lme4 syntax with one grouping factor, e.g. ``"mathach ~ cses + (cses | school)"``,
+        lme4 syntax, e.g. ``"mathach ~ cses + (cses | school)"``,
         ``"normexam ~ standLRT + (1 | school)"``, ``"y ~ x + (0 + x | g)"``, ``"y ~ x + (x || g)"``,
-        ``"log(y) ~ poly(x, 2) + scale(w) + I(x^2) + offset(o) + (1 | g)"``.  R's semantics: factors,
+        ``"log(y) ~ poly(x, 2) + scale(w) + I(x^2) + offset(o) + (1 | g)"``; several grouping factors:
+        crossed ``"y ~ x + (1 | a) + (1 | b)"``, nested ``"y ~ year + (year | school/child)"`` (lme4's
+        ``(year | child:school) + (year | school)``), interactions ``(1 | a:b)``.  R's semantics: factors,
         ``C()``, ``*`` and ``:`` interactions, ``I()`` with ``^`` a power, R's ``scale``
         (sd with n − 1), orthogonal ``poly``, ``log``, ``exp``, ``sqrt``, ``offset``.
     data
@@ -455,7 +411,7 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, control: LmerContr
     if fit.singular:
         warnings.warn("boundary (singular) fit: a random-effect variance is estimated as zero or a "
                       "correlation as ±1; see the section on checking a fit", stacklevel=2)
-    _warn_convergence(fit)
+    warn_convergence(fit)
     first, best = fit.runs[0].criterion, fit.pls.deviance(reml)
     if fit.converged and len(fit.runs) > 1 and first - best > 1e-3:
         warnings.warn(f"the first BOBYQA run stopped {first - best:.3g} above the optimum found by a restart "

@@ -175,7 +175,7 @@ class RandomTerm:
     @property
     def group_columns(self) -> tuple[str, ...]:
         """The columns whose interaction is the grouping factor, slowest first (R's ``a:b``)."""
-        return tuple(p for p in re.split(r"[:()\s]+", self.group) if p)
+        return _group_columns(self.group)
 
 
 @dataclass(frozen=True)
@@ -206,6 +206,11 @@ class ParsedFormula:
     def group_columns(self) -> tuple[str, ...]:
         """Every data column used in a grouping factor."""
         return tuple(dict.fromkeys(c for t in self.terms for c in t.group_columns))
+
+
+@lru_cache(maxsize=1024)
+def _group_columns(group: str) -> tuple[str, ...]:
+    return tuple(p for p in re.split(r"[:()\s]+", group) if p)
 
 
 def _split_top_level(rhs: str) -> list[str]:

@@ -12,18 +12,19 @@ factor, ``varcorr`` laid out as lme4's ``VarCorr``).
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from .blas import one_blas_thread
 from .blocked import BlockedProblem, BlockedSolution
+from .checks import check_fixed_rank, warn_convergence
 from .deviance import SINGULAR_TOL, lower_factor
 from .errors import MixedModelError
 from .mermod import MerMod
 from .optimize import ConvergenceCheck, LmerControl, Optimum, budgeted_runner, final_check, search
-from .reterms import ReTerms, _template_index
+from .reterms import ReTerms, check_re_terms, mk_re_terms, template_index
 
 __all__ = ["BlockedObjective", "fit_theta_blocked", "LmerFitMulti"]
 
@@ -65,7 +66,7 @@ class BlockedObjective:
             w, V = np.linalg.eigh(lam @ lam.T)
             scale = max(1.0, float(w[-1]))
             L = lower_factor(np.hstack([lam, np.sqrt(eps * scale) * V[:, :1]]))
-            rows, cols = _template_index(t.k)
+            rows, cols = template_index(t.k)
             x[off[i]: off[i + 1]] = L[rows, cols]
             moved, scale_max = True, max(scale_max, scale)
         if not moved:
@@ -244,8 +245,6 @@ class LmerFitMulti(MerMod):
     # -- refitting -----------------------------------------------------------------------------------------
     def refit(self, reml: bool | None = None, y: np.ndarray | None = None) -> "LmerFitMulti":
         """Refit with the same design: switch REML/ML and/or use a new response (offset already removed)."""
-        from .fit import _warn_convergence, one_blas_thread
-
         reml = self.reml if reml is None else reml
         y_new = self.y if y is None else np.asarray(y, dtype=float)
         if y_new.shape != self.y.shape:
@@ -257,7 +256,7 @@ class LmerFitMulti(MerMod):
             opt = fit_theta_blocked(bp, reml, control=self.control, start=self.theta)
             pls = bp.solve(opt.best.theta)
         fit = dataclasses.replace(self, reml=reml, y=y_new, bp=bp, pls=pls, runs=opt.runs, check=opt.check)
-        _warn_convergence(fit, stacklevel=3)
+        warn_convergence(fit, stacklevel=3)
         return fit
 
     @property
@@ -317,30 +316,32 @@ class LmerFitMulti(MerMod):
 
 def refit_many_multi(fit: LmerFitMulti, Y: np.ndarray, reml: bool, bar=None):
     """Refit a multi-term model to each row of Y, one by one from θ̂ (BOBYQA and the check): θ (nsim, len θ),
-    β (nsim, p), σ (nsim,), the criterion (nsim,) and 0 (no fallbacks: every refit is a full search)."""
-    nsim = len(Y)
+    β (nsim, p), σ (nsim,), the criterion (nsim,), 0 fallbacks (every refit is a full search) and each refit's
+    σ̂² (R_X'R_X)⁻¹ (nsim, p, p) — :class:`~hlm_course.lmer.batch.Refits`' fields in order."""
+    nsim, p = len(Y), len(fit.fixed_names)
     theta = np.empty((nsim, len(fit.theta)))
-    beta = np.empty((nsim, len(fit.fixed_names)))
+    beta = np.empty((nsim, p))
     sigma, crit = np.empty(nsim), np.empty(nsim)
+    vcov = np.empty((nsim, p, p))
     for s_, y in enumerate(Y):
         bp = BlockedProblem(fit.re, fit.X, y)
         opt = fit_theta_blocked(bp, reml, control=fit.control, start=fit.theta)
         sol = bp.solve(opt.best.theta)
         theta[s_], beta[s_] = sol.theta, sol.beta
-        sigma[s_], crit[s_] = np.sqrt(sol.sigma2(reml)), sol.deviance(reml)
+        sigma2 = sol.sigma2(reml)
+        sigma[s_], crit[s_] = np.sqrt(sigma2), sol.deviance(reml)
+        RXinv = np.linalg.inv(sol.RX)
+        vcov[s_] = sigma2 * RXinv @ RXinv.T
         if bar is not None:
             bar.update(1)
-    return theta, beta, sigma, crit, 0
+    return theta, beta, sigma, crit, 0, vcov
 
 
 def lmer_multi(formula, parsed, data, mf, reml: bool, control: LmerControl, frame, y, offset, Xdf) -> LmerFitMulti:
     """The multi-term chain: random-effects terms → blocked PLS → optimizer → fitted model."""
-    from .fit import _check_fixed_rank
-    from .reterms import check_re_terms, mk_re_terms
-
     X = np.asfortranarray(Xdf.to_numpy(dtype=float))
     fixed_names = [Xdf.attrs["r_names"][c] for c in Xdf.columns]
-    _check_fixed_rank(X, fixed_names)
+    check_fixed_rank(X, fixed_names)
     re = mk_re_terms(parsed.terms, frame)
     check_re_terms(re, len(frame))
     bp = BlockedProblem(re, X, y)

@@ -31,8 +31,8 @@ import nlopt
 import numpy as np
 from scipy import optimize
 
-from .deviance import (CrossProducts, SINGULAR_TOL, criterion, lambda_theta, lower_factor, pls_solve, theta_lower,
-                       theta_of, theta_start, _pls, _theta_index)
+from .deviance import (CrossProducts, criterion, lambda_theta, lower_factor, pls_solve, theta_lower,
+                       theta_of, theta_start, pls_at_factor, theta_index)
 from .errors import MixedModelError
 
 __all__ = ["LmerControl", "OptimizerRun", "ConvergenceCheck", "Optimum", "fit_theta", "optimize_theta",
@@ -134,7 +134,7 @@ class Objective:
         self.sc = xp.scaled if scaled else None
         self.q = xp.q
         self.lower = theta_lower(self.q)[self.free]
-        self._index = tuple(i[self.free] for i in _theta_index(self.q))  # where x goes in Λθ
+        self._index = tuple(i[self.free] for i in theta_index(self.q))  # where x goes in Λθ
         self.count = 0
         if self.sc is not None:
             self.shift = self.sc.shift(reml)
@@ -152,7 +152,7 @@ class Objective:
             w = self.sc.xp
             lam = np.zeros((self.q, self.q))
             lam[self._index] = x
-            pwrss, logdet_L, logdet_RX = _pls(lam, w, criterion_only=True)
+            pwrss, logdet_L, logdet_RX = pls_at_factor(lam, w, criterion_only=True)
             return float(criterion(logdet_L, logdet_RX, pwrss, w.n, w.p, self.reml) + self.shift)
         except (np.linalg.LinAlgError, FloatingPointError, ValueError, ZeroDivisionError):
             return np.nan

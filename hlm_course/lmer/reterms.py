@@ -72,7 +72,7 @@ class ReTerm:
     def lambda_template(self, theta_i: np.ndarray) -> np.ndarray:
         """The k × k lower-triangular template of Λθ (eq. 4) from this term's θ (column-major lower triangle)."""
         lam = np.zeros((self.k, self.k))
-        lam[_template_index(self.k)] = theta_i
+        lam[template_index(self.k)] = theta_i
         return lam
 
 
@@ -121,7 +121,7 @@ class ReTerms:
 
 
 @lru_cache(maxsize=None)
-def _template_index(k: int) -> tuple[np.ndarray, np.ndarray]:
+def template_index(k: int) -> tuple[np.ndarray, np.ndarray]:
     """(rows, columns) of a k × k template's lower triangle, column by column (θ's order in lme4)."""
     rows, cols = np.tril_indices(k)
     order = np.lexsort((rows, cols))
@@ -162,8 +162,8 @@ def grouping_factor(group: str, frame: pd.DataFrame) -> pd.Categorical:
         codes_all.append(cat.codes.astype(np.int64))
         labels_all.append([_r_label(v) for v in cat.categories])
     if len(cols) == 1:
-        cat = pd.Categorical.from_codes(codes_all[0], categories=pd.Index(labels_all[0], dtype=object))
-        return cat
+        return pd.Categorical.from_codes(codes_all[0], categories=pd.Index(labels_all[0], dtype=object),
+                                         validate=False)
     # R's interaction: mixed-radix code with the first factor slowest, unused combinations dropped
     combined = np.zeros(len(frame), np.int64)
     for codes, labels in zip(codes_all, labels_all):
@@ -176,7 +176,8 @@ def grouping_factor(group: str, frame: pd.DataFrame) -> pd.Categorical:
             u, r = divmod(u, len(labels))
             parts.append(labels[r])
         names.append(":".join(reversed(parts)))
-    return pd.Categorical.from_codes(inverse.astype(np.int64), categories=pd.Index(names, dtype=object))
+    return pd.Categorical.from_codes(inverse.astype(np.int64), categories=pd.Index(names, dtype=object),
+                                     validate=False)
 
 
 def _r_label(v) -> str:
@@ -204,11 +205,14 @@ def mk_re_terms(random_terms, frame: pd.DataFrame) -> ReTerms:
         if rt.group not in factors:
             factors[rt.group] = grouping_factor(rt.group, frame)
         f = factors[rt.group]
-        Zdf = build_design(rt.expr, frame, f"random-effects {rt}")
-        columns = [Zdf.attrs["r_names"][c] for c in Zdf.columns]
-        if not columns:
-            raise MixedModelError(f"random-effects term {rt} has no columns")
-        Z = np.asfortranarray(Zdf.to_numpy(dtype=float))
+        if rt.expr.strip() == "1":  # a random intercept (the commonest term): no design to build
+            columns, Z = ["(Intercept)"], np.ones((len(frame), 1), order="F")
+        else:
+            Zdf = build_design(rt.expr, frame, f"random-effects {rt}")
+            columns = [Zdf.attrs["r_names"][c] for c in Zdf.columns]
+            if not columns:
+                raise MixedModelError(f"random-effects term {rt} has no columns")
+            Z = np.asfortranarray(Zdf.to_numpy(dtype=float))
         terms.append(ReTerm(group=rt.group, codes=np.asarray(f.codes, dtype=np.int64),
                             levels=list(f.categories), columns=columns, Z=Z, correlated=not rt.uncorrelated))
     nl = np.array([t.nlevels for t in terms])
