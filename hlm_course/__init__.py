@@ -13,7 +13,7 @@ printed number of the originals beside ours and R's), ``plots``
 """
 
 from .data import *  # noqa: F401,F403
-from .lmer import LmerControl, LmerFit, MixedModelError, lmer  # noqa: F401
+from .lmer import LmerControl, LmerFit, LmerFitMulti, MixedModelError, lmer  # noqa: F401
 from .lmer import GlmerControl, GlmerFit, binomial, glmer, poisson  # noqa: F401
 from .fitting import lmer_printing_warnings  # noqa: F401
 from .multilevel import *  # noqa: F401,F403
