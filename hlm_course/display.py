@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 import pandas as pd
 
-__all__ = ["format_p", "style_table"]
+__all__ = ["format_p", "format_small", "style_table"]
 
 #: R's ``.Machine$double.eps``: the cut-off below which ``format.pval`` prints ``< 2.2e-16``.
 DOUBLE_EPS = float(np.finfo(float).eps)
@@ -69,3 +69,10 @@ def style_table(df: pd.DataFrame, precision: int | None = 3, p_columns=(), capti
     if caption:
         styler = styler.set_caption(caption)
     return styler
+
+
+def format_small(x, spec: str = ".0e") -> str:
+    """A small number for prose: ``format(x, spec)`` (``"3e-11"``), but ``"0"`` for an exact zero, which
+    scientific notation would print as ``"0e+00"``."""
+    x = float(x)
+    return "0" if x == 0 else format(x, spec)

@@ -15,6 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 KERNEL = "Prescott"
+pytestmark = pytest.mark.slow  # executes chapter 13 and its tests in fresh processes
 
 
 def _env(kernel=KERNEL):

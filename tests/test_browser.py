@@ -97,6 +97,7 @@ def test_every_toc_entry_has_a_page_and_every_page_is_in_the_toc(site):
                                f"_toc.yml entries without a page: {sorted(expected - built)}")
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.parametrize("page", PAGES or [None], ids=lambda p: p or "no-book")
 def test_page_reads_well_in_a_browser(page, site, server, driver, probe):
@@ -137,6 +138,7 @@ def test_figures_stay_readable_in_dark_mode(site, server, driver):
     assert with_figures, "no page of the book has a figure"
     page = with_figures[0]
     open_page(driver, server.url + page, site.facts(page).has_math)  # the page's own checks run above
+    driver.execute_script(OPEN_SOLUTIONS_JS)  # a solution's figure too (a closed dropdown hides it)
     bg = switch_to_dark_mode(driver)
     assert luminance(bg) < 80, f"dark mode did not darken {page}: body background {bg}"
     driver.execute_script("document.querySelector(arguments[0]).scrollIntoView({block: 'center'})",
@@ -148,6 +150,7 @@ def test_figures_stay_readable_in_dark_mode(site, server, driver):
     assert not dim, f"{page} in dark mode: figures without an opaque light background:\n  " + "\n  ".join(dim)
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_equations_and_tables_fit_on_a_phone(site, server, driver):
     """At 420 px (a phone) no display equation is cut off and table cells keep their padding."""
@@ -164,6 +167,45 @@ def test_equations_and_tables_fit_on_a_phone(site, server, driver):
         driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                                {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})
     assert not problems, "\n  ".join(problems)
+
+
+EQUATIONS_OVERFLOW_JS = """
+return Array.from(document.querySelectorAll('mjx-container[display="true"]'))
+  .filter(m => m.scrollWidth > m.clientWidth + 1)
+  .map(m => (m.closest('.math') || m).textContent.replace(/\\s+/g, ' ').slice(0, 60));
+"""
+WIDE_BOXES_JS = """
+const sel = '.pst-scrollable-table-container, div.cell_output div.output.text_html, div.ledger-table';
+return Array.from(document.querySelectorAll('.bd-content ' + sel))
+  .filter(b => b.scrollWidth > b.clientWidth + 1)
+  .map(b => ({overflow: getComputedStyle(b).overflowX, shadow: getComputedStyle(b).backgroundImage,
+              text: b.textContent.trim().replace(/\\s+/g, ' ').slice(0, 50)}));
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_equations_fit_and_wide_tables_say_they_scroll(site, server, driver):
+    """At 1280 px every display equation fits its column, its number in view (no sideways scrolling); at
+    420 px a table wider than its box scrolls, with an edge shadow that says so."""
+    pages = [p for p in PAGES if p.startswith("chapters/")]
+    problems = []
+    for page in pages:
+        open_page(driver, server.url + page, site.facts(page).has_math)
+        problems += [f"{page}: equation needs scrolling at 1280 px: {tex!r}"
+                     for tex in driver.execute_script(EQUATIONS_OVERFLOW_JS)]
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 420, "height": 900, "deviceScaleFactor": 1, "mobile": True})
+    try:
+        for page in pages:
+            open_page(driver, server.url + page, False)
+            for box in driver.execute_script(WIDE_BOXES_JS):
+                if box["overflow"] not in ("auto", "scroll") or "gradient" not in box["shadow"]:
+                    problems.append(f"{page}: a wide table at 420 px does not show that it scrolls: {box}")
+    finally:
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})
+    assert not problems, "\n  ".join(problems[:30])
 
 
 @pytest.mark.browser
@@ -227,6 +269,7 @@ SOLUTION_PAGES = [p for p in PAGES if p.startswith("chapters/") and (ROOT / p).w
                   and "{solution" in (ROOT / p).with_suffix(".md").read_text(encoding="utf8")]
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.parametrize("page", SOLUTION_PAGES or [None], ids=lambda p: p or "no-book")
 def test_solutions_stay_hidden_until_their_dropdown_is_opened(page, site, server, driver):

@@ -45,3 +45,10 @@ def test_style_table_pads_and_formats_p():
     assert "&lt; 2.2e-16" in html and "46728.0" in html and "0.00210" not in html and "0.0021" in html
     with pytest.raises(KeyError, match=r"p-value column\(s\) \['p'\] are not in the table"):
         style_table(df, p_columns=["p"])
+
+
+def test_format_small_writes_an_exact_zero_as_zero():
+    from hlm_course.display import format_small
+
+    assert format_small(0.0) == "0" and format_small(-0.0, ".1e") == "0"
+    assert format_small(3.2e-11) == "3e-11" and format_small(1.26e-3, ".1e") == "1.3e-03"

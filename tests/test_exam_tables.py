@@ -26,6 +26,7 @@ import pytest
 import statsmodels.formula.api as smf
 
 import hlm_course as hc
+from conftest import reference
 
 NINE = [28, 53, 59, 23, 7, 16, 2, 10, 37]
 FORMULAS = {"vi": "normexam ~ standLRT + (1 | school)",
@@ -212,10 +213,7 @@ def test_old_lme4_header(fits, model):
 
 def test_old_lme4_header_deviance_is_ml_at_reml_estimates(fits):
     """lme4 1.1-31's deviance(m, REML = FALSE) for the REML fit, not the ML refit."""
-    import json
-    from pathlib import Path
-
-    ref = json.loads((Path(__file__).parent / "reference" / "lme4_reference.json").read_text())["models"]
+    ref = reference("lme4_reference")["models"]
     dev = et.old_lme4_header(fits["vi"]).loc["deviance", "ours"]
     assert dev == pytest.approx(ref["exam_vi_reml"]["ml_deviance_at_reml"], abs=1e-6)
     assert dev - ref["exam_vi_reml"]["ml_deviance_refit"] > 5e-3
@@ -405,10 +403,7 @@ def test_table_3_1_printed_strings():
 
 
 def test_lme4_today_copy_matches_the_reference_json(fits):
-    import json
-    from pathlib import Path
-
-    ref = json.loads((Path(__file__).parent / "reference" / "lme4_reference.json").read_text())
+    ref = reference("lme4_reference")
     assert et.LME4_TODAY["lme4"] == "-".join(ref["meta"]["lme4"].rsplit(".", 1))
     assert et.LME4_TODAY["exam_vi_reml"]["fixef"] == ref["models"]["exam_vi_reml"]["fixef"]
     assert et.LME4_TODAY["exam_vi_reml"]["se"] == ref["models"]["exam_vi_reml"]["se"]

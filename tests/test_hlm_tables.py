@@ -16,11 +16,6 @@ VIGNETTE_BOOT = pd.DataFrame({"lower": [2.5968018, -0.3022129, 0.4346349, 5.9544
 
 
 @pytest.fixture(scope="module")
-def rc(hsb):
-    return hc.lmer("mathach ~ cses + (cses | school)", hsb)
-
-
-@pytest.fixture(scope="module")
 def isa(hsb):
     return hc.lmer("mathach ~ cses*mean_ses + cses*sector + (cses | school)", hsb)
 

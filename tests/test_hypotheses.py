@@ -1,6 +1,5 @@
 """hlm_course.hypotheses: prediction grids with bands, differences, the Hausman test."""
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +9,9 @@ from scipy import stats
 
 import hlm_course as hc
 from hlm_course import hypotheses as hy
+from conftest import reference
 
-REF = json.loads((Path(__file__).parent / "reference" / "lab1_lme4.json").read_text())
+REF = reference("lab1_lme4")
 
 
 @pytest.fixture(scope="module")

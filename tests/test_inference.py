@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -14,8 +13,9 @@ import pytest
 import hlm_course as hc
 from hlm_course.lmer.batch import batch_cross_products, refit_many
 from hlm_course.lmer import CrossProducts, MixedModelError, optimize_theta
+from conftest import reference
 
-REF = json.loads((Path(__file__).parent / "reference" / "lme4_reference.json").read_text())
+REF = reference("lme4_reference")
 
 
 @lru_cache(maxsize=None)
@@ -129,6 +129,7 @@ def test_refit_many_matches_full_optimization():
         np.testing.assert_allclose(r0.beta[0], m.fixef, rtol=1e-7)
 
 
+@pytest.mark.slow
 def test_pb_test_minority_like_pbkrtest():
     f = fits()
     pb = hc.pb_test(f["int"], f["int_minority"], nsim=1000, seed=2024)
@@ -149,6 +150,7 @@ def test_pb_test_argument_order():
         hc.pb_test(f["int_minority"], f["int"], nsim=10)
 
 
+@pytest.mark.slow
 def test_bootstrap_ci_random_coefficients_model():
     m = fits()["rc"]
     ci = hc.bootstrap_ci(m, nsim=1000, seed=123)

@@ -1,6 +1,5 @@
 """hlm_course.influence: leave-one-group-out refits, Cook's distance, DFBETAS (vs lme4 refits in R)."""
 
-import json
 import warnings
 from pathlib import Path
 
@@ -11,8 +10,9 @@ import pytest
 import hlm_course as hc
 from hlm_course import influence as inf
 from hlm_course.labs import lab1
+from conftest import reference
 
-REF = json.loads((Path(__file__).parent / "reference" / "lab1_lme4.json").read_text())["influence"]
+REF = reference("lab1_lme4")["influence"]
 CTX = "mathach ~ (cses + mean_ses) * sector + (1 + cses | school)"
 
 

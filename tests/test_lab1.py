@@ -1,6 +1,5 @@
 """Lab 1 (chapter 14): the sample, the models against lme4, and every self-check."""
 
-import json
 import re
 import warnings
 from pathlib import Path
@@ -12,9 +11,10 @@ import pytest
 import hlm_course as hc
 from hlm_course import labs
 from hlm_course.labs import lab1
+from conftest import reference
 
 ROOT = Path(__file__).resolve().parent.parent
-REF = json.loads((ROOT / "tests" / "reference" / "lab1_lme4.json").read_text())
+REF = reference("lab1_lme4")
 CHAPTER = ROOT / "chapters" / "14_lab1_sector_gap.md"
 KEYS = [k for k in labs.keys() if k.startswith("lab1-")]
 
@@ -173,7 +173,7 @@ def test_chapter_uses_every_check_and_quotes_lme4_correctly():
 def test_chapter_quotes_lme4_non_convergence_correctly():
     """The non-convergence section quotes lme4's record of the book's 40-school model."""
     text = " ".join(CHAPTER.read_text().split())
-    ref = json.loads((ROOT / "tests" / "reference" / "lme4_reference.json").read_text())["models"]
+    ref = reference("lme4_reference")["models"]
     default, bobyqa = ref["hs40_rc_reml"], ref["hs40_rc_reml_bobyqa"]
     grad = float(re.search(r"max\|grad\| = ([\d.]+)", default["optimizer_messages"]["lme4_messages"][0]).group(1))
     assert f"max|grad| = {grad:.5f}"[:-1] in text or f"{grad:.3g}" in text

@@ -7,7 +7,6 @@ boundary on some of these models).
 """
 
 import ast
-import json
 import re
 import warnings
 from pathlib import Path
@@ -19,9 +18,10 @@ import pytest
 import hlm_course as hc
 from hlm_course import labs
 from hlm_course.labs import _REGISTRY, lab2
+from conftest import reference
 
 ROOT = Path(__file__).resolve().parent.parent
-REF = json.loads((ROOT / "tests" / "reference" / "lab2_lme4.json").read_text())
+REF = reference("lab2_lme4")
 CHAPTER = (ROOT / "chapters" / "15_lab2_minority.md").read_text()
 
 # models whose lme4 reference is itself off the optimum (see test_scaled_ses_defeats_lme4)
@@ -82,7 +82,7 @@ def test_lme4_default_stops_at_a_false_boundary(fits):
     assert REF["models"]["rs_both_reml"]["singular"] and not fits["rs_both_reml"].singular
     # (the JSON keeps 15 significant digits; lab2 quotes tests/reference/lme4_reference.json's 17)
     np.testing.assert_allclose(lab2.LME4_DEFAULT_THETA, REF["models"]["rs_both_reml"]["theta"], rtol=1e-13)
-    book_ref = json.loads((ROOT / "tests" / "reference" / "lme4_reference.json").read_text())
+    book_ref = reference("lme4_reference")
     np.testing.assert_array_equal(lab2.LME4_DEFAULT_THETA, book_ref["models"]["hsb_minority_reml"]["theta"])
     from hlm_course.lmer import profiled_deviance
 

@@ -7,7 +7,6 @@ lme4's, and within 0.02 of it unless the engine found a better optimum.
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from functools import lru_cache
@@ -19,8 +18,9 @@ import pytest
 
 import hlm_course as hc
 from hlm_course.lmer import MixedModelError, lme4_name, parse_formula, profiled_deviance
+from conftest import reference
 
-REF = json.loads((Path(__file__).parent / "reference" / "lme4_reference.json").read_text())
+REF = reference("lme4_reference")
 LOADERS = {"hsb": hc.load_hsb, "exam": hc.load_exam, "hs40": hc.load_hs40}
 
 # Models where lme4's default optimizer (nloptwrap) stops early, with the converged lme4 fit

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -23,9 +22,10 @@ from hypothesis import given, settings, strategies as st
 
 import hlm_course as hc
 from hlm_course.lmer import MixedModelError
+from conftest import reference
 
 REFDIR = Path(__file__).parent / "reference"
-REF = json.loads((REFDIR / "student_variants_lme4.json").read_text())["models"]
+REF = reference("student_variants_lme4")["models"]
 
 
 @lru_cache(maxsize=None)

@@ -1,6 +1,5 @@
 """hlm_course.marginal_conditional: marginal/conditional views and multilevel R², against lme4 (tests/reference/lab2_lme4.json)."""
 
-import json
 import warnings
 from pathlib import Path
 
@@ -12,8 +11,9 @@ import hlm_course as hc
 from hlm_course import marginal_conditional as r2
 from hlm_course.labs import lab2
 from hlm_course.lmer import MixedModelError
+from conftest import reference
 
-REF = json.loads((Path(__file__).parent / "reference" / "lab2_lme4.json").read_text())
+REF = reference("lab2_lme4")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ the MANOVA tests, which the seed does not print, are checked against R
 tests/r/monette_methods.R.
 """
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +17,9 @@ import hlm_course as hc
 from hlm_course.methods import (compare_methods, fit_methods, lm_list, manova_tests, method_between,
                                 method_pooled, methods_summary)
 from hlm_course.wald_tests import FixedEffects, between_within_df, get_fix, wald, wald_test
+from conftest import reference
 
-REF = json.loads((Path(__file__).parent / "reference" / "monette_methods.json").read_text())
+REF = reference("monette_methods")
 DIFF_INT, DIFF_SLOPE = "Public - Catholic: intercept", "Public - Catholic: slope"
 
 

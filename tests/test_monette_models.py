@@ -8,7 +8,6 @@ numbers are quoted from seed 001's printed ``lme`` output.
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
@@ -18,8 +17,9 @@ import pytest
 
 import hlm_course as hc
 from hlm_course import oneway_blups
+from conftest import reference
 
-REF = json.loads((Path(__file__).parent / "reference" / "monette_models.json").read_text())
+REF = reference("monette_models")
 
 #: Seed 001, "One way anova with random effect": summary(lme(mathach ~ 1, hs, random = ~1 | sid)).
 SEED_ONEWAY = {"intercept": 12.60468, "se": 0.4711941, "df": 1937, "t": 26.75049,

@@ -21,11 +21,6 @@ R_LINE12 = (1.5, 2.0385780504)
 R_THEO5 = [-1.1797611176, -0.4972005707, 0.0, 0.4972005707, 1.1797611176]  # ppoints a = 3/8 (n <= 10)
 
 
-@pytest.fixture(scope="module")
-def rc():
-    return hc.lmer("mathach ~ cses + (cses | school)", hc.load_hsb())
-
-
 @pytest.fixture(autouse=True)
 def _close():
     yield

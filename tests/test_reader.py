@@ -157,7 +157,7 @@ def test_a_ledger_cell_is_left_out_of_the_reader_notebook():
 
 def test_a_lab_answer_cell_is_hidden_on_the_website_and_open_in_the_notebook():
     from hlm_course.book.reader import ANSWER_TAG
-    from hlm_course.book.sphinx_notebooks import hide_answer_cells
+    from hlm_course.book.reader import hide_answer_cells
 
     source = MYST_HEADER + '''
 # Lab
@@ -192,3 +192,11 @@ hidden = 1
     assert answer.metadata["tags"] == [ANSWER_TAG] and "jupyter" not in answer.metadata  # open, editable
     other = next(c for c in code if c.source.startswith("hidden"))
     assert other.metadata["jupyter"] == {"source_hidden": True}
+
+
+def test_latex_environments_are_not_myst_syntax():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+        "\\begin{equation}\n\\begin{aligned} a &= b \\\\ c &= d \\end{aligned}\\tag{3.2}\n\\end{equation}")])
+    assert raw_syntax(nb) == []
+    nb.cells.append(nbformat.v4.new_markdown_cell("see {eq}`eq-one` and {cite:t}`kaplan2010`"))
+    assert raw_syntax(nb) == ["{eq}", "{cite:t}"]

@@ -351,6 +351,7 @@ def test_exam_statistics_against_r(m3_lme4):
 
 
 # ------------------------------------------------------------- coverage
+@pytest.mark.slow
 def test_coverage_study_is_deterministic_and_settles_the_question(m3):
     a = hc.coverage_study(m3, nsim=3000, seed=11)
     b = hc.coverage_study(m3, nsim=3000, seed=11)
@@ -415,6 +416,7 @@ def test_conditional_coverage_averages_to_the_nominal_level(m3):
     assert (sd0 < ci.loc[sd0.index, "se"]).all()
 
 
+@pytest.mark.slow
 def test_conditional_coverage_simulation_agrees_with_the_exact_value(m3):
     sim = hc.conditional_coverage_sim(m3, [5], multiples=[0, 2], nsim=3000, seed=9)
     assert list(sim.columns) == ["group", "term", "n", "multiple", "coverage", "mc_se"]

@@ -10,7 +10,6 @@ reports convergence change with the BLAS kernel (OpenBLAS's default kernel and
 under both kernels to check it.
 """
 
-import json
 import warnings
 from pathlib import Path
 
@@ -23,16 +22,12 @@ from statsmodels.regression.mixed_linear_model import MixedLMParams
 import hlm_course as hc
 from hlm_course import statsmodels_check as sc
 from hlm_course.lmer import MixedModelError, lambda_theta, profiled_deviance
+from conftest import reference
 
-REF = json.loads((Path(__file__).parent / "reference" / "lme4_reference.json").read_text())["models"]
+REF = reference("lme4_reference")["models"]
 SM014 = pytest.mark.skipif(not statsmodels.__version__.startswith("0.14"),
                            reason="MixedLM optimizer behaviour checked for statsmodels 0.14.x")
 MINORITY = "mathach ~ cses + minority + (cses + minority | school)"
-
-
-@pytest.fixture(scope="module")
-def rc(hsb):
-    return hc.lmer("mathach ~ cses + (cses | school)", hsb)
 
 
 @pytest.fixture(scope="module")

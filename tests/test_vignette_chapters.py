@@ -7,7 +7,6 @@ and ours, and cross-checks ours with the lme4 reference runs
 (tests/reference/lme4_reference.json).
 """
 
-import json
 import warnings
 from pathlib import Path
 
@@ -20,8 +19,9 @@ import hlm_course as hc
 from hlm_course import hlm_tables as ht
 from hlm_course import statsmodels_check as sc
 from hlm_course.lmer import profiled_deviance
+from conftest import reference
 
-REF = json.loads((Path(__file__).parent / "reference" / "lme4_reference.json").read_text())
+REF = reference("lme4_reference")
 
 
 def printed(value, decimals):
@@ -67,6 +67,7 @@ def test_random_coefficients_summary(fits):
     np.testing.assert_allclose(q, [-3.09680, -0.73193, 0.01855, 0.75386, 2.89924], atol=6e-5)
 
 
+@pytest.mark.slow
 def test_random_coefficients_bootstrap_ci(fits):
     """Seed's confint(method = "boot"): each endpoint within Monte Carlo error of ours (1000 sims)."""
     boot = hc.bootstrap_ci(fits["rc"], nsim=1000, seed=8).set_index("lme4")
@@ -164,7 +165,7 @@ def test_slopes_as_outcomes_differences_are_lme4_default_tolerance(fits):
     """Chapter 09's "Checking against lme4": the printed numbers we miss in the last digit (the SD of the
     slopes 0.3179, the cses t 18.928, the cses:mean_ses estimate 1.0393) are what lme4's default optimizer
     gives; lme4 with optimizer = "bobyqa" gives ours (tests/r/part3_bobyqa.R)."""
-    runs = json.loads((Path(__file__).parent / "reference" / "part3_lme4_bobyqa.json").read_text())["models"]
+    runs = reference("part3_lme4_bobyqa")["models"]
     isa = fits["isa"]
     default, bobyqa = runs["hsb_isa_reml"], runs["hsb_isa_reml_bobyqa"]
     ours = {"sd_u1": np.sqrt(isa.tau.iloc[1, 1]), "t_cses": isa.coef_table.loc["cses", "t value"],
@@ -212,6 +213,7 @@ def test_anova_fixed_effect(fits):
     assert table["Pr(>Chisq)"].iloc[1] < 2.2e-16
 
 
+@pytest.mark.slow
 def test_parametric_bootstrap(fits):
     pb = hc.pb_test(fits["ri"], fits["ri_min"], nsim=1000, seed=2010)
     assert printed(pb.lrt, 2) == 207.34 and pb.df == 1

@@ -102,15 +102,19 @@ def _update_source(md: Path, url: str) -> bool:
 
 def expected_code(md: Path) -> list[str]:
     """The code cells a chapter's reader notebook has: the chapter's, without solutions and glue calls."""
-    from .reader import BOOK_ONLY_TAG, GLUE_SHIM, strip_glue_code, uses_glue
+    from .reader import BOOK_ONLY_TAG, GLUE_SHIM, PACKAGE_CHECK, strip_glue_code, uses_glue, uses_package
     from .student import strip_solutions
 
     nb, _ = strip_solutions(jupytext.read(md))
     sources = [strip_glue_code(c.source) for c in nb.cells
                if c.cell_type == "code" and BOOK_ONLY_TAG not in (c.get("metadata") or {}).get("tags", [])]
     sources = [s for s in sources if s.strip()]
+    at = 1 if sources else 0  # after the Colab set-up cell
+    if uses_package(sources):  # reader.PACKAGE_CHECK: is the course package installed?
+        sources.insert(at, PACKAGE_CHECK)
+        at += 1
     if any(uses_glue(s) for s in sources):  # hidden cells that keep their glue calls get reader.GLUE_SHIM
-        sources.insert(1 if sources else 0, GLUE_SHIM)
+        sources.insert(at, GLUE_SHIM)
     return sources
 
 

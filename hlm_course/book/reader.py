@@ -33,7 +33,8 @@ import nbformat
 from .student import strip_solutions
 
 __all__ = ["BookContext", "glue_values", "convert_markdown", "strip_glue_code", "reader_notebook",
-           "raw_syntax", "uses_glue", "BOOK_ONLY_TAG", "ANSWER_TAG"]
+           "raw_syntax", "uses_glue", "uses_package", "hide_answer_cells", "BOOK_ONLY_TAG", "ANSWER_TAG",
+           "PACKAGE_CHECK"]
 
 #: Tag of the hidden code cells that exist only for the book (the Reproducibility ledgers): reader
 #: notebooks leave them out entirely.
@@ -42,6 +43,16 @@ BOOK_ONLY_TAG = "ledger"
 #: (:mod:`hlm_course.book.sphinx_notebooks` adds ``remove-cell`` when it reads the page), the reader notebook
 #: shows it open and editable.
 ANSWER_TAG = "answer"
+#: The first cell after the Colab set-up of every notebook that uses the course package: is it installed?
+PACKAGE_CHECK = (
+    "# Is the course package installed? (It is on Binder and in the book's environment; on Colab the cell above\n"
+    "# fetches it.)\n"
+    "try:\n"
+    "    import hlm_course  # noqa: F401\n"
+    "except ImportError:\n"
+    "    raise ImportError(\"This notebook needs the course package, hlm_course. From the notebooks zip: \"\n"
+    "                      \"python -m pip install hlm_course-*.whl jupyterlab (its README.md says how). From a \"\n"
+    "                      \"clone of the repository: python -m pip install -e .\") from None")
 #: Stands in for myst_nb.glue in a reader notebook whose hidden cells still call it (in a loop, say).
 GLUE_SHIM = ('def glue(name, value, display=True):\n'
              '    """The book\'s build hands computed values to its text with glue(); here the text already '
@@ -60,6 +71,9 @@ class BookContext:
     labels: dict[str, str] = field(default_factory=dict)
     numbers: dict[str, str] = field(default_factory=dict)
     citations: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: label of a chapter's title → how a notebook names the chapter (``"Chapter 8, *Random coefficients*"``):
+    #: a bare title reads badly in a sentence where the website shows a link
+    chapters: dict[str, str] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------
@@ -124,13 +138,15 @@ def _role(name: str, text: str, ctx: BookContext, glue: dict[str, dict]) -> str:
         if "::" in key:
             raise ValueError(f"glue reference {text!r} points into another document; not supported")
         return _glue_text(key, fmt, glue)
-    if name in ("cite:p", "cite:ps", "cite", "cite:alp"):
+    if name in ("cite:p", "cite:ps", "cite"):
         return _cite(text, textual=False, ctx=ctx)
+    if name == "cite:alp":  # natbib's \citealp: author-year without the parentheses
+        return _cite(text, textual=False, ctx=ctx)[1:-1]
     if name in ("cite:t", "cite:ts", "cite:author", "cite:year"):
         return _cite(text, textual=True, ctx=ctx)
     if name in ("ref", "doc", "prf:ref"):
         shown, label = _split_target(text)
-        return shown or ctx.labels.get(label) or ctx.numbers.get(label) or label
+        return shown or ctx.chapters.get(label) or ctx.labels.get(label) or ctx.numbers.get(label) or label
     if name == "numref":
         shown, label = _split_target(text)
         number = ctx.numbers.get(label, label)
@@ -189,6 +205,12 @@ def _directive_blocks(text: str):
 
 _DROP = {"index", "bibliography", "nb-exec-table", "tableofcontents", "glossary", "solution",
          "solution-start", "solution-end", "raw"}
+#: ``:::{div} website-only`` … ``:::``: words about the website (its buttons, dropdowns, the README's commands)
+#: that a notebook leaves out; ``:::{div} notebook-only`` … ``:::``: the notebook's words instead (the website
+#: hides them, ``_static/hlm-course.css``).
+WEBSITE_ONLY, NOTEBOOK_ONLY = "website-only", "notebook-only"
+#: What the teacher's edition says where the book says where its solutions are (``:::{div} solutions-note``).
+SOLUTIONS_NOTE = "This teacher's edition has the worked solutions, under each exercise."
 
 
 def _quote(title: str, body: str) -> str:
@@ -197,8 +219,12 @@ def _quote(title: str, body: str) -> str:
     return "\n".join(f"> {ln}".rstrip() for ln in lines)
 
 
-def convert_markdown(text: str, ctx: BookContext, glue: dict[str, dict]) -> str:
-    """One markdown cell of a MyST notebook as plain Markdown with the book's numbers written in."""
+def convert_markdown(text: str, ctx: BookContext, glue: dict[str, dict], solutions: bool = False) -> str:
+    """One markdown cell of a MyST notebook as plain Markdown with the book's numbers written in.
+
+    ``solutions=True`` (the teacher's edition) writes each solution out, under a "Solution to Exercise …" title,
+    instead of dropping it.
+    """
     text = _TARGET.sub("", text)
     text = _MATH_LABEL.sub(r"\1", text)
     out = []
@@ -207,10 +233,22 @@ def convert_markdown(text: str, ctx: BookContext, glue: dict[str, dict]) -> str:
             out.append(_replace_roles(item, ctx, glue))
             continue
         indent, name, arg, options, body = item
-        if name in _DROP:
+        if solutions and name in ("solution", "solution-start"):
+            title = f"Solution to {ctx.numbers.get(arg.strip(), 'the exercise')}"
+            if name == "solution-start":
+                out.append(f"**{title}**")
+            else:
+                out.append(_quote(title, convert_markdown(body, ctx, glue, solutions)))
             continue
-        body = convert_markdown(body, ctx, glue)
-        if name in ("math",):
+        if solutions and name == "div" and "solutions-note" in arg.split():
+            out.append(SOLUTIONS_NOTE)
+            continue
+        if name in _DROP or (name == "div" and WEBSITE_ONLY in arg.split()):
+            continue
+        body = convert_markdown(body, ctx, glue, solutions)
+        if name == "div" and NOTEBOOK_ONLY in arg.split():
+            out.append(body)
+        elif name in ("math",):
             out.append(f"$$\n{body}\n$$")
         elif name in ("code-block", "code", "sourcecode"):
             out.append(f"```{arg}\n{body}\n```")
@@ -286,8 +324,9 @@ def uses_glue(source: str) -> bool:
 
 
 def reader_notebook(executed: nbformat.NotebookNode, ctx: BookContext,
-                    glued: dict[str, dict] | None = None) -> nbformat.NotebookNode:
-    """The student's notebook of a chapter (see the module docstring).
+                    glued: dict[str, dict] | None = None, *, solutions: bool = False) -> nbformat.NotebookNode:
+    """The student's notebook of a chapter (see the module docstring); ``solutions=True`` gives the teacher's
+    edition instead, the same notebook with every worked solution (prose, code and outputs) in place.
 
     ``glued`` adds glue values kept outside the notebook ({key: mime bundle}): myst-nb moves them out of
     the cells of the notebook it writes to ``jupyter_execute/`` into a ``.glue.json`` file beside it.
@@ -297,12 +336,12 @@ def reader_notebook(executed: nbformat.NotebookNode, ctx: BookContext,
     Raises ``ValueError`` for such a cell in plain view: visible code must not glue.
     """
     glue = {**glue_values(executed), **(glued or {})}
-    nb, _ = strip_solutions(copy.deepcopy(executed))
+    nb = copy.deepcopy(executed) if solutions else strip_solutions(copy.deepcopy(executed))[0]
     cells = []
     needs_shim = False
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            source = convert_markdown(cell.source, ctx, glue)
+            source = convert_markdown(cell.source, ctx, glue, solutions)
             if source.strip():
                 cells.append(nbformat.v4.new_markdown_cell(source))
             continue
@@ -322,7 +361,7 @@ def reader_notebook(executed: nbformat.NotebookNode, ctx: BookContext,
                                  f"from the reader notebook; give it a statement of its own:\n{source[:300]}")
             needs_shim = True
         outputs = [o for o in cell.get("outputs", []) if _glue_key(o) is None]
-        if "remove-output" in tags:
+        if {"remove-output", "remove-cell"} & set(tags):  # outputs the book does not show
             outputs = []
         new = nbformat.v4.new_code_cell(source, outputs=outputs)
         new.execution_count = None
@@ -339,12 +378,16 @@ def reader_notebook(executed: nbformat.NotebookNode, ctx: BookContext,
         caption = _figure_caption(cell, ctx, glue)
         if caption:
             cells.append(nbformat.v4.new_markdown_cell(caption))
+    first = next((i for i, c in enumerate(cells) if c.cell_type == "code"), len(cells))
+    after_setup = first + 1
+    if uses_package([c.source for c in cells if c.cell_type == "code"]):
+        cells.insert(after_setup, nbformat.v4.new_code_cell(PACKAGE_CHECK))
+        after_setup += 1
     if needs_shim:  # hidden cells still call glue(): give them a harmless one, after the set-up cell
-        first = next((i for i, c in enumerate(cells) if c.cell_type == "code"), len(cells))
         shim = nbformat.v4.new_code_cell(GLUE_SHIM)
         shim.metadata["jupyter"] = {"source_hidden": True}
         shim.metadata["tags"] = ["remove-cell"]
-        cells.insert(first + 1, shim)
+        cells.insert(after_setup, shim)
     out = nbformat.v4.new_notebook(cells=cells)
     out.metadata = {"kernelspec": executed.metadata.get("kernelspec", {"name": "python3", "language": "python",
                                                                         "display_name": "Python 3"}),
@@ -352,7 +395,25 @@ def reader_notebook(executed: nbformat.NotebookNode, ctx: BookContext,
     return out
 
 
-_LEFTOVER = re.compile(r"\{(glue|eval|cite|ref|numref|eq|doc|solution)[\w:-]*\}")
+_TAGS_LINE = re.compile(r"^(:?tags: \[)([^\]\n]*)(\])[ \t]*$", re.MULTILINE)
+
+
+def hide_answer_cells(text: str) -> str:
+    """``text`` (a MyST notebook) with ``remove-cell`` added to every cell tagged :data:`ANSWER_TAG`."""
+    def tag(m):
+        tags = [t.strip() for t in m.group(2).split(",") if t.strip()]
+        if ANSWER_TAG in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+        return f"{m.group(1)}{', '.join(tags)}{m.group(3)}"
+    return _TAGS_LINE.sub(tag, text)
+
+
+def uses_package(sources: list[str]) -> bool:
+    """Whether any of these code cells imports the course package (its notebook gets :data:`PACKAGE_CHECK`)."""
+    return any(re.search(r"^\s*(import|from) hlm_course\b", s, re.MULTILINE) for s in sources)
+
+
+_LEFTOVER = re.compile(r"\{(glue(:\w*)?|eval|cite(:\w+)?|ref|numref|eq|doc|solution(-start|-end)?)\}")
 
 
 def raw_syntax(nb: nbformat.NotebookNode) -> list[str]:

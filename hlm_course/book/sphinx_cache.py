@@ -102,12 +102,15 @@ def _read_notebook(path: Path):
     import nbformat
     from myst_nb.core.read import is_myst_markdown_notebook, read_myst_markdown_notebook
 
+    from .reader import hide_answer_cells
+
     text = path.read_text(encoding="utf8")
     if path.suffix == ".ipynb":
         return nbformat.reads(text, as_version=4)
     if not is_myst_markdown_notebook(text):
         return None
-    return read_myst_markdown_notebook(text, add_source_map=True, path=str(path))
+    # as sphinx_notebooks' source-read handler gives it to myst-nb (the cache hashes cell metadata too)
+    return read_myst_markdown_notebook(hide_answer_cells(text), add_source_map=True, path=str(path))
 
 
 def execute_into_cache(cache_dir: Path, paths: list[Path], jobs: int, timeout: int = 1200,

@@ -5,8 +5,12 @@ reader notebook by :func:`hlm_course.book.reader.reader_notebook` and written
 
 * over ``_build/html/_sources/<page>.ipynb``, the file behind the page's download button
   (sphinx-book-theme copies the executed notebook there, raw MyST and solutions included);
-* to ``_build/html/notebooks/<name>.ipynb`` (the student editions the book links to), with every one of
-  them in ``_build/html/notebooks/hlm-course-notebooks.zip`` for a teacher.
+* to ``_build/html/notebooks/<name>.ipynb`` (the student editions the book links to), with the chapters'
+  ones in ``_build/html/notebooks/hlm-course-notebooks.zip``, a zip that runs by itself (a README, the course
+  package's wheel with its data, the lock file; :mod:`hlm_course.book.handouts`).
+
+The solutions edition of every chapter goes to ``_build/teachers/solutions/`` and its zip to
+``_build/teachers/hlm-course-solutions.zip``: beside the website, not in it, and linked from no page.
 
 The launch buttons (Binder, Colab) open ``chapters/<name>.ipynb`` in the repository: after a build,
 ``python -m hlm_course.book.notebooks`` copies these reader notebooks there (a test checks the committed ones).
@@ -27,14 +31,12 @@ Enabled in ``_config.yml`` (``sphinx: extra_extensions: [hlm_course.book.sphinx_
 
 from __future__ import annotations
 
-import json
 import re
-import zipfile
 from pathlib import Path
 
 import nbformat
 
-from .reader import ANSWER_TAG, BookContext, raw_syntax, reader_notebook
+from .reader import BookContext, hide_answer_cells
 
 from sphinx.util import logging
 
@@ -43,7 +45,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["book_context", "write_reader_notebooks", "setup"]
 
 NOTEBOOK_DIR = "notebooks"
-ZIP_NAME = "hlm-course-notebooks.zip"
+ZIP_NAME = "hlm-course-notebooks.zip"  # = handouts.ZIP_NAME
 
 
 def _citations(app) -> dict[str, tuple[str, str]]:
@@ -94,41 +96,71 @@ def book_context(app) -> BookContext:
         secnum = env.toc_secnumbers.get(docname, {}).get("", ())
         prefix = ".".join(map(str, secnum)) + "." if secnum and app.config.math_numfig else ""
         numbers[label] = f"({prefix}{number})"
-    return BookContext(labels=labels, numbers=numbers, citations=_citations(app))
+    chapters = {}
+    for name, (docname, _labelid, title) in std.labels.items():
+        page_title = env.titles.get(docname)
+        if title and page_title is not None and title == page_title.astext():
+            number = env.toc_secnumbers.get(docname, {}).get("", ())
+            chapters[name] = (f"Chapter {'.'.join(map(str, number))}, *{title}*" if number else f"*{title}*")
+    return BookContext(labels=labels, numbers=numbers, citations=_citations(app), chapters=chapters)
 
 
 def write_reader_notebooks(app) -> dict[str, Path]:
-    """Write every chapter's reader notebook (see the module docstring); return {page: path}."""
+    """Write every chapter's reader notebook and the teacher's material (see the module docstring);
+    return {page: path of its student notebook}."""
+    from . import handouts
+
     outdir = Path(app.outdir)
     executed_dir = outdir.parent / "jupyter_execute"
+    teachers = outdir.parent / handouts.TEACHERS_DIR
     ctx = book_context(app)
-    written = {}
+    cache_dir = Path(app.config.nb_execution_cache_path or outdir.parent / ".jupyter_cache")
+    handouts.save_context(ctx, teachers / handouts.CONTEXT_FILE)
+    written, solutions = {}, []
     target_dir = outdir / NOTEBOOK_DIR
     target_dir.mkdir(parents=True, exist_ok=True)
+    (teachers / "solutions").mkdir(parents=True, exist_ok=True)
     for docname in sorted(app.env.found_docs):
         executed = executed_dir / f"{docname}.ipynb"
         if not executed.exists():
             continue
-        glue_file = executed.with_suffix(".glue.json")
-        glued = ({k: v["data"] for k, v in json.loads(glue_file.read_text()).items()}
-                 if glue_file.exists() else {})
         try:
-            nb = reader_notebook(nbformat.read(executed, as_version=4), ctx, glued)
+            nb = handouts.edition(executed, ctx, cache_dir=cache_dir)
+            key = handouts.edition(executed, ctx, solutions=True, cache_dir=cache_dir)
         except (KeyError, ValueError) as err:
             logger.warning(f"no reader notebook for {docname}: {err}", location=docname)
             continue
-        left = raw_syntax(nb)
-        if left:
-            logger.warning(f"MyST syntax left in the reader notebook of {docname}: {sorted(set(left))[:5]}",
-                           location=docname)
-        for path in (outdir / "_sources" / f"{docname}.ipynb", target_dir / f"{Path(docname).name}.ipynb"):
+        name = f"{Path(docname).name}.ipynb"
+        for path in (outdir / "_sources" / f"{docname}.ipynb", target_dir / name):
             path.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, path)
-        written[docname] = target_dir / f"{Path(docname).name}.ipynb"
-    with zipfile.ZipFile(target_dir / ZIP_NAME, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(written.values()):
-            zf.write(path, f"hlm-course/{path.name}")
+        written[docname] = target_dir / name
+        if Path(docname).name not in handouts.NOT_HANDED_OUT:
+            nbformat.write(key, teachers / "solutions" / name)
+            solutions.append(teachers / "solutions" / name)
+    handed_out = [p for d, p in written.items() if Path(d).name not in handouts.NOT_HANDED_OUT]
+    try:
+        wheel = handouts.package_wheel(teachers / "wheel")
+    except Exception as err:  # noqa: BLE001  (the zips then say how to install from the repository)
+        logger.warning(f"could not build the course package's wheel for the notebooks zip: {err}")
+        wheel = None
+    url = _book_url(app)
+    handouts.write_zip(target_dir / ZIP_NAME, handed_out, "student", url, wheel)
+    handouts.write_zip(teachers / handouts.SOLUTIONS_ZIP_NAME, solutions, "solutions", url, wheel)
     return written
+
+
+def _book_url(app) -> str:
+    """The published book's address if the configuration gives one, else the repository's."""
+    from .notebooks import repository_url
+
+    base = (getattr(app.config, "html_baseurl", "") or "").strip()
+    if base:
+        return base
+    try:
+        return repository_url(Path(app.srcdir) / "_config.yml")
+    except (OSError, ValueError):
+        return "(the course's repository)"
 
 
 def _on_build_finished(app, exception):
@@ -151,19 +183,6 @@ def _cross_glue_outdated(app, env, added, changed, removed):
     if not (added or changed or removed):
         return []
     return [doc for doc in CROSS_GLUE_PAGES if doc in env.found_docs and doc not in added | changed]
-
-
-_TAGS_LINE = re.compile(r"^(:?tags: \[)([^\]\n]*)(\])[ \t]*$", re.MULTILINE)
-
-
-def hide_answer_cells(text: str) -> str:
-    """``text`` (a MyST notebook) with ``remove-cell`` added to every cell tagged :data:`ANSWER_TAG`."""
-    def tag(m):
-        tags = [t.strip() for t in m.group(2).split(",") if t.strip()]
-        if ANSWER_TAG in tags and "remove-cell" not in tags:
-            tags.append("remove-cell")
-        return f"{m.group(1)}{', '.join(tags)}{m.group(3)}"
-    return _TAGS_LINE.sub(tag, text)
 
 
 def _on_source_read(app, docname, source):

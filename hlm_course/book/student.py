@@ -11,9 +11,14 @@ solution, in the chapter.  The student edition removes
 and replaces every ``:::{div} solutions-note`` … ``:::`` block (a sentence that
 tells the book's reader where the solutions are) with :data:`STUDENT_NOTE`.
 
+This module works on the *sources*: its command writes each chapter's MyST source without its solutions
+(roles and directives left as they are), for authors. The notebooks a teacher hands out -- plain Jupyter
+notebooks with the book's numbers written in, student or solutions edition -- come from
+:mod:`hlm_course.book.handouts` (``python -m hlm_course.book.handouts --chapters 14 15 --out handouts/``).
+
 Usage, from the repository root::
 
-    python -m hlm_course.book.student            # writes student/*.ipynb
+    python -m hlm_course.book.student            # writes student/*.ipynb (MyST source, solutions stripped)
     python -m hlm_course.book.student --format md
 
 """
@@ -33,7 +38,7 @@ __all__ = ["strip_solutions", "make_student_edition", "is_notebook", "STUDENT_NO
 _SOLUTION_BLOCK = re.compile(r"^(:{3,})\{solution\}.*?^\1\s*$\n?", re.MULTILINE | re.DOTALL)
 _GATE_START = re.compile(r"^(:{3,}|`{3,})\{solution-start\}.*?^\1[ \t]*$\n?", re.MULTILINE | re.DOTALL)
 _GATE_END = re.compile(r"^(:{3,}|`{3,})\{solution-end\}[ \t]*\n\1[ \t]*$\n?", re.MULTILINE)
-_SOLUTIONS_NOTE = re.compile(r"^(:{3,})\{div\}[ \t]+solutions-note[ \t]*\n.*?^\1[ \t]*$\n?",
+_SOLUTIONS_NOTE = re.compile(r"^(:{3,})\{div\}[ \t]+solutions-note\b[^\n]*\n.*?^\1[ \t]*$\n?",
                              re.MULTILINE | re.DOTALL)
 PLACEHOLDER = "# Your code here\n"
 #: What the student edition says where the book says where its solutions are.
