@@ -3,6 +3,7 @@
 suppressMessages({library(lme4); library(jsonlite)})
 args <- commandArgs(trailingOnly = TRUE)
 reps <- if (length(args)) as.integer(args[1]) else 5L
+only <- if (length(args) > 1) args[-1] else NULL  # time only these models (benchmarks/glmer.py: one at a time)
 d <- "tests/reference/"
 cbpp <- read.csv(paste0(d, "glmer_cbpp.csv"), colClasses = c(herd = "factor", period = "factor"))
 contra <- read.csv(paste0(d, "glmer_contraception.csv"),
@@ -25,7 +26,8 @@ models <- list(
 )
 el <- function(expr) unname(system.time(expr)["elapsed"])
 out <- list()
-for (nm in names(models)) {
+out_file <- if (is.null(only)) "benchmarks/glmer_r_timings.json" else "benchmarks/glmer_r_one.json"
+for (nm in if (is.null(only)) names(models) else only) {
   m <- suppressMessages(suppressWarnings(models[[nm]]()))  # warm-up, and the criterion lme4 reached
   t <- sapply(seq_len(reps), function(i) el(suppressMessages(suppressWarnings(models[[nm]]()))))
   out[[nm]] <- list(seconds = min(t), minus2loglik = -2 * as.numeric(logLik(m)))
@@ -33,4 +35,4 @@ for (nm in names(models)) {
 }
 out$meta <- list(R = R.version.string, lme4 = as.character(packageVersion("lme4")), reps = reps,
                  load = as.numeric(strsplit(readLines("/proc/loadavg"), " ")[[1]][1]))
-writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), "benchmarks/glmer_r_timings.json")
+writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), out_file)

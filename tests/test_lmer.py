@@ -337,8 +337,9 @@ def test_a_failed_check_triggers_a_polish_that_reaches_the_optimum(monkeypatch):
     good = fit("hsb_rc_reml")
     original = opt_module._nlopt_minimize
 
-    def short_first(obj, x0, name, maxeval=100_000, lme4_defaults=False):
-        return original(obj, x0, name, maxeval=15 if name == "bobyqa" else maxeval, lme4_defaults=lme4_defaults)
+    def short_first(obj, x0, name, maxeval=100_000, lme4_defaults=False, xtol_rel=None):
+        return original(obj, x0, name, maxeval=15 if name == "bobyqa" else maxeval, lme4_defaults=lme4_defaults,
+                        xtol_rel=xtol_rel)
 
     monkeypatch.setattr(opt_module, "_nlopt_minimize", short_first)
     with pytest.warns(UserWarning, match="the first BOBYQA run stopped .* above the optimum"):

@@ -66,7 +66,6 @@ class BlockedSolution:
     logdet_RX: float
     n: int
     p: int
-    _factor: tuple = None  # (blocks of L11, L21 sparse, L22 dense) of the scaled problem, for cond_var
 
     def deviance(self, reml: bool) -> float:
         return criterion(self.logdet_L, self.logdet_RX, self.pwrss, self.n, self.p, reml)
@@ -111,12 +110,28 @@ class BlockedProblem:
         self.k1, self.nl1 = t1.k, t1.nlevels
         self.q1 = t1.q
         self.qr = re.q - self.q1
-        self.m = self.qr + p + 1
-        Zt = re.Zt
-        Z1t = Zt[: self.q1]
-        Wt = sparse.vstack([Zt[self.q1:], sparse.csr_array(Xw.T), sparse.csr_array(yw[None, :])]).tocsr()
-        # A11: per level k1 × k1 (a row belongs to one level)
+        m = self.m = self.qr + p + 1
         k1 = self.k1
+        # each row of W = [Z_r X y] as E (column, value) entries: one per column of every other term, then X, y
+        wcol, wval = [], []
+        for i, t in enumerate(re.terms[1:], start=1):
+            g0 = re.Gp[i] - self.q1
+            for a in range(t.k):
+                wcol.append(g0 + t.codes * t.k + a)
+                wval.append(t.Z[:, a])
+        for c in range(p):
+            wcol.append(np.full(n, self.qr + c))
+            wval.append(Xw[:, c])
+        wcol.append(np.full(n, m - 1))
+        wval.append(yw)
+        wcol, wval = np.stack(wcol, axis=1).astype(np.int64), np.stack(wval, axis=1)
+        E = wcol.shape[1]
+        # A22 = W'W (dense m × m): one weighted bincount over the pairs of entries of each row
+        ea, eb = np.triu_indices(E)
+        keys = (wcol[:, ea] * m + wcol[:, eb]).ravel()
+        A22 = np.bincount(keys, weights=(wval[:, ea] * wval[:, eb]).ravel(), minlength=m * m).reshape(m, m)
+        self.A22 = A22 + A22.T - np.diag(np.diag(A22))
+        # A11: per level k1 × k1 (a row belongs to one level)
         A11 = np.zeros((self.nl1, k1, k1))
         for a in range(k1):
             for c in range(a, k1):
@@ -124,13 +139,14 @@ class BlockedProblem:
                 A11[:, a, c] = v
                 A11[:, c, a] = v
         self.A11 = A11
-        self.A21 = sparse.csr_array(Wt @ Z1t.T)  # m × q1
-        self.A12 = sparse.csr_array(self.A21.T)  # q1 × m, rows = first-term effects
-        self.A22 = (Wt @ Wt.T).toarray()
+        # A12 = Z1'W as (row, column, value) entries, duplicates not yet summed (q1 × m)
+        rows = (t1.codes[:, None, None] * k1 + np.arange(k1)[None, :, None]) + np.zeros((1, 1, E), np.int64)
+        self._A12_entries = (rows.ravel(), np.broadcast_to(wcol[:, None, :], (n, k1, E)).ravel(),
+                             (t1.Z[:, :, None] * wval[:, None, :]).ravel())
         self.shift_ml = n * np.log(self.s ** 2)
         self.shift_reml = (n - p) * np.log(self.s ** 2) - 2.0 * self.logdetA
         self.count = 0
-        self._pairs = _level_pairs(self.A12, self.nl1, k1, self.m)
+        self._pairs = _level_pairs(*self._A12_entries, self.nl1, k1, m)
         # the rest's terms: Λ_r is diagonal when every other term is scalar
         off = re.theta_offsets
         self._rest = [(i, t, re.Gp[i] - self.q1, off[i]) for i, t in enumerate(re.terms) if i > 0]
@@ -211,13 +227,14 @@ class BlockedProblem:
             logdet1 = float(np.sum(logdet))
             Kt = (lam1[:, None, :, None] * lam1[None, :, None, :]).reshape(k1 * k1, k1 * k1)  # Λ ⊗ Λ
             Wrows = Kt @ Minv  # Λ M_j⁻¹ Λ', element (r, s) in row r k1 + s
-        level, prod, uidx, inverse = self._pairs
+        level, prod, targets, starts = self._pairs
         w = np.einsum("pr,rp->p", prod, Wrows[:, level]) if k1 > 1 else prod[:, 0] * Wrows[0, level]
         S = self.A22.copy().reshape(-1)
-        S[uidx] -= np.bincount(inverse, weights=w, minlength=len(uidx))  # the lower triangle (dpotrf reads it)
+        if starts.size:
+            S[targets] -= np.add.reduceat(w, starts)  # the lower triangle (dpotrf reads it)
         S = S.reshape(m, m)
         if not self._rest_scalar:  # Λ_r mixes rows and columns: complete the upper triangle first
-            S = np.tril(S) + np.tril(S, -1).T
+            S[self._upper] = S.T[self._upper]
         self._apply_lambda_r(S, theta)
         S[np.arange(self.qr), np.arange(self.qr)] += 1.0
         return logdet1, S
@@ -241,6 +258,16 @@ class BlockedProblem:
             S[sl, :] = np.einsum("ba,lbm->lam", lam, S[sl, :].reshape(L, k, m)).reshape(L * k, m)
 
     @cached_property
+    def A12(self) -> sparse.csr_array:
+        """Z1'[Z_r X y] (q1 × m, sparse; for :meth:`factor`)."""
+        r, c, v = self._A12_entries
+        return sparse.csr_array((v, (r, c)), shape=(self.q1, self.m))
+
+    @cached_property
+    def _upper(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.triu_indices(self.m, 1)
+
+    @cached_property
     def _A11_rows(self) -> np.ndarray:
         return np.ascontiguousarray(self.A11.reshape(self.nl1, -1).T)
 
@@ -260,21 +287,26 @@ class BlockedProblem:
                      + (self.shift_reml if reml else self.shift_ml))
 
     def solve(self, theta) -> BlockedSolution:
-        """β̂_θ, û, b̂ and the pieces of the criterion at θ (eqs. 16–19), mapped back to the original data."""
+        """β̂_θ, û, b̂ and the pieces of the criterion at θ (eqs. 16–19), mapped back to the original data.
+
+        With v = [u_r; β] from the dense factor (``L22[:-1, :-1]' v = L22[-1, :-1]'``), the first term's
+        block row gives ``u1_j = M_j⁻¹ Λ1' (A12 D (e_y − v))_j`` (D = Λ_r ⊕ I)."""
         theta = np.asarray(theta, dtype=float)
-        L11, logdet1, B, L22 = self.factor(theta)
-        qr, p = self.qr, self.p
+        logdet1, S = self.schur(theta)
+        L22, info = _dpotrf(S, lower=1, clean=1, overwrite_a=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("the Schur complement is not positive definite")
+        qr, p, m, k1 = self.qr, self.p, self.m, self.k1
         d = np.diag(L22)
         logdet_L = logdet1 + 2.0 * float(np.sum(np.log(d[:qr])))
-        # back substitution: L' [u; β; −1] = 0 row by row, i.e. L22[:-1,:-1]' v = L22[-1, :-1]'
         v = linalg.solve_triangular(L22[:-1, :-1], L22[-1, :-1], lower=True, trans="T")
-        cu1 = B[:, [self.m - 1]].toarray().ravel() - B[:, : self.m - 1] @ v
-        if self.k1 == 1:
-            u1 = cu1 / L11
-        else:
-            c = cu1.reshape(self.nl1, self.k1)
-            u1 = np.stack([linalg.solve_triangular(L11[j], c[j], lower=True, trans="T")
-                           for j in range(self.nl1)]).ravel()
+        z = np.concatenate([-v, [1.0]])
+        self._apply_lambda_r_vec(z, theta)
+        r, c, val = self._A12_entries
+        t = np.bincount(r, weights=val * z[c], minlength=self.q1).reshape(self.nl1, k1)
+        lam1 = self._lam1(theta)
+        M = np.einsum("ba,jbc,cd->jad", lam1, self.A11, lam1) + np.eye(k1)
+        u1 = np.linalg.solve(M, (t @ lam1)[:, :, None])[:, :, 0].ravel()  # M_j⁻¹ Λ1' t_j
         u_w = np.concatenate([u1, v[:qr]])
         beta_w = v[qr:]
         RX_w = L22[qr: qr + p, qr: qr + p].T
@@ -284,8 +316,14 @@ class BlockedProblem:
         pwrss = float(d[-1] ** 2) * self.s ** 2
         logdet_RX = 2.0 * float(np.sum(np.log(np.abs(d[qr: qr + p])))) - 2.0 * self.logdetA
         return BlockedSolution(theta=theta, beta=beta, u=u, b=b, RX=RX_w @ self.Ainv, pwrss=pwrss,
-                               logdet_L=logdet_L, logdet_RX=logdet_RX, n=self.n, p=p,
-                               _factor=(L11, B, L22))
+                               logdet_L=logdet_L, logdet_RX=logdet_RX, n=self.n, p=p)
+
+    def _apply_lambda_r_vec(self, z: np.ndarray, theta) -> None:
+        """z ← D z in place, D = Λ_r ⊕ I_{p+1}."""
+        for i, t, g0, o in self._rest:
+            L, k = t.nlevels, t.k
+            lam = t.lambda_template(theta[o: o + t.ntheta])
+            z[g0: g0 + L * k] = (z[g0: g0 + L * k].reshape(L, k) @ lam.T).ravel()
 
     def lambda_(self, theta) -> sparse.csr_array:
         """Λθ (q × q, lower triangular)."""
@@ -294,7 +332,7 @@ class BlockedProblem:
     def cond_var_blocks(self, sol: BlockedSolution, sigma2: float) -> list[np.ndarray]:
         """Per term, the (nlevels, k, k) conditional covariances of b given y (at β̂, θ̂):
         the diagonal blocks of σ² Λθ (L_Z L_Z')⁻¹ Λθ' (lme4's ``condVar``)."""
-        L11, B, L22 = sol._factor
+        L11, _, B, L22 = self.factor(sol.theta)
         qr, k1, nl1 = self.qr, self.k1, self.nl1
         Lr = L22[:qr, :qr]
         Lr_inv = linalg.solve_triangular(Lr, np.eye(qr), lower=True) if qr else np.zeros((0, 0))
@@ -320,18 +358,19 @@ class BlockedProblem:
         return out
 
 
-def _level_pairs(A12: sparse.csr_array, nl1: int, k1: int, m: int):
+def _level_pairs(row: np.ndarray, col: np.ndarray, val: np.ndarray, nl1: int, k1: int, m: int):
     """For each level j of the first term, every pair (a ≤ b) of the columns of block 2 that its rows of
-    ``A12 = Λ-free Z1'[Z_r X y]`` touch: the pair's level, the products ``A12[j r, a] A12[j s, b]`` (one
-    column per (r, s)), and the pair's place in the upper triangle of the m × m block (as unique targets
-    and an inverse index; the lower triangle, row ≥ column).  Then ``A21 Λ1 M⁻¹ Λ1' A12`` at any θ is one weighted ``bincount``: the sum over
-    levels of ``Σ_rs prod[r, s] W_j[r, s]`` (MixedModels.jl's rank-k updates of L22, level by level)."""
-    coo = sparse.coo_array(A12)
-    lev, sub = np.divmod(coo.row.astype(np.int64), k1)
-    key = lev * m + coo.col  # one entry per (level, column) touched
+    ``A12 = Z1'[Z_r X y]`` touch (given as entries ``row, col, val`` whose duplicates are summed here): the
+    pair's level, the products ``A12[j r, a] A12[j s, b]`` (one column per (r, s)), its place in the lower
+    triangle of the m × m block (row b ≥ column a), sorted by that place, and where each place's run starts.
+    Then ``A21 Λ1 M⁻¹ Λ1' A12`` at any θ is one ``np.add.reduceat`` of ``Σ_rs prod[r, s] W_j[r, s]`` over the
+    runs (MixedModels.jl's rank-k updates of L22, level by level)."""
+    keep = val != 0
+    row, col, val = row[keep], col[keep], val[keep]
+    lev, sub = np.divmod(row.astype(np.int64), k1)
+    key = lev * m + col  # one entry per (level, column) touched
     ukey, which = np.unique(key, return_inverse=True)
-    D = np.zeros((ukey.size, k1))
-    np.add.at(D, (which, sub), coo.data)
+    D = np.bincount(which * k1 + sub, weights=val, minlength=ukey.size * k1).reshape(ukey.size, k1)
     ulev, ucol = np.divmod(ukey, m)
     # pairs (a ≤ b) of entries within each level: entry i of a level with c entries pairs with i … c − 1
     starts = np.flatnonzero(np.r_[True, ulev[1:] != ulev[:-1]])
@@ -341,6 +380,15 @@ def _level_pairs(A12: sparse.csr_array, nl1: int, k1: int, m: int):
     A = np.repeat(np.arange(ulev.size), counts)
     first = np.cumsum(counts) - counts
     B = A + (np.arange(A.size) - np.repeat(first, counts))
-    prod = (D[A][:, :, None] * D[B][:, None, :]).reshape(A.size, k1 * k1)
-    uidx, inverse = np.unique(ucol[B] * m + ucol[A], return_inverse=True)  # row b ≥ column a: lower
-    return ulev[A], np.ascontiguousarray(prod), uidx, inverse
+    # sort the pairs by their place in the lower triangle (row b ≥ column a), so that each evaluation sums
+    # contiguous runs (np.add.reduceat); two stable radix passes on 16-bit keys when m allows, else one sort
+    row, col = ucol[B], ucol[A]
+    if m < 2 ** 16:
+        order = np.argsort(col.astype(np.uint16), kind="stable")
+        order = order[np.argsort(row[order].astype(np.uint16), kind="stable")]
+    else:
+        order = np.argsort(row * m + col, kind="stable")
+    target = (row * m + col)[order]
+    starts = np.flatnonzero(np.r_[True, target[1:] != target[:-1]])
+    prod = (D[A[order]][:, :, None] * D[B[order]][:, None, :]).reshape(A.size, k1 * k1)
+    return ulev[A[order]], np.ascontiguousarray(prod), target[starts], starts

@@ -176,6 +176,8 @@ def as_family(family) -> Family:
     """A :class:`Family` from ``"binomial"``, ``"poisson"``, ``"binomial(probit)"`` or a Family."""
     if isinstance(family, Family):
         return family
+    if callable(family) and family in (binomial, poisson):  # lme4 takes family = binomial (the function)
+        return family()
     if isinstance(family, str):
         s = family.replace(" ", "")
         name, link = s, None

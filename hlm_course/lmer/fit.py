@@ -241,7 +241,7 @@ class LmerFit(MerMod):
             msg = self.check.message if self.check is not None else "the optimizer stopped abnormally"
             lines += [f"Model failed to converge: {msg}"]
         return "\n".join(lines)
-_BLAS = []  # the threadpoolctl controller, made on first use (after numpy and scipy have loaded their BLAS)
+_BLAS_CONTROLLER = []  # the threadpoolctl controller, made on first use (after numpy and scipy have loaded their BLAS)
 
 
 def one_blas_thread():
@@ -255,11 +255,11 @@ def one_blas_thread():
     machine).  R's lme4 runs single-threaded too.
     """
     try:
-        if not _BLAS:
+        if not _BLAS_CONTROLLER:
             from threadpoolctl import ThreadpoolController
 
-            _BLAS.append(ThreadpoolController())
-        return _BLAS[0].limit(limits=1, user_api="blas")
+            _BLAS_CONTROLLER.append(ThreadpoolController())
+        return _BLAS_CONTROLLER[0].limit(limits=1, user_api="blas")
     except Exception:  # no threadpoolctl, or a BLAS it does not know: run as configured
         return contextlib.nullcontext()
 
@@ -290,11 +290,18 @@ def _validate_design(X, Z, codes, J, fixed_names, random_names, parsed, R=None) 
     n, q = Z.shape
     if J < 2:
         raise MixedModelError(
-            f"grouping factor '{parsed.group}' has only {J} level: a random effect needs at least two groups")
+            f"grouping factor '{parsed.group}' has only {J} level: a random effect needs at least two groups "
+            "(lme4: grouping factors must have > 1 sampled level)")
+    if J >= n:
+        raise MixedModelError(
+            f"number of levels of each grouping factor must be < number of observations (problems: "
+            f"{parsed.group}; {J} levels, {n} observations): each row would be its own group, and the random "
+            "effect could not be told from the residual")
     if J * q >= n:
         raise MixedModelError(
             f"number of random effects ({J} groups × {q} terms = {J * q}) must be smaller than the "
-            f"number of observations ({n}); the random effects would be unidentifiable")
+            f"number of observations ({n}); the random effects would be unidentifiable (lme4: number of "
+            f"observations (={n}) <= number of random effects (={J * q}))")
     _check_fixed_rank(X, fixed_names, R)
     if q > 1:
         has_int = "(Intercept)" in random_names

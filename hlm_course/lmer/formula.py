@@ -136,9 +136,6 @@ R_FUNCTIONS = {
     "log": np.log, "log2": np.log2, "log10": np.log10, "log1p": np.log1p, "exp": np.exp, "sqrt": np.sqrt,
     "abs": np.abs, "offset": _offset,
 }
-_KNOWN_CALLS = set(R_FUNCTIONS) | {"C", "I", "Q", "Treatment", "Sum", "Poly", "Diff", "Helmert", "center",
-                                   "standardize", "np", "bs", "cr", "cc", "te", "factor", "as", "True", "False",
-                                   "None", "TRUE", "FALSE", "pi"}
 
 
 def _eval_env():

@@ -12,10 +12,13 @@ Bates et al. (2015), §6, and lme4's ``R/lmer.R`` (``glmer``),
    ordered by decreasing number of levels, θ column-major per term);
 3. **deviance function** — :class:`~hlm_course.lmer.pirls.GlmmProblem`:
    PIRLS, the Laplace approximation, adaptive Gauss–Hermite quadrature;
-4. **optimizer** — lme4's two stages: nAGQ = 0 (θ, with β inside PIRLS),
-   then θ and β together on the Laplace or AGQ deviance, both by BOBYQA
-   (NLopt); then lme4's convergence check (gradient and Hessian of the
-   deviance by ``deriv12``'s central differences);
+4. **optimizer** — :func:`optimize_glmer`, lme4's two stages: nAGQ = 0 (θ,
+   with β inside PIRLS), then θ and β together on the Laplace or AGQ
+   deviance, both by BOBYQA (NLopt; lme4 uses minqa's bobyqa and then
+   Nelder–Mead); then lme4's convergence check (gradient and Hessian of the
+   deviance by ``deriv12``'s central differences) and, while the check finds
+   a gradient, Newton steps with that Hessian (so the estimate is where the
+   check says the gradient vanishes, not where BOBYQA's tolerance stopped);
 5. **fitted model** — :class:`GlmerFit` with lme4's accessors; standard errors
    from that Hessian, as lme4 1.1-31's ``vcov`` (``use.hessian = TRUE`` when
    the Hessian over θ and β is available: 2 H⁻¹ restricted to β).
@@ -38,7 +41,8 @@ from .formula import build_design, evaluate, expression_variables, formula_varia
 from .pirls import GlmmProblem, ReBlock
 from .reterms import ReTerms, grouping_factor, mk_re_terms
 
-__all__ = ["glmer", "GlmerFit", "GlmerControl", "parse_glmer_formula", "re_blocks", "anova_glmer"]
+__all__ = ["glmer", "GlmerFit", "GlmerControl", "parse_glmer_formula", "re_blocks", "anova_glmer", "pb_test_glmer",
+           "optimize_glmer", "GlmerOptimum"]
 
 GRAD_TOL = 2e-3  # lme4's check.conv.grad tolerance
 DERIV_DELTA = 1e-4  # lme4's deriv12 step
@@ -244,37 +248,52 @@ class GlmerCheck:
 
 
 def deriv12(fun, x, delta=DERIV_DELTA, fx=None, lower=None):
-    """Gradient and Hessian by central differences, as lme4's ``deriv12``
-    (steps clipped at the lower bounds; four-point off-diagonal terms)."""
+    """Gradient and Hessian by central differences (lme4's ``deriv12``, steps clipped at the lower bounds).
+
+    The diagonal and the gradient are lme4's three-point formulas; an off-diagonal element uses
+    f(x + h e_i + h e_j) and f(x − h e_i − h e_j) with the points already evaluated,
+    (f₊₊ − f₊ᵢ − f₊ⱼ + 2f − f₋ᵢ − f₋ⱼ + f₋₋) / 2h² — second-order accurate like lme4's four-point
+    formula, with two evaluations per pair instead of four.  Where a parameter sits at its bound
+    the forward points are used alone: (f₊₊ − f₊ᵢ − f₊ⱼ + f) / h²."""
     x = np.asarray(x, float)
     k = len(x)
     fx = fun(x) if fx is None else fx
     lower = np.full(k, -np.inf) if lower is None else lower
-    xadd = x + delta
-    xsub = np.maximum(x - delta, lower)
-    ud = np.full(k, delta)
-    ld = x - xsub
+    ld = np.minimum(delta, x - lower)  # backward step, shortened at the bound
+    fp, fm = np.empty(k), np.empty(k)
     H = np.empty((k, k))
     g = np.empty(k)
-
-    def at(pairs):
-        z = x.copy()
-        for i, v in pairs:
-            z[i] = v[i]
-        return fun(z)
-
     for j in range(k):
-        fadd, fsub = at([(j, xadd)]), at([(j, xsub)])
+        xa = x.copy()
+        xa[j] += delta
+        fp[j] = fun(xa)
         if ld[j] > 0:
-            H[j, j] = fadd / ud[j] ** 2 - 2 * fx / (ud[j] * ld[j]) + fsub / ld[j] ** 2
-        else:  # at the bound: lme4 would divide by zero; one-sided second difference instead
-            H[j, j] = (at([(j, x + 2 * delta)]) - 2 * fadd + fx) / delta ** 2
-        g[j] = (fadd - fsub) / (ud[j] + ld[j])
+            xs = x.copy()
+            xs[j] -= ld[j]
+            fm[j] = fun(xs)
+            H[j, j] = fp[j] / delta ** 2 - 2 * fx / (delta * ld[j]) + fm[j] / ld[j] ** 2
+            g[j] = (fp[j] - fm[j]) / (delta + ld[j])
+        else:  # at the bound: one-sided
+            xa2 = x.copy()
+            xa2[j] += 2 * delta
+            H[j, j] = (fun(xa2) - 2 * fp[j] + fx) / delta ** 2
+            g[j] = (fp[j] - fx) / delta
+            fm[j] = np.nan
+    for j in range(k):
         for i in range(j):
-            H[i, j] = H[j, i] = (at([(i, xadd), (j, xadd)]) / (ud[i] + ud[j]) ** 2
-                                 - at([(i, xadd), (j, xsub)]) / (ud[i] + ld[j]) ** 2
-                                 - at([(i, xsub), (j, xadd)]) / (ld[i] + ud[j]) ** 2
-                                 + at([(i, xsub), (j, xsub)]) / (ld[i] + ld[j]) ** 2)
+            xpp = x.copy()
+            xpp[i] += delta
+            xpp[j] += delta
+            fpp = fun(xpp)
+            if ld[i] == delta and ld[j] == delta:
+                xmm = x.copy()
+                xmm[i] -= delta
+                xmm[j] -= delta
+                fmm = fun(xmm)
+                H[i, j] = (fpp - fp[i] - fp[j] + 2 * fx - fm[i] - fm[j] + fmm) / (2 * delta ** 2)
+            else:
+                H[i, j] = (fpp - fp[i] - fp[j] + fx) / delta ** 2
+            H[j, i] = H[i, j]
     return g, H
 
 
@@ -384,6 +403,7 @@ class GlmerFit:
     control: GlmerControl = field(default_factory=GlmerControl, repr=False)
     weights: np.ndarray | None = field(default=None, repr=False)
     warnings_: list = field(default_factory=list, repr=False)
+    _offset_arg: str | None = field(default=None, repr=False)  # glmer(offset=...): a column, or "array"
 
     # -- sizes -------------------------------------------------------------------------------
     @property
@@ -502,6 +522,17 @@ class GlmerFit:
         return out
 
     @property
+    def coef(self) -> dict:
+        """Per-level coefficients, fixed effects plus conditional modes (lme4's ``coef``): {group: DataFrame}."""
+        out = {}
+        for g, re_ in self.ranef.items():
+            df = pd.DataFrame(np.tile(self.beta, (len(re_), 1)), index=re_.index, columns=self.fixed_names)
+            for c in re_.columns:
+                df[c] = (df[c] if c in df.columns else 0.0) + re_[c]
+            out[g] = df
+        return out
+
+    @property
     def cond_var(self) -> dict:
         """Conditional covariances of b per term (lme4's ``condVar``/``postVar``): {group: (J, k, k)}."""
         V = self.problem.cond_var(self.theta, self.u, self.beta)
@@ -546,6 +577,19 @@ class GlmerFit:
         """Fitted values on the response scale (lme4's ``fitted``)."""
         return pd.Series(self.mu, index=self.data.index, name="fitted")
 
+    def resid(self, type: str = "deviance") -> pd.Series:
+        """Residuals as lme4's ``residuals``: ``"deviance"`` (default), ``"pearson"`` or ``"response"``."""
+        p, mu = self.problem, self.mu
+        if type == "response":
+            r = p.y - mu
+        elif type == "pearson":
+            r = (p.y - mu) * np.sqrt(p.wt / self.family.variance(mu))
+        elif type == "deviance":
+            r = np.sign(p.y - mu) * np.sqrt(np.maximum(self.family.dev_resids(p.y, mu, p.wt), 0.0))
+        else:
+            raise MixedModelError(f"type must be 'deviance', 'pearson' or 'response', got {type!r}")
+        return pd.Series(r, index=self.data.index, name=f"{type} residuals")
+
     def predict(self, newdata: pd.DataFrame | None = None, type: str = "link", re_form=None,
                 allow_new_levels: bool = False) -> pd.Series:
         """lme4's ``predict``: the linear predictor (``type="link"``) or the mean (``"response"``),
@@ -585,6 +629,11 @@ class GlmerFit:
         eta = Xn @ self.beta
         for o in parsed.offsets:
             eta = eta + evaluate(o, frame, "offset")
+        if self._offset_arg == "_glmer_offset_":
+            raise MixedModelError("the model was fitted with offset= an array: give the offset as a column "
+                                  "(offset='name') or an offset() term to predict for new data")
+        if self._offset_arg is not None:
+            eta = eta + evaluate(self._offset_arg, frame, "offset")
         if use_re:
             built = {}
             for t in parsed.terms:
@@ -603,6 +652,68 @@ class GlmerFit:
                 Bn = np.where(pos[:, None] >= 0, B[np.maximum(pos, 0)], 0.0)
                 eta = eta + np.sum(Zn * Bn, axis=1)
         return eta, newdata.index
+
+    # -- simulation and refitting --------------------------------------------------------------
+    def simulate(self, nsim: int = 1, seed=None) -> np.ndarray:
+        """Responses simulated from the fitted model (lme4's ``simulate``, new random effects
+        u ~ N(0, I)): an (nsim, n) array on the response's scale (proportions for a binomial)."""
+        rng = np.random.default_rng(seed)
+        p = self.problem
+        ZL = p._zlam(self.theta)
+        xb = p.offset + p.X @ self.beta
+        out = np.empty((int(nsim), p.nobs))
+        trials = p.wt if (self.weights is None and p.family.family == "binomial") else p.n
+        for s_ in range(int(nsim)):
+            mu = self.family.linkinv(xb + p._zlam_u(ZL, rng.standard_normal(p.q)))
+            if self.family.family == "poisson":
+                out[s_] = rng.poisson(mu)
+            else:
+                m = np.round(p.wt if np.any(p.n > 1) or self.weights is not None else trials).astype(np.int64)
+                k = rng.binomial(np.maximum(m, 0), mu)
+                out[s_] = np.where(m > 0, k / np.maximum(m, 1), 0.0)
+        return out
+
+    def refit(self, y, derivs: bool = True) -> "GlmerFit":
+        """The same model fitted to a new response ``y`` (on the fit's scale: proportions for a
+        binomial), as lme4's ``refit``; ``derivs=False`` skips the check's derivatives (bootstrap refits:
+        no standard errors, no check)."""
+        p = self.problem
+        y = np.asarray(y, float)
+        if y.shape != (p.nobs,):
+            raise MixedModelError(f"new response has shape {y.shape}, expected ({p.nobs},)")
+        new = GlmmProblem(p.X, y, p.wt, p.n, p.offset, p.family, p.blocks, tol=p.tol)
+        opt = optimize_glmer(new, self.nagq, self.control, derivs=derivs)
+        return GlmerFit(formula=self.formula, family=self.family, nagq=self.nagq, data=self.data, problem=new,
+                        theta=opt.theta, beta=opt.beta, u=opt.u, criterion=opt.criterion,
+                        fixed_names=self.fixed_names, levels=self.levels, runs=opt.runs, check=opt.check,
+                        hessian=opt.hessian, n_dropped=self.n_dropped, parsed=self.parsed,
+                        _fixed_info=self._fixed_info, _fixed_order=self._fixed_order, control=self.control,
+                        weights=self.weights, _offset_arg=self._offset_arg)
+
+    def bootstrap_ci(self, nsim: int = 200, level: float = 0.95, seed=None) -> pd.DataFrame:
+        """Parametric bootstrap percentile intervals of θ and β (lme4's ``confint(method = "boot")``):
+        ``nsim`` responses simulated from the fit, each refitted (without the check's derivatives)."""
+        sims = self.simulate(nsim, seed)
+        rows = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for y in sims:
+                try:
+                    f = self.refit(y, derivs=False)
+                    rows.append(np.concatenate([f.theta, f.beta]))
+                except MixedModelError:
+                    continue
+        est = np.array(rows)
+        a = (1 - level) / 2
+        names = list(self.theta_names) + list(self.fixed_names)
+        lo, hi = np.quantile(est, [a, 1 - a], axis=0)
+        out = pd.DataFrame({f"{100 * a:g} %": lo, f"{100 * (1 - a):g} %": hi}, index=names)
+        out.attrs["nsim_used"] = len(est)
+        return out
+
+    def pb_test(self, other: "GlmerFit", nsim: int = 200, seed=None) -> pd.DataFrame:
+        """Parametric bootstrap likelihood-ratio test against a nested fit (:func:`pb_test_glmer`)."""
+        return pb_test_glmer(self, other, nsim=nsim, seed=seed)
 
     # -- comparison ----------------------------------------------------------------------------
     def anova(self, *others) -> pd.DataFrame:
@@ -694,11 +805,42 @@ def anova_glmer(*fits) -> pd.DataFrame:
     return pd.DataFrame(rows, index=[f"model{i + 1}" for i in order])
 
 
+def pb_test_glmer(small: GlmerFit, large: GlmerFit, nsim: int = 200, seed=None) -> pd.DataFrame:
+    """Parametric bootstrap likelihood-ratio test of ``small`` within ``large`` (pbkrtest's ``PBmodcomp``):
+    responses simulated from ``small``, both models refitted to each; p = (1 + #{LRT* ≥ LRT}) / (1 + nsim)."""
+    if not (isinstance(small, GlmerFit) and isinstance(large, GlmerFit)):
+        raise MixedModelError("pb_test_glmer compares two GlmerFits")
+    if small.npar >= large.npar:
+        small, large = large, small
+    if small.nobs != large.nobs:
+        raise MixedModelError("the models were fitted to different numbers of observations")
+    lrt = max(small.deviance - large.deviance, 0.0)
+    sims = small.simulate(nsim, seed)
+    stats_ = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for y in sims:
+            try:
+                d0 = small.refit(y, derivs=False).deviance
+                d1 = large.refit(y, derivs=False).deviance
+            except MixedModelError:
+                continue
+            stats_.append(max(d0 - d1, 0.0))
+    stats_ = np.array(stats_)
+    df = large.npar - small.npar
+    p_pb = (1 + np.sum(stats_ >= lrt - 1e-8)) / (1 + len(stats_))
+    out = pd.DataFrame({"stat": [lrt, lrt], "df": [df, np.nan],
+                        "p.value": [stats.chi2.sf(lrt, df), p_pb]}, index=["LRT", "PBtest"])
+    out.attrs["nsim_used"] = len(stats_)
+    out.attrs["ref_stats"] = stats_
+    return out
+
+
 # ---------------------------------------------------------------------------
 # glmer
 # ---------------------------------------------------------------------------
 def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, weights=None,
-          control: GlmerControl | None = None) -> GlmerFit:
+          control: GlmerControl | None = None, nAGQ: int | None = None, offset=None) -> GlmerFit:
     """Fit a generalized linear mixed model by lme4's method.
 
     Parameters
@@ -718,10 +860,18 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
         k > 1: adaptive Gauss–Hermite quadrature with k points (one scalar random-effects term only).
     weights
         Prior weights: a column name or an array (for a proportion response, the number of trials).
+    control
+        :class:`GlmerControl`.
+    nAGQ
+        lme4's spelling of ``nagq``.
+    offset
+        An offset as lme4's ``offset`` argument (a column name or an array), added to any ``offset()`` terms.
     """
     if not isinstance(data, pd.DataFrame):
         raise MixedModelError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     fam = as_family(family)
+    if nAGQ is not None:  # lme4's spelling
+        nagq = nAGQ
     if isinstance(nagq, bool) or not isinstance(nagq, (int, np.integer)) or nagq < 0 or nagq > 100:
         raise MixedModelError(f"nagq must be an integer from 0 to 100, got {nagq!r}")
     nagq = int(nagq)
@@ -731,7 +881,18 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
     wname = weights if isinstance(weights, str) else None
     if wname is not None:
         variables = variables | {wname}
+    oname = offset if isinstance(offset, str) else None
+    if oname is not None:
+        variables = variables | {oname}
     order = [c for c in data.columns if c in variables] + sorted(v for v in variables if v not in data.columns)
+    if offset is not None and oname is None:
+        o_all = np.asarray(offset, dtype=float)
+        if o_all.shape != (len(data),):
+            raise MixedModelError(f"offset must have one value per row of data ({len(data)}), got shape "
+                                  f"{o_all.shape}")
+        data = data.assign(_glmer_offset_=o_all)
+        order.append("_glmer_offset_")
+        oname = "_glmer_offset_"
     if weights is not None and wname is None:
         w_all = np.asarray(weights, dtype=float)
         if w_all.shape != (len(data),):
@@ -753,13 +914,18 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
         if np.any(w < 0) or not np.all(np.isfinite(w)):
             raise MixedModelError("weights must be finite and non-negative (R: 'negative weights not allowed')")
     y, wt, ntrials = _response(parsed, frame, fam, w)
-    offset = None
+    offset_ = None
     if parsed.offsets:
-        offset = sum(evaluate(o, frame, "offset") for o in parsed.offsets)
+        offset_ = sum(evaluate(o, frame, "offset") for o in parsed.offsets)
+    if oname is not None:
+        offset_ = evaluate(oname, frame, "offset") + (0.0 if offset_ is None else offset_)
     Xdf = build_design(parsed.fixed, frame, "fixed-effects")
     fixed_names = [Xdf.attrs["r_names"][c] for c in Xdf.columns]
     X = np.asfortranarray(Xdf.to_numpy(dtype=float))
-    rank = np.linalg.matrix_rank(X)
+    from .fit import one_blas_thread
+
+    with one_blas_thread():  # a tall, thin X: one thread is fastest
+        rank = np.linalg.matrix_rank(np.linalg.qr(X, mode="r"))
     if rank < X.shape[1]:
         bad = [fixed_names[k] for k in range(1, X.shape[1])
                if np.linalg.matrix_rank(X[:, : k + 1]) <= np.linalg.matrix_rank(X[:, :k])]
@@ -772,9 +938,50 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
     if fam.family == "binomial" and np.all(y == y[0]) or fam.family == "poisson" and np.all(y == 0):
         raise MixedModelError(f"the response is constant ({y[0]:g} in every row): there is nothing to model "
                               "(lme4: 'Response is constant')")
-    prob = GlmmProblem(X, y, wt, ntrials, offset, fam, blocks,
+    prob = GlmmProblem(X, y, wt, ntrials, offset_, fam, blocks,
                        tol=control.tol_pirls if control.tol_pirls is not None else
                        (1e-6 if fam.link in ("logit", "log") else 1e-11))
+    opt = optimize_glmer(prob, nagq, control)
+    fit = GlmerFit(formula=formula, family=fam, nagq=nagq, data=data.iloc[np.flatnonzero(mf.keep)]
+                   if mf.n_dropped else data, problem=prob, theta=opt.theta, beta=opt.beta, u=opt.u,
+                   criterion=opt.criterion, fixed_names=fixed_names, levels=levels, runs=opt.runs, check=opt.check,
+                   hessian=opt.hessian,
+                   n_dropped=mf.n_dropped, parsed=parsed, _fixed_info=Xdf.design_info,
+                   _fixed_order=list(Xdf.columns), control=control, weights=w, _offset_arg=oname)
+    _warn_fit(fit)
+    return fit
+
+
+def _newton_decrement(g, H, boundary) -> float:
+    """g' H⁻¹ g on the parameters off the boundary: twice the decrease a Newton step predicts."""
+    free = ~boundary
+    if not free.any():
+        return 0.0
+    try:
+        return float(g[free] @ np.linalg.solve(H[np.ix_(free, free)], g[free]))
+    except np.linalg.LinAlgError:
+        return np.inf
+
+
+@dataclass
+class GlmerOptimum:
+    """What the optimizer stages return: the estimate, the criterion there, the runs, the check and the
+    Hessian of the deviance over (θ, β) (None for nAGQ = 0 or without derivatives)."""
+
+    theta: np.ndarray
+    beta: np.ndarray
+    u: np.ndarray
+    criterion: float
+    runs: list
+    check: GlmerCheck | None
+    hessian: np.ndarray | None
+
+
+def optimize_glmer(prob: GlmmProblem, nagq: int, control: GlmerControl, derivs: bool = True) -> GlmerOptimum:
+    """lme4's ``optimizeGlmer`` twice: stage 1 (nAGQ = 0: θ, with β inside PIRLS), then, for nAGQ ≥ 1,
+    stage 2 (θ and β on the Laplace or AGQ deviance); then the check (lme4's ``deriv12`` and
+    ``checkConv``) unless ``derivs`` is False (refits of a bootstrap)."""
+    blocks = prob.blocks
     theta0, lower = theta_start_lower(blocks)
     nt = len(theta0)
     runs = []
@@ -784,38 +991,47 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
     with warnings.catch_warnings(), one_blas_thread():
         warnings.simplefilter("ignore", RuntimeWarning)
         # stage 1: nAGQ = 0, θ only, β inside PIRLS
-        def dev0(th):
-            return prob.laplace(th, joint=True)
+        def dev0(th, tol=None):
+            return prob.laplace(th, joint=True, tol=tol)
 
         step0 = np.full(nt, 0.2)
         # a start for stage 2 needs less precision than a final nAGQ = 0 fit
-        loose = dict(ftol=1e-5, xtol=1e-4) if nagq > 0 else {}
-        th1, crit1, ev1, st1 = _bobyqa(dev0, theta0, lower, step0, control.maxfun, **loose)
+        # (with several terms its joint PIRLS is the expensive one, and stage 2 re-optimizes θ anyway)
+        loose = {} if nagq == 0 else (dict(ftol=1e-2, xtol=1e-2) if len(blocks) > 1 else dict(ftol=1e-4, xtol=1e-3))
+        # while the optimizer searches, modes to 1e-4 (a deviance good to ~1e-8) are enough; the estimate and
+        # the derivatives of the check use the full precision
+        search_tol = max(prob.tol, 1e-4) if prob.family.link in ("logit", "log") else prob.tol
+        th1, crit1, ev1, st1 = _bobyqa(lambda th: dev0(th, search_tol), theta0, lower, step0, control.maxfun,
+                                       **loose)
         runs.append(StageRun("nAGQ=0 (theta)", crit1, ev1, st1))
         prob.u = None
         prob.beta = None
-        crit1 = dev0(th1)
+        try:
+            crit1 = dev0(th1)
+        except (FloatingPointError, np.linalg.LinAlgError) as err:
+            raise MixedModelError(_pirls_failure(prob, err)) from err
         beta1, u1 = prob.beta.copy(), prob.u.copy()
         if nagq == 0:
-            g, H = deriv12(dev0, th1, fx=crit1, lower=lower)
             theta, beta, u, crit = th1, beta1, u1, crit1
-            prob.u, prob.beta = u1.copy(), beta1.copy()
-            check = check_conv(g, H, (lower == 0) & (th1 < DERIV_DELTA), control.check_tol)
-            hess = None
+            check = hess = None
+            if derivs:
+                g, H = deriv12(dev0, th1, fx=crit1, lower=lower)
+                prob.u, prob.beta = u1.copy(), beta1.copy()
+                check = check_conv(g, H, (lower == 0) & (th1 < DERIV_DELTA), control.check_tol)
         else:
             # stage 2: θ and β together; β in units of its (R_X) standard error, for the optimizer only
             se1 = np.sqrt(np.diag(np.linalg.inv(_rx_crossprod(prob, th1, beta1, u1))))
             se1 = np.where(np.isfinite(se1) & (se1 > 0), se1, 1.0)
 
             def dev2(x):
-                return prob.deviance(x[:nt], beta1 + se1 * x[nt:], nagq)
+                return prob.deviance(x[:nt], beta1 + se1 * x[nt:], nagq, tol=search_tol)
 
             x0 = np.concatenate([th1, np.zeros(len(beta1))])
             lo2 = np.concatenate([lower, np.full(len(beta1), -np.inf)])
             step2 = np.concatenate([np.where(th1 > 0.5, 0.2 * th1, 0.1), np.full(len(beta1), 0.5)])
-            # BOBYQA to 1e-5 in the deviance, then Newton's method with the check's own derivatives: the
+            # BOBYQA to 1e-6 in the deviance, then Newton's method with the check's own derivatives: the
             # Hessian (lme4's deriv12, needed for the standard errors anyway) and central-difference gradients
-            x2, crit2, ev2, st2 = _bobyqa(dev2, x0, lo2, step2, control.maxfun, ftol=1e-5, xtol=1e-4)
+            x2, crit2, ev2, st2 = _bobyqa(dev2, x0, lo2, step2, control.maxfun, ftol=1e-6, xtol=1e-5)
             runs.append(StageRun(f"nAGQ={nagq} (theta, beta)", crit2, ev2, st2))
             theta, beta = x2[:nt], beta1 + se1 * x2[nt:]
 
@@ -825,6 +1041,9 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
             par = np.concatenate([theta, beta])
             lo_raw = np.concatenate([lower, np.full(len(beta), -np.inf)])
             crit = dev_raw(par)
+            if not derivs:
+                return GlmerOptimum(theta=theta, beta=beta, u=prob.u.copy(), criterion=float(crit), runs=runs,
+                                    check=None, hessian=None)
             g, H = deriv12(dev_raw, par, fx=crit, lower=lo_raw)
             h_at = par.copy()
             bnd = np.concatenate([(lower == 0) & (theta < DERIV_DELTA), np.zeros(len(beta), bool)])
@@ -849,24 +1068,19 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
             crit = dev_raw(par)  # leave the problem's warm start at the estimate
             u = prob.u.copy()
             theta, beta = par[:nt], par[nt:]
-    fit = GlmerFit(formula=formula, family=fam, nagq=nagq, data=data.iloc[np.flatnonzero(mf.keep)]
-                   if mf.n_dropped else data, problem=prob, theta=theta, beta=beta, u=u, criterion=float(crit),
-                   fixed_names=fixed_names, levels=levels, runs=runs, check=check, hessian=hess,
-                   n_dropped=mf.n_dropped, parsed=parsed, _fixed_info=Xdf.design_info,
-                   _fixed_order=list(Xdf.columns), control=control, weights=w)
-    _warn_fit(fit)
-    return fit
+    return GlmerOptimum(theta=np.asarray(theta, float), beta=np.asarray(beta, float), u=u, criterion=float(crit),
+                        runs=runs, check=check, hessian=hess)
 
 
-def _newton_decrement(g, H, boundary) -> float:
-    """g' H⁻¹ g on the parameters off the boundary: twice the decrease a Newton step predicts."""
-    free = ~boundary
-    if not free.any():
-        return 0.0
-    try:
-        return float(g[free] @ np.linalg.solve(H[np.ix_(free, free)], g[free]))
-    except np.linalg.LinAlgError:
-        return np.inf
+def _pirls_failure(prob: GlmmProblem, err) -> str:
+    """A clear message when PIRLS cannot find the modes (lme4 stops with 'pwrssUpdate did not converge')."""
+    msg = (f"PIRLS could not find the conditional modes and fixed effects ({err}; lme4 stops here too: "
+           "'pwrssUpdate did not converge in (maxit) iterations')")
+    if prob.family.family == "binomial" and prob.beta is not None and np.max(np.abs(prob.beta)) > 15:
+        msg += (": the fixed effects diverge, which means complete separation — a predictor (or a combination of "
+                "predictors) predicts every outcome exactly, so its coefficient is infinite; remove or merge it, "
+                "or use a penalized (Firth / Bayesian) model")
+    return msg
 
 
 def _gradient(fun, x, fx, lower, delta=DERIV_DELTA):

@@ -183,7 +183,7 @@ def _finite_recorded(fun, best):
     return f
 
 
-def _nlopt_minimize(obj: Objective, x0, name, maxeval=100_000, lme4_defaults=False) -> OptimizerRun:
+def _nlopt_minimize(obj: Objective, x0, name, maxeval=100_000, lme4_defaults=False, xtol_rel=None) -> OptimizerRun:
     n = len(x0)
     x0 = np.maximum(np.asarray(x0, dtype=float), obj.lower)
     opt = nlopt.opt(nlopt.LN_BOBYQA, n)
@@ -195,6 +195,8 @@ def _nlopt_minimize(obj: Objective, x0, name, maxeval=100_000, lme4_defaults=Fal
     if lme4_defaults:  # lme4 1.1-31's nloptwrap: xtol_abs = ftol_abs = 1e-8, NLopt's default initial step
         opt.set_ftol_abs(1e-8)
         opt.set_xtol_abs(1e-8)
+        if xtol_rel is not None:  # nloptr's default, which lme4's nloptwrap leaves in place: 1e-4
+            opt.set_xtol_rel(xtol_rel)
     else:
         # stop when a step changes the criterion by less than its rounding error (1e-15 relative: about five
         # units in the last place) or θ by 1e-10; the convergence check then verifies the optimum
@@ -359,14 +361,15 @@ def search(obj, x0, control: LmerControl, run, lme4_tolerances: bool = False
     """BOBYQA from ``x0`` and the check; with the default control, BOBYQA again from off a boundary, from
     below a saddle point, and a polish (BOBYQA, then L-BFGS-B) when the check fails (§3.6).  ``run(x0, name)``
     runs BOBYQA on ``obj`` within the shared evaluation budget (``run.budget``, a one-element list).
-    ``lme4_tolerances``: the first run and the restart off a boundary stop at lme4's tolerances (1e-8 on the
-    criterion and on θ) rather than at rounding level — for objectives that cost more per evaluation; the
+    ``lme4_tolerances``: the first run and the restart off a boundary stop at lme4's tolerances (nloptwrap's
+    1e-8 on the criterion and on θ, with nloptr's relative 1e-4 on θ) rather than at rounding level — for objectives that cost more per evaluation; the
     check still decides whether the optimum is one (a boundary optimum that passes it — one-sided
     derivatives into the interior and the cone condition, :func:`cone_slope` — is not searched again), and
     the polish runs at rounding level."""
     lme4 = control.optimizer == "nloptwrap"
     budget = run.budget
-    runs = [run(x0, "bobyqa" if not lme4 else "nloptwrap", lme4_defaults=lme4 or lme4_tolerances)]
+    runs = [run(x0, "bobyqa" if not lme4 else "nloptwrap", lme4_defaults=lme4 or lme4_tolerances,
+                xtol_rel=1e-4 if lme4_tolerances else None)]
     best = runs[0]
     chk = check_optimum(obj, best.x, control.check_tol, f0=best.criterion)
     if control.restart and not lme4:
@@ -375,7 +378,8 @@ def search(obj, x0, control: LmerControl, run, lme4_tolerances: bool = False
             moved[chk.boundary] = 0.3
             if not chk.ok and "false boundary" in chk.message:  # leave along the direction that goes down
                 moved = _cone_point(obj, best.x, 0.05)[0]
-            runs.append(run(moved, "bobyqa_off_boundary", lme4_defaults=lme4_tolerances))
+            runs.append(run(moved, "bobyqa_off_boundary", lme4_defaults=lme4_tolerances,
+                            xtol_rel=1e-4 if lme4_tolerances else None))
             if runs[-1].criterion < best.criterion:
                 best = runs[-1]
                 chk = check_optimum(obj, best.x, control.check_tol, f0=best.criterion)
@@ -407,8 +411,9 @@ def budgeted_runner(obj, control: LmerControl):
     ``control.maxfun`` evaluations (100 000 without a cap), kept in ``run.budget``."""
     budget = [control.maxfun or 100_000]
 
-    def run(x0, name, lme4_defaults=False, objective=None):
-        r = _nlopt_minimize(objective or obj, x0, name, maxeval=max(budget[0], 1), lme4_defaults=lme4_defaults)
+    def run(x0, name, lme4_defaults=False, objective=None, xtol_rel=None):
+        r = _nlopt_minimize(objective or obj, x0, name, maxeval=max(budget[0], 1), lme4_defaults=lme4_defaults,
+                            xtol_rel=xtol_rel)
         budget[0] -= r.evaluations
         return r
 

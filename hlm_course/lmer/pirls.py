@@ -36,6 +36,7 @@ Cholesky, in its simplest form).  Only numpy and scipy are needed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from scipy import linalg, sparse
@@ -87,11 +88,15 @@ def _lower_index(k):
     return np.array(rows), np.array(cols)
 
 
+@lru_cache(maxsize=32)
 def gh_rule(k: int) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and weights of the k-point Gauss–Hermite rule for the standard normal
     density (lme4's ``GHrule``: weights summing to one)."""
     z, w = np.polynomial.hermite_e.hermegauss(int(k))
-    return z, w / w.sum()
+    w = w / w.sum()
+    z.flags.writeable = False
+    w.flags.writeable = False
+    return z, w
 
 
 @dataclass
@@ -149,14 +154,57 @@ class _Factor:
         return np.concatenate([x1, x2])
 
 
+class _Tri:
+    """A lower-triangular factor of the trailing block: dense, or two-level (a diagonal leading block)."""
+
+    def __init__(self, L=None, lb=None, B=None, Lll=None):
+        self.L, self.lb, self.B, self.Lll = L, lb, B, Lll
+
+    def logdet(self) -> float:
+        if self.L is not None:
+            return 2.0 * float(np.sum(np.log(np.diag(self.L))))
+        return 2.0 * float(np.sum(np.log(self.lb)) + np.sum(np.log(np.diag(self.Lll))))
+
+    def solve(self, c, trans=False):
+        """L⁻¹ c, or L'⁻¹ c with ``trans``."""
+        if self.L is not None:
+            return linalg.solve_triangular(self.L, c, lower=True, trans="T" if trans else "N", check_finite=False)
+        qb = len(self.lb)
+        if not trans:
+            xb = c[:qb] / self.lb
+            xl = linalg.solve_triangular(self.Lll, c[qb:] - self.B @ xb, lower=True, check_finite=False)
+        else:
+            xl = linalg.solve_triangular(self.Lll, c[qb:], lower=True, trans="T", check_finite=False)
+            xb = (c[:qb] - self.B.T @ xl) / self.lb
+        return np.concatenate([xb, xl])
+
+
+def _chol_nested(S, qb, nested: bool) -> _Tri:
+    """Cholesky factor of S; when S's leading qb × qb block is diagonal (``nested``: the second term's
+    levels are never coupled through a level of the first — nested factors, or crossed ones whose levels
+    share no first-factor level; decided once from the design), that block is eliminated first and only
+    the rest is factored densely: the blocked Cholesky one level further down."""
+    if not nested or qb == S.shape[0]:
+        return _Tri(L=linalg.cholesky(S, lower=True, check_finite=False))
+    lb = np.sqrt(np.diagonal(S)[:qb])
+    B = S[qb:, :qb] / lb[None, :]
+    Lll = linalg.cholesky(S[qb:, qb:] - B @ B.T, lower=True, check_finite=False)
+    return _Tri(lb=lb, B=B, Lll=Lll)
+
+
 class _ScalarFactor(_Factor):
     """The blocked factor when every term is scalar (crossed or nested random intercepts): L11 diagonal,
-    L21 = A21 L11⁻¹ applied through the observations (never formed), L22 dense.  A21 = Σ_i a_i e_c(i) v_i'
-    with a_i = w_i (ZΛ)_1i, c(i) the first factor's level of observation i and v_i its trailing row."""
+    L21 = A21 L11⁻¹ applied through the observations (never formed), L22 dense (or two-level).
+    A21 = Σ_i a_i e_c(i) v_i' with a_i = w_i (ZΛ)_1i, c(i) the first factor's level of observation i and
+    v_i its trailing row."""
 
-    def __init__(self, L11, L22, a, codes1, R, Zr, q1, q2):
-        super().__init__(L11, None, L22)
+    def __init__(self, L11, T22: _Tri, a, codes1, R, Zr, q1, q2):
+        super().__init__(L11, None, None)
+        self.T22 = T22
         self.a, self.codes1, self.R, self.Zr, self.q1, self.q2 = a, codes1, R, Zr, q1, q2
+
+    def logdet(self) -> float:
+        return 2.0 * float(np.sum(np.log(self.L11))) + self.T22.logdet()
 
     def _a21(self, y):  # A21 y (q2,), y (q1,)
         wts = (self.a * y[self.codes1])[:, None] * self.Zr
@@ -170,14 +218,13 @@ class _ScalarFactor(_Factor):
         if b.ndim == 2:
             return np.column_stack([self.forward(b[:, j]) for j in range(b.shape[1])])
         x1 = b[:self.q1] / self.L11
-        x2 = linalg.solve_triangular(self.L22, b[self.q1:] - self._a21(x1 / self.L11), lower=True,
-                                     check_finite=False)
+        x2 = self.T22.solve(b[self.q1:] - self._a21(x1 / self.L11))
         return np.concatenate([x1, x2])
 
     def backward(self, b):
         if b.ndim == 2:
             return np.column_stack([self.backward(b[:, j]) for j in range(b.shape[1])])
-        x2 = linalg.solve_triangular(self.L22, b[self.q1:], lower=True, trans="T", check_finite=False)
+        x2 = self.T22.solve(b[self.q1:], trans=True)
         x1 = (b[:self.q1] - self._a21t(x2) / self.L11) / self.L11
         return np.concatenate([x1, x2])
 
@@ -203,6 +250,11 @@ class GlmmProblem:
         self.ntheta = sum(b.theta_slice.stop - b.theta_slice.start for b in blocks)
         self.aic_const = family.aic_constant(self.y, self.n, self.wt)
         self.dev_const = family.dev_constant(self.y, self.wt)
+        # aic(μ) = Σ deviance residuals(μ) + a constant, when the binomial counts m·y are whole numbers (always
+        # for the Poisson): then the Laplace deviance needs no second pass over the data
+        m = self.n if np.any(self.n > 1) else self.wt
+        exact = family.family == "poisson" or bool(np.all(np.abs(m * self.y - np.round(m * self.y)) < 1e-9))
+        self.aic_shift = float(self.aic_const - np.sum(self.dev_const)) if exact else None
         if mustart is None:  # R's family$initialize
             if family.family == "binomial":
                 mustart = (self.wt * self.y + 0.5) / (self.wt + 1)
@@ -254,7 +306,10 @@ class GlmmProblem:
                     self._scalar = dict(
                         R=R, m=m, pi=pi, pj=pj,
                         idx22=(R[:, :, None] * q2 + R[:, None, :]).ravel(),
-                        idxS=(R[pi][:, :, None] * q2 + R[pj][:, None, :]).ravel())
+                        idxS=(R[pi][:, :, None] * q2 + R[pj][:, None, :]).ravel(),
+                        # the second term's levels never meet through a first-factor level (nor through an
+                        # observation: one level each), so its block of the Schur complement is diagonal
+                        nested=bool(np.all(R[pi, 0] == R[pj, 0])))
         self.evaluations = 0
         self.tol = tol
 
@@ -328,8 +383,8 @@ class GlmmProblem:
                             minlength=q2 * q2).reshape(q2, q2)
             S = A22 - C
             S[np.diag_indices(q2)] += 1.0
-            L22 = linalg.cholesky(S, lower=True, check_finite=False)
-            return _ScalarFactor(L11, L22, a, b.codes, sc["R"], Zr, b.q, q2)
+            return _ScalarFactor(L11, _chol_nested(S, self._rest[0].q, sc["nested"]), a, b.codes, sc["R"], Zr, b.q,
+                                 q2)
         M2 = self._M2(ZL)
         M2w = sparse.csr_matrix((M2.data * w[M2.indices], M2.indices, M2.indptr), shape=M2.shape)
         A22 = (M2w @ M2.T).toarray()
@@ -381,7 +436,7 @@ class GlmmProblem:
         return float(np.sum(self.devres(mu)) + u @ u)
 
     # -- PIRLS ---------------------------------------------------------------------------------
-    def pirls(self, theta, beta=None, joint=False, maxit=200, tol=None) -> PirlsResult:
+    def pirls(self, theta, beta=None, joint=False, maxit=100, tol=None) -> PirlsResult:
         """Conditional modes ũ (and, ``joint``, β) by PIRLS with lme4's step-halving.
 
         Stops when the largest change of u (and β) is below ``tol``: Newton's
@@ -391,6 +446,11 @@ class GlmmProblem:
         """
         theta = np.asarray(theta, float)
         tol = self.tol if tol is None else tol
+        if len(self.blocks) == 1 and self.blocks[0].k == 1:
+            if not joint and beta is not None:
+                return self._pirls_scalar(theta, np.asarray(beta, float), maxit, tol)
+            if joint:
+                return self._pirls_scalar_joint(theta, maxit, tol)
         ZL = self._zlam(theta)
         q = self.q
         u = np.zeros(q) if self.u is None or len(self.u) != q else self.u.copy()
@@ -465,28 +525,153 @@ class GlmmProblem:
             if converged:
                 break
         else:
+            if joint:
+                self.beta = beta.copy()
             raise FloatingPointError(f"PIRLS did not converge in {maxit} iterations")
         f = self.factor(ZL, w)  # L at μ̃ (weights of the modes themselves)
         self.u, self.beta = u.copy(), (beta.copy() if beta is not None else None)
-        Ldiag = f.L11 if (f.L11.ndim == 1 and f.L22 is None) else None
+        Ldiag = f.L11 if (f.L11.ndim == 1 and f.L22 is None and not isinstance(f, _ScalarFactor)) else None
         return PirlsResult(u=u, beta=beta, eta=eta, mu=mu, pdev=float(oldpdev), logdet=f.logdet(), iterations=it,
                            Ldiag=Ldiag)
 
+    def _pirls_scalar(self, theta, beta, maxit, tol) -> PirlsResult:
+        """:meth:`pirls` for one scalar random-effects term and fixed β (the common case, and every AGQ
+        fit): Λ'Z'WZΛ + I is diagonal, d_j = 1 + θ² Σ_{i in j} w_i z_i², and each step is
+        u_j = Σ_{i in j} w_i zλ_i (zλ_i u_j + r_i) / d_j — the same iteration, without the general
+        machinery."""
+        b = self.blocks[0]
+        codes, J = b.codes, b.nlevels
+        zl = b.Z[:, 0] * float(theta[b.theta_slice][0])
+        zl2 = zl * zl
+        base = self.offset + self.X @ beta
+        u = np.zeros(J) if self.u is None or len(self.u) != J else self.u.copy()
+        eta = base + zl * u[codes]
+        mu, me, w = self._working(eta)
+        oldpdev = self._pdev(mu, u)
+        it = 0
+        for it in range(1, maxit + 1):
+            wz = w * zl
+            d = 1.0 + np.bincount(codes, weights=wz * zl, minlength=J)
+            rhs = np.bincount(codes, weights=wz * (zl * u[codes] + (self.y - mu) / me), minlength=J)
+            u_new = rhs / d
+            eta_t = base + zl * u_new[codes]
+            mu_t, me_t, w_t = self._working(eta_t)
+            pdev = self._pdev(mu_t, u_new)
+            halvings = 0
+            if not np.isfinite(pdev) or pdev > oldpdev + 1e-12 * abs(oldpdev):
+                du = u_new - u
+                while (not np.isfinite(pdev) or pdev > oldpdev) and halvings < 20:
+                    du = du / 2
+                    u_new = u + du
+                    eta_t = base + zl * u_new[codes]
+                    mu_t, me_t, w_t = self._working(eta_t)
+                    pdev = self._pdev(mu_t, u_new)
+                    halvings += 1
+            if not np.isfinite(pdev):
+                raise FloatingPointError("PIRLS loop resulted in NaN value")
+            if pdev - oldpdev > 1e-7 * max(abs(pdev), 1.0):
+                raise FloatingPointError("(maxstephalfit) PIRLS step-halvings failed to reduce deviance")
+            step = float(np.max(np.abs(u_new - u)))
+            u, eta, mu, me, w = u_new, eta_t, mu_t, me_t, w_t
+            converged = step < tol or (halvings > 0 and abs(oldpdev - pdev) < 1e-15 * abs(pdev))
+            oldpdev = pdev
+            if converged:
+                break
+        else:
+            raise FloatingPointError(f"PIRLS did not converge in {maxit} iterations")
+        Ldiag = np.sqrt(1.0 + np.bincount(codes, weights=w * zl2, minlength=J))  # L at μ̃
+        self.u, self.beta = u.copy(), None
+        return PirlsResult(u=u, beta=beta, eta=eta, mu=mu, pdev=float(oldpdev),
+                           logdet=2.0 * float(np.sum(np.log(Ldiag))), iterations=it, Ldiag=Ldiag)
+
+    def _pirls_scalar_joint(self, theta, maxit, tol) -> PirlsResult:
+        """:meth:`pirls` with ``joint=True`` (lme4's nAGQ = 0 stage) for one scalar term: with
+        D = diag(d_j) the system for (u, β) is solved through R_ZX = D^{-1/2} Λ'Z'WX (J × p, one
+        bincount per column) and R_X = chol(X'WX − R_ZX'R_ZX)."""
+        b = self.blocks[0]
+        codes, J = b.codes, b.nlevels
+        X, p = self.X, self.p
+        zl = b.Z[:, 0] * float(theta[b.theta_slice][0])
+        u = None if self.u is None or len(self.u) != J else self.u.copy()
+        beta = None if self.beta is None else self.beta.copy()
+        if beta is None or u is None:  # first step: weights and working response from R's mustart
+            eta = self.eta_start.copy()
+            u, beta = np.zeros(J), None
+            zlu = eta - self.offset
+            xb = np.zeros(self.nobs)
+        else:
+            xb = X @ beta
+            zlu = zl * u[codes]
+            eta = self.offset + xb + zlu
+        mu, me, w = self._working(eta)
+        oldpdev = np.inf if beta is None else self._pdev(mu, u)
+        it = 0
+        for it in range(1, maxit + 1):
+            z = zlu + xb + (self.y - mu) / me  # working response without the offset
+            wzl = w * zl
+            L = np.sqrt(1.0 + np.bincount(codes, weights=wzl * zl, minlength=J))
+            cu = np.bincount(codes, weights=wzl * z, minlength=J) / L
+            WX = w[:, None] * X
+            RZX = np.empty((J, p))
+            for c in range(p):
+                RZX[:, c] = np.bincount(codes, weights=wzl * X[:, c], minlength=J)
+            RZX /= L[:, None]
+            RX = linalg.cholesky(X.T @ WX - RZX.T @ RZX, lower=False, check_finite=False)
+            b_new = linalg.cho_solve((RX, False), X.T @ (w * z) - RZX.T @ cu, check_finite=False)
+            u_new = (cu - RZX @ b_new) / L
+            xb_t = X @ b_new
+            zlu_t = zl * u_new[codes]
+            eta_t = self.offset + xb_t + zlu_t
+            mu_t, me_t, w_t = self._working(eta_t)
+            pdev = self._pdev(mu_t, u_new)
+            halvings = 0
+            if beta is not None and (not np.isfinite(pdev) or pdev > oldpdev + 1e-12 * abs(oldpdev)):
+                du, db = u_new - u, b_new - beta
+                while (not np.isfinite(pdev) or pdev > oldpdev) and halvings < 20:
+                    du, db = du / 2, db / 2
+                    u_new, b_new = u + du, beta + db
+                    xb_t = X @ b_new
+                    zlu_t = zl * u_new[codes]
+                    eta_t = self.offset + xb_t + zlu_t
+                    mu_t, me_t, w_t = self._working(eta_t)
+                    pdev = self._pdev(mu_t, u_new)
+                    halvings += 1
+            if not np.isfinite(pdev):
+                raise FloatingPointError("PIRLS loop resulted in NaN value")
+            if pdev - oldpdev > 1e-7 * max(abs(pdev), 1.0):
+                raise FloatingPointError("(maxstephalfit) PIRLS step-halvings failed to reduce deviance")
+            step = np.inf if beta is None else max(float(np.max(np.abs(u_new - u))),
+                                                   float(np.max(np.abs(b_new - beta))))
+            u, beta, xb, zlu, eta, mu, me, w = u_new, b_new, xb_t, zlu_t, eta_t, mu_t, me_t, w_t
+            converged = step < tol or (halvings > 0 and abs(oldpdev - pdev) < 1e-15 * abs(pdev))
+            oldpdev = pdev
+            if converged:
+                break
+        else:
+            self.beta = beta.copy()
+            raise FloatingPointError(f"PIRLS did not converge in {maxit} iterations")
+        Ldiag = np.sqrt(1.0 + np.bincount(codes, weights=w * zl * zl, minlength=J))  # L at the modes
+        self.u, self.beta = u.copy(), beta.copy()
+        return PirlsResult(u=u, beta=beta, eta=eta, mu=mu, pdev=float(oldpdev),
+                           logdet=2.0 * float(np.sum(np.log(Ldiag))), iterations=it, Ldiag=Ldiag)
+
     # -- the criteria ------------------------------------------------------------------------
-    def laplace(self, theta, beta=None, joint=False) -> float:
+    def laplace(self, theta, beta=None, joint=False, tol=None) -> float:
         """lme4's Laplace deviance aic(y, μ̃) + ‖ũ‖² + log|L|² (nAGQ = 1; nAGQ = 0 with ``joint``)."""
         self.evaluations += 1
-        r = self.pirls(theta, beta, joint=joint)
+        r = self.pirls(theta, beta, joint=joint, tol=tol)
+        if self.aic_shift is not None:  # aic = Σ d_i + constant, and pdev = Σ d_i + ‖u‖²
+            return r.pdev + self.aic_shift + r.logdet
         return self.family.aic(self.y, self.n, r.mu, self.wt, self.aic_const) + float(r.u @ r.u) + r.logdet
 
-    def agq(self, theta, beta, nagq: int) -> float:
+    def agq(self, theta, beta, nagq: int, tol=None) -> float:
         """lme4's ``glmerAGQ``: Σ_j [d_j(ũ_j) + ũ_j²] + log|L|² − 2 Σ_j log Σ_k w_k exp(z_k²/2 − Δ_jk/2),
         Δ_jk the change of group j's deviance when u_j moves to ũ_j + z_k / L_jj."""
         self.evaluations += 1
         b = self.blocks[0]
         if len(self.blocks) != 1 or b.k != 1:
             raise MixedModelError("nAGQ > 1 is only available for models with a single, scalar random-effects term")
-        r = self.pirls(theta, beta)
+        r = self.pirls(theta, beta, tol=tol)
         J, codes = b.nlevels, b.codes
         devres = self.devres(r.mu)
         devc0 = r.u ** 2 + np.bincount(codes, weights=devres, minlength=J)
@@ -506,9 +691,9 @@ class GlmmProblem:
         mult += wts[~keep].sum()
         return float(np.sum(devc0) + r.logdet - 2.0 * np.sum(np.log(mult)))
 
-    def deviance(self, theta, beta, nagq: int) -> float:
+    def deviance(self, theta, beta, nagq: int, tol=None) -> float:
         """The criterion lme4 optimizes at stage 2 (nAGQ ≥ 1)."""
-        return self.laplace(theta, beta) if nagq <= 1 else self.agq(theta, beta, nagq)
+        return self.laplace(theta, beta, tol=tol) if nagq <= 1 else self.agq(theta, beta, nagq, tol=tol)
 
     def rx(self, theta, beta, u) -> np.ndarray:
         """R_X of the joint system at (θ, β, ũ) (lme4's ``RX``: vcov = (R_X'R_X)⁻¹ when the Hessian is not used)."""

@@ -139,8 +139,18 @@ def grouping_factor(group: str, frame: pd.DataFrame) -> pd.Categorical:
     codes_all, labels_all = [], []
     for c in cols:
         col = frame[c]
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            cat = pd.Categorical(col.array).remove_unused_categories()
+        if isinstance(col.dtype, pd.CategoricalDtype):  # (the model frame's strings) drop unused levels
+            codes = np.asarray(col.array.codes, dtype=np.int64)
+            cats = col.array.categories
+            if (codes < 0).any():
+                raise MixedModelError(f"grouping column '{c}' has missing values")
+            used = np.bincount(codes, minlength=len(cats)) > 0
+            if not used.all():
+                codes = (np.cumsum(used) - 1)[codes]
+                cats = cats[used]
+            codes_all.append(codes)
+            labels_all.append([_r_label(v) for v in cats])
+            continue
         else:
             try:
                 cat = pd.Categorical(col.to_numpy())

@@ -25,6 +25,12 @@ cbpp_d <- lme4::cbpp
 cbpp_d$prop <- cbpp_d$incidence / cbpp_d$size
 write_data(cbpp_d, "cbpp")
 
+# a herd with no cases at all (every count zero): its conditional mode goes far below the others
+cbpp_zero <- cbpp_d
+cbpp_zero$incidence[cbpp_zero$herd == "1"] <- 0L
+cbpp_zero$prop <- cbpp_zero$incidence / cbpp_zero$size
+write_data(cbpp_zero, "cbpp_zero")
+
 grouse <- lme4::grouseticks
 write_data(grouse[, c("INDEX", "TICKS", "BROOD", "HEIGHT", "YEAR", "LOCATION", "cHEIGHT")], "grouseticks")
 
@@ -69,7 +75,7 @@ describe <- function(fit, call) {
     varcorr = list(grp = vc$grp, var1 = vc$var1, var2 = vc$var2, vcov = vc$vcov, sdcor = vc$sdcor),
     ranef_first = list(group = names(re)[1], levels = rownames(re1),
                        values = unname(as.matrix(re1)),
-                       condvar = as.numeric(attr(re1, "postVar"))),
+                       condvar = tryCatch(as.numeric(attr(re1, "postVar")), error = function(e) NULL)),
     convergence = conv_messages(fit),
     singular = isSingular(fit),
     fitted_head = unname(head(fitted(fit), 10)),
@@ -102,6 +108,8 @@ add("cbpp_agq9", glmer(cbind(incidence, size - incidence) ~ period + (1 | herd),
                        family = binomial, nAGQ = 9))
 # proportion with weights: the same likelihood as cbind
 add("cbpp_prop_weights", glmer(prop ~ period + (1 | herd), data = cbpp_d, family = binomial, weights = size))
+add("cbpp_zero_herd", glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), data = cbpp_zero,
+                            family = binomial))
 # other links
 add("cbpp_probit", glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), data = cbpp_d,
                          family = binomial(link = "probit")))
@@ -125,6 +133,18 @@ add("mmmec_offset_agq15", glmer(deaths ~ uvb + offset(log(expected)) + (1 | regi
 # Poisson with three grouping factors
 add("grouse", glmer(TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION), data = grouse,
                     family = poisson))
+
+# simulated data sets (written by tests/r/glmer_sim_data.py, seeded; kept as CSV): nested, crossed with a
+# correlated random slope, an uncorrelated random slope with an exposure offset
+nested <- read.csv(file.path(out_dir, "glmer_sim_nested.csv"))
+nested$school <- factor(nested$school); nested$class <- factor(nested$class)
+add("sim_nested", glmer(y ~ x + (1 | school/class), data = nested, family = binomial))
+crossed <- read.csv(file.path(out_dir, "glmer_sim_crossed.csv"))
+crossed$subj <- factor(crossed$subj); crossed$item <- factor(crossed$item)
+add("sim_crossed", glmer(y ~ cond + (cond | subj) + (1 | item), data = crossed, family = binomial))
+counts <- read.csv(file.path(out_dir, "glmer_sim_counts.csv"))
+counts$g <- factor(counts$g)
+add("sim_counts_uncorr", glmer(k ~ z + offset(log(t)) + (z || g), data = counts, family = poisson))
 
 meta <- list(R = R.version.string, lme4 = as.character(packageVersion("lme4")),
              Matrix = as.character(packageVersion("Matrix")), mlmRev = as.character(packageVersion("mlmRev")),
