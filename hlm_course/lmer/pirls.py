@@ -40,6 +40,7 @@ from functools import lru_cache
 
 import numpy as np
 from scipy import linalg, sparse
+from scipy.linalg import lapack
 
 from .errors import MixedModelError
 from .family import Family
@@ -111,6 +112,23 @@ class PirlsResult:
     Ldiag: np.ndarray | None = field(default=None, repr=False)
 
 
+def _chol(S) -> np.ndarray:
+    """Lower Cholesky factor of S by LAPACK's dpotrf directly (scipy.linalg.cholesky's argument checks and
+    array-API wrapping cost more than the factorization for the q × q blocks of a GLMM, called per PIRLS step)."""
+    L, info = lapack.dpotrf(S, lower=1, clean=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"{info}-th leading minor of the array is not positive definite")
+    return L
+
+
+def _trsolve(L, b, trans=False) -> np.ndarray:
+    """L⁻¹ b (or L'⁻¹ b) for a lower-triangular L by LAPACK's dtrtrs directly."""
+    x, info = lapack.dtrtrs(L, b, lower=1, trans=1 if trans else 0)
+    if info != 0:
+        raise np.linalg.LinAlgError("singular triangular factor")
+    return x
+
+
 class _Factor:
     """L L' = Λ'Z'WZΛ + I in blocks: leading block-diagonal (J1 blocks k1 × k1), trailing dense."""
 
@@ -141,7 +159,7 @@ class _Factor:
         x1 = self._l11_solve(b[:q1])
         if self.L22 is None:
             return x1
-        x2 = linalg.solve_triangular(self.L22, b[q1:] - self.L21 @ x1, lower=True, check_finite=False)
+        x2 = _trsolve(self.L22, b[q1:] - self.L21 @ x1)
         return np.concatenate([x1, x2])
 
     def backward(self, b):
@@ -149,7 +167,7 @@ class _Factor:
         q1 = self.L11.shape[0] * (1 if self.L11.ndim == 1 else self.L11.shape[1])
         if self.L22 is None:
             return self._l11_solve(b, trans=True)
-        x2 = linalg.solve_triangular(self.L22, b[q1:], lower=True, trans="T", check_finite=False)
+        x2 = _trsolve(self.L22, b[q1:], trans=True)
         x1 = self._l11_solve(b[:q1] - self.L21.T @ x2, trans=True)
         return np.concatenate([x1, x2])
 
@@ -168,13 +186,13 @@ class _Tri:
     def solve(self, c, trans=False):
         """L⁻¹ c, or L'⁻¹ c with ``trans``."""
         if self.L is not None:
-            return linalg.solve_triangular(self.L, c, lower=True, trans="T" if trans else "N", check_finite=False)
+            return _trsolve(self.L, c, trans)
         qb = len(self.lb)
         if not trans:
             xb = c[:qb] / self.lb
-            xl = linalg.solve_triangular(self.Lll, c[qb:] - self.B @ xb, lower=True, check_finite=False)
+            xl = _trsolve(self.Lll, c[qb:] - self.B @ xb)
         else:
-            xl = linalg.solve_triangular(self.Lll, c[qb:], lower=True, trans="T", check_finite=False)
+            xl = _trsolve(self.Lll, c[qb:], trans=True)
             xb = (c[:qb] - self.B.T @ xl) / self.lb
         return np.concatenate([xb, xl])
 
@@ -185,10 +203,10 @@ def _chol_nested(S, qb, nested: bool) -> _Tri:
     share no first-factor level; decided once from the design), that block is eliminated first and only
     the rest is factored densely: the blocked Cholesky one level further down."""
     if not nested or qb == S.shape[0]:
-        return _Tri(L=linalg.cholesky(S, lower=True, check_finite=False))
+        return _Tri(L=_chol(S))
     lb = np.sqrt(np.diagonal(S)[:qb])
     B = S[qb:, :qb] / lb[None, :]
-    Lll = linalg.cholesky(S[qb:, qb:] - B @ B.T, lower=True, check_finite=False)
+    Lll = _chol(S[qb:, qb:] - B @ B.T)
     return _Tri(lb=lb, B=B, Lll=Lll)
 
 
@@ -405,7 +423,7 @@ class GlmmProblem:
             f = _Factor(L11, None, None)
             L21 = f._l11_solve(A21.T, trans=False).T  # A21 L11^{-T}
             S = A22 - L21 @ L21.T
-        L22 = linalg.cholesky(S, lower=True, check_finite=False)
+        L22 = _chol(S)
         return _Factor(L11, L21, L22)
 
     def crossprod(self, ZL, v):
