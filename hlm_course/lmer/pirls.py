@@ -210,6 +210,38 @@ def _chol_nested(S, qb, nested: bool) -> _Tri:
     return _Tri(lb=lb, B=B, Lll=Lll)
 
 
+def _compact_schur(sc, q2, qb) -> dict:
+    """The entries of the trailing Schur complement A22 − C (all-scalar terms) that the design can make
+    non-zero, once: ``inv`` maps the terms of both bincounts onto them; in the nested case (and with a third
+    term) their positions in the diagonal leading block, its coupling block and the dense rest."""
+    uniq, inv = np.unique(np.concatenate([sc["idx22"], sc["idxS"]]), return_inverse=True)
+    out = dict(uniq=uniq, inv=inv.ravel(), compact=False)
+    r, c = np.divmod(uniq, q2)
+    if sc["nested"] and qb < q2:
+        sel_d = (r < qb) & (c < qb)
+        if np.all(r[sel_d] == c[sel_d]):
+            sel_b = (r >= qb) & (c < qb)
+            sel_s = (r >= qb) & (c >= qb)
+            out.update(compact=True, sel_d=sel_d, pos_d=r[sel_d], sel_b=sel_b, pos_b=(r[sel_b] - qb) * qb + c[sel_b],
+                       sel_s=sel_s, pos_s=(r[sel_s] - qb) * (q2 - qb) + (c[sel_s] - qb), bb=None)
+            # B B' through the pairs of B's entries in one column (B's pattern is the design's): for nested
+            # factors each column has one entry and B B' is diagonal
+            rb, cb = r[sel_b] - qb, c[sel_b]
+            order = np.argsort(cb, kind="stable")
+            counts = np.bincount(cb, minlength=qb)
+            if int(np.sum(counts.astype(np.int64) ** 2)) <= 200_000:
+                starts = np.concatenate([[0], np.cumsum(counts)])
+                e1, e2 = [], []
+                for col in np.flatnonzero(counts):
+                    idx = order[starts[col]:starts[col + 1]]
+                    e1.append(np.repeat(idx, len(idx)))
+                    e2.append(np.tile(idx, len(idx)))
+                e1 = np.concatenate(e1) if e1 else np.zeros(0, np.int64)
+                e2 = np.concatenate(e2) if e2 else np.zeros(0, np.int64)
+                out["bb"] = (e1, e2, rb[e1] * (q2 - qb) + rb[e2])
+    return out
+
+
 class _ScalarFactor(_Factor):
     """The blocked factor when every term is scalar (crossed or nested random intercepts): L11 diagonal,
     L21 = A21 L11⁻¹ applied through the observations (never formed), L22 dense (or two-level).
@@ -328,6 +360,7 @@ class GlmmProblem:
                         # the second term's levels never meet through a first-factor level (nor through an
                         # observation: one level each), so its block of the Schur complement is diagonal
                         nested=bool(np.all(R[pi, 0] == R[pj, 0])))
+                    self._scalar.update(_compact_schur(self._scalar, q2, self._rest[0].q))
         self.evaluations = 0
         self.tol = tol
 
@@ -391,15 +424,39 @@ class GlmmProblem:
             q2 = self._q2
             Zr = np.column_stack([W[:, 0] for W in ZL[1:]])
             wz = w[:, None] * Zr
-            A22 = np.bincount(sc["idx22"], weights=(wz[:, :, None] * Zr[:, None, :]).ravel(),
-                              minlength=q2 * q2).reshape(q2, q2)
             a = w * W1[:, 0]
             d = L11 ** 2
             pi, pj = sc["pi"], sc["pj"]
             cpair = a[pi] * a[pj] / d[b.codes[pi]]
-            C = np.bincount(sc["idxS"], weights=(cpair[:, None, None] * Zr[pi][:, :, None] * Zr[pj][:, None, :]).ravel(),
-                            minlength=q2 * q2).reshape(q2, q2)
-            S = A22 - C
+            # A22 − C in one bincount over the entries that can be non-zero (fixed by the design)
+            vals = np.bincount(sc["inv"], weights=np.concatenate([
+                (wz[:, :, None] * Zr[:, None, :]).ravel(),
+                -(cpair[:, None, None] * Zr[pi][:, :, None] * Zr[pj][:, None, :]).ravel()]),
+                minlength=len(sc["uniq"]))
+            if sc["compact"]:  # the nested case: diagonal leading block, its coupling B and the dense rest
+                qb = self._rest[0].q
+                lb2 = np.ones(qb)
+                lb2[sc["pos_d"]] += vals[sc["sel_d"]]
+                lb = np.sqrt(lb2)
+                q3 = q2 - qb
+                bv = vals[sc["sel_b"]] / lb[sc["pos_b"] % qb]  # B's entries: the coupling block times L_b⁻¹
+                B = np.zeros(q3 * qb)
+                B[sc["pos_b"]] = bv
+                B = B.reshape(q3, qb)
+                S22 = np.zeros(q3 * q3)
+                S22[sc["pos_s"]] = vals[sc["sel_s"]]
+                S22[::q3 + 1] += 1.0
+                if sc["bb"] is not None:
+                    e1, e2, pos = sc["bb"]
+                    S22 -= np.bincount(pos, weights=bv[e1] * bv[e2], minlength=q3 * q3)
+                    S22 = S22.reshape(q3, q3)
+                else:
+                    S22 = S22.reshape(q3, q3) - B @ B.T
+                T22 = _Tri(lb=lb, B=B, Lll=_chol(S22))
+                return _ScalarFactor(L11, T22, a, b.codes, sc["R"], Zr, b.q, q2)
+            S = np.zeros(q2 * q2)
+            S[sc["uniq"]] = vals
+            S = S.reshape(q2, q2)
             S[np.diag_indices(q2)] += 1.0
             return _ScalarFactor(L11, _chol_nested(S, self._rest[0].q, sc["nested"]), a, b.codes, sc["R"], Zr, b.q,
                                  q2)
