@@ -305,6 +305,11 @@ class GlmmProblem:
         m = self.n if np.any(self.n > 1) else self.wt
         exact = family.family == "poisson" or bool(np.all(np.abs(m * self.y - np.round(m * self.y)) < 1e-9))
         self.aic_shift = float(self.aic_const - np.sum(self.dev_const)) if exact else None
+        # Σ d_i(μ) as two (binomial) or two (Poisson) dot products with constants computed once:
+        # binomial Σ const_i − (2 wt y)·log μ − (2 wt (1 − y))·log(1 − μ); Poisson Σ const_i + 2 wt·μ − (2 wt y)·log μ
+        self._dsum_const = float(np.sum(self.dev_const))
+        self._d_a = 2.0 * self.wt * self.y
+        self._d_b = 2.0 * self.wt * (1.0 - self.y) if family.family == "binomial" else 2.0 * self.wt
         if mustart is None:  # R's family$initialize
             if family.family == "binomial":
                 mustart = (self.wt * self.y + 0.5) / (self.wt + 1)
@@ -507,8 +512,14 @@ class GlmmProblem:
         """Deviance residuals at μ (per observation)."""
         return self.family.dev_fast(self.y, mu, self.wt, self.dev_const)
 
+    def _dev_sum(self, mu) -> float:
+        """Σ_i d_i(y_i, μ_i) (the sum of :meth:`devres`) without the per-observation array."""
+        if self.family.family == "binomial":
+            return self._dsum_const - float(self._d_a @ np.log(mu)) - float(self._d_b @ np.log1p(-mu))
+        return self._dsum_const + float(self._d_b @ mu) - float(self._d_a @ np.log(mu))
+
     def _pdev(self, mu, u):
-        return float(np.sum(self.devres(mu)) + u @ u)
+        return self._dev_sum(mu) + float(u @ u)
 
     # -- PIRLS ---------------------------------------------------------------------------------
     def pirls(self, theta, beta=None, joint=False, maxit=100, tol=None) -> PirlsResult:
@@ -646,7 +657,7 @@ class GlmmProblem:
                 raise FloatingPointError("PIRLS loop resulted in NaN value")
             if pdev - oldpdev > 1e-7 * max(abs(pdev), 1.0):
                 raise FloatingPointError("(maxstephalfit) PIRLS step-halvings failed to reduce deviance")
-            step = float(np.max(np.abs(u_new - u)))
+            step = float(np.abs(u_new - u).max())
             u, eta, mu, me, w = u_new, eta_t, mu_t, me_t, w_t
             converged = step < tol or (halvings > 0 and abs(oldpdev - pdev) < 1e-15 * abs(pdev))
             oldpdev = pdev
@@ -657,7 +668,7 @@ class GlmmProblem:
         Ldiag = np.sqrt(1.0 + np.bincount(codes, weights=w * zl2, minlength=J))  # L at μ̃
         self.u, self.beta = u.copy(), None
         return PirlsResult(u=u, beta=beta, eta=eta, mu=mu, pdev=float(oldpdev),
-                           logdet=2.0 * float(np.sum(np.log(Ldiag))), iterations=it, Ldiag=Ldiag)
+                           logdet=2.0 * float(np.log(Ldiag).sum()), iterations=it, Ldiag=Ldiag)
 
     def _pirls_scalar_joint(self, theta, maxit, tol) -> PirlsResult:
         """:meth:`pirls` with ``joint=True`` (lme4's nAGQ = 0 stage) for one scalar term: with
@@ -729,7 +740,7 @@ class GlmmProblem:
         Ldiag = np.sqrt(1.0 + np.bincount(codes, weights=w * zl * zl, minlength=J))  # L at the modes
         self.u, self.beta = u.copy(), beta.copy()
         return PirlsResult(u=u, beta=beta, eta=eta, mu=mu, pdev=float(oldpdev),
-                           logdet=2.0 * float(np.sum(np.log(Ldiag))), iterations=it, Ldiag=Ldiag)
+                           logdet=2.0 * float(np.log(Ldiag).sum()), iterations=it, Ldiag=Ldiag)
 
     # -- the criteria ------------------------------------------------------------------------
     def laplace(self, theta, beta=None, joint=False, tol=None) -> float:
