@@ -128,7 +128,7 @@ def re_blocks(terms, frame: pd.DataFrame) -> tuple[list[ReBlock], list[pd.Index]
     """The random-effects terms from the engine's :func:`~hlm_course.lmer.reterms.mk_re_terms`
     (lme4's ``mkReTrms``: terms ordered by decreasing number of levels, θ column-major per
     term), as the blocks PIRLS works on."""
-    re_terms = mk_re_terms(terms, frame)
+    re_terms = mk_re_terms(terms, frame, matrices=False)
     nlev = re_terms.ngrps
     one = [g for g, L in nlev.items() if L < 2]
     if one:
