@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import nlopt
 import numpy as np
@@ -95,6 +96,17 @@ def parse_glmer_formula(formula: str) -> GlmerFormula:
     return GlmerFormula(response, succ, fail, parsed.fixed, tuple(parsed.terms), tuple(parsed.offsets))
 
 
+def _parse_uncached(formula) -> tuple[GlmerFormula, frozenset]:
+    parsed = parse_glmer_formula(formula)
+    return parsed, frozenset(_variables(parsed))
+
+
+@lru_cache(maxsize=256)
+def _parse_cached(formula: str) -> tuple[GlmerFormula, frozenset]:
+    """The parsed formula and the columns it uses, once per formula string (a bootstrap refits one formula)."""
+    return _parse_uncached(formula)
+
+
 def _variables(parsed: GlmerFormula) -> set:
     names = set()
     if parsed.successes is not None:
@@ -116,7 +128,7 @@ def re_blocks(terms, frame: pd.DataFrame) -> tuple[list[ReBlock], list[pd.Index]
     """The random-effects terms from the engine's :func:`~hlm_course.lmer.reterms.mk_re_terms`
     (lme4's ``mkReTrms``: terms ordered by decreasing number of levels, θ column-major per
     term), as the blocks PIRLS works on."""
-    re_terms = mk_re_terms(terms, frame)
+    re_terms = mk_re_terms(terms, frame, matrices=False)
     nlev = re_terms.ngrps
     one = [g for g, L in nlev.items() if L < 2]
     if one:
@@ -402,7 +414,6 @@ class GlmerFit:
     _fixed_order: list = field(default=None, repr=False)
     control: GlmerControl = field(default_factory=GlmerControl, repr=False)
     weights: np.ndarray | None = field(default=None, repr=False)
-    warnings_: list = field(default_factory=list, repr=False)
     _offset_arg: str | None = field(default=None, repr=False)  # glmer(offset=...): a column, or "array"
 
     # -- sizes -------------------------------------------------------------------------------
@@ -771,13 +782,6 @@ class GlmerFit:
         return f"<pre>{escape(self.summary())}</pre>"
 
 
-def _r_names(info) -> dict:
-    from .formula import r_column_names
-
-    termlist = list(info.term_slices)
-    return r_column_names(info, termlist)
-
-
 def anova_glmer(*fits) -> pd.DataFrame:
     """Likelihood-ratio tests of nested GLMMs fitted to the same rows, in order of npar (lme4's ``anova``)."""
     if len(fits) < 2:
@@ -876,8 +880,7 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
         raise MixedModelError(f"nagq must be an integer from 0 to 100, got {nagq!r}")
     nagq = int(nagq)
     control = control or GlmerControl()
-    parsed = parse_glmer_formula(formula)
-    variables = _variables(parsed)
+    parsed, variables = _parse_cached(formula) if isinstance(formula, str) else _parse_uncached(formula)
     wname = weights if isinstance(weights, str) else None
     if wname is not None:
         variables = variables | {wname}
@@ -1020,11 +1023,17 @@ def optimize_glmer(prob: GlmmProblem, nagq: int, control: GlmerControl, derivs: 
                 check = check_conv(g, H, (lower == 0) & (th1 < DERIV_DELTA), control.check_tol)
         else:
             # stage 2: θ and β together; β in units of its (R_X) standard error, for the optimizer only
-            se1 = np.sqrt(np.diag(np.linalg.inv(_rx_crossprod(prob, th1, beta1, u1))))
-            se1 = np.where(np.isfinite(se1) & (se1 > 0), se1, 1.0)
+            # β = β₁ + R_X⁻¹ x: x has (nearly) identity curvature, so BOBYQA's model is well conditioned even
+            # for strongly correlated coefficients (age and age², the levels of a factor)
+            try:
+                Rinv = np.linalg.inv(np.linalg.cholesky(_rx_crossprod(prob, th1, beta1, u1)).T) * np.sqrt(2.0)
+                if not np.all(np.isfinite(Rinv)):
+                    raise np.linalg.LinAlgError
+            except np.linalg.LinAlgError:
+                Rinv = np.eye(len(beta1))
 
             def dev2(x):
-                return prob.deviance(x[:nt], beta1 + se1 * x[nt:], nagq, tol=search_tol)
+                return prob.deviance(x[:nt], beta1 + Rinv @ x[nt:], nagq, tol=search_tol)
 
             x0 = np.concatenate([th1, np.zeros(len(beta1))])
             lo2 = np.concatenate([lower, np.full(len(beta1), -np.inf)])
@@ -1033,17 +1042,18 @@ def optimize_glmer(prob: GlmmProblem, nagq: int, control: GlmerControl, derivs: 
             # Hessian (lme4's deriv12, needed for the standard errors anyway) and central-difference gradients
             x2, crit2, ev2, st2 = _bobyqa(dev2, x0, lo2, step2, control.maxfun, ftol=1e-6, xtol=1e-5)
             runs.append(StageRun(f"nAGQ={nagq} (theta, beta)", crit2, ev2, st2))
-            theta, beta = x2[:nt], beta1 + se1 * x2[nt:]
+            theta, beta = x2[:nt], beta1 + Rinv @ x2[nt:]
 
-            def dev_raw(par):
+            def dev_exact(par):
                 return prob.deviance(par[:nt], par[nt:], nagq)
 
             par = np.concatenate([theta, beta])
             lo_raw = np.concatenate([lower, np.full(len(beta), -np.inf)])
-            crit = dev_raw(par)
+            crit = dev_exact(par)
             if not derivs:
                 return GlmerOptimum(theta=theta, beta=beta, u=prob.u.copy(), criterion=float(crit), runs=runs,
                                     check=None, hessian=None)
+            dev_raw = _ModePredictor(prob, dev_exact, par)
             g, H = deriv12(dev_raw, par, fx=crit, lower=lo_raw)
             h_at = par.copy()
             bnd = np.concatenate([(lower == 0) & (theta < DERIV_DELTA), np.zeros(len(beta), bool)])
@@ -1070,6 +1080,33 @@ def optimize_glmer(prob: GlmmProblem, nagq: int, control: GlmerControl, derivs: 
             theta, beta = par[:nt], par[nt:]
     return GlmerOptimum(theta=np.asarray(theta, float), beta=np.asarray(beta, float), u=u, criterion=float(crit),
                         runs=runs, check=check, hessian=hess)
+
+
+class _ModePredictor:
+    """The deviance for the check's points with PIRLS started from a linear prediction of the modes:
+    ũ(x) ≈ ũ(x₀) + Σ_j (x − x₀)_j D_j, D_j = (ũ(x₀ + h e_j) − ũ(x₀)) / h from the forward points deriv12 evaluates
+    first.  The points are 1e-4 apart, so the prediction is good to O(h²) and PIRLS usually needs one step where
+    the previous point's modes needed two; where no prediction is available the last modes are used, as before.
+    PIRLS still iterates to its tolerance: the deviance is the same function, only its start differs."""
+
+    def __init__(self, prob: GlmmProblem, fun, x0):
+        self.prob, self.fun, self.x0 = prob, fun, np.array(x0, float)
+        self.u0 = prob.u.copy()  # the modes at x0 (fun(x0) was the last evaluation)
+        self.D: dict[int, np.ndarray] = {}
+
+    def __call__(self, x):
+        d = np.asarray(x, float) - self.x0
+        nz = np.flatnonzero(d)
+        known = [j for j in nz if j in self.D]
+        if known and len(known) == len(nz):
+            u = self.u0.copy()
+            for j in nz:
+                u += d[j] * self.D[j]
+            self.prob.u = u
+        val = self.fun(x)
+        if len(nz) == 1 and nz[0] not in self.D and self.prob.u is not None and len(self.prob.u) == len(self.u0):
+            self.D[int(nz[0])] = (self.prob.u - self.u0) / d[nz[0]]
+        return val
 
 
 def _pirls_failure(prob: GlmmProblem, err) -> str:
