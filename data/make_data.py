@@ -12,6 +12,7 @@ we use
 * ``mlmRev::Exam``        -- the London exam data (4059 students, 65 schools),
 * ``mlmRev::egsingle``    -- the growth data of Raudenbush & Bryk (2002, ch. 8): 7230 yearly math
   scores of 1721 pupils in 60 schools.
+* ``mlmRev::Contraception`` -- the Bangladesh Fertility Survey 1988 (1934 women, 60 districts).
 
 The output is deterministic: rows keep the source order, every float column
 is written with an explicit format at the precision of the source (the HSB
@@ -287,6 +288,34 @@ def make_egsingle(eg: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# --------------------------------------------------------------------------
+# mlmRev's Contraception (chapter 18, "Binary outcomes")
+
+CONTRACEPTION_COLUMNS = ["woman", "district", "use", "livch", "age", "urban"]
+
+
+def make_contraception() -> pd.DataFrame:
+    """mlmRev's Contraception (Bangladesh Fertility Survey 1988): 1934 women in 60 districts, its columns
+    and rows in its order."""
+    src = _load("mlmRev", "Contraception")
+    _check(src.shape == (1934, 7), f"Contraception shape {src.shape}")
+    _check(src["rownames"].tolist() == list(range(1, 1935)), "Contraception row names are not 1..1934")
+    out = src[CONTRACEPTION_COLUMNS].reset_index(drop=True).copy()
+    out["woman"] = out["woman"].astype("int64")
+    out["district"] = out["district"].astype("int64")
+    _check(out["woman"].tolist() == list(range(1, 1935)), "Contraception women are not 1..1934")
+    _check(out["district"].nunique() == 60, "Contraception has not 60 districts")
+    _check(out["use"].value_counts().to_dict() == {"N": 1175, "Y": 759}, "Contraception use counts")
+    _check(set(out["livch"]) == {"0", "1", "2", "3+"}, "unexpected livch values")
+    _check(set(out["urban"]) == {"N", "Y"}, "unexpected urban values")
+    return out
+
+
+CONTRACEPTION_FORMATS: dict[str, Callable] = {
+    "woman": integer, "district": integer, "use": string, "livch": string, "age": upto(4), "urban": string,
+}
+
+
 def build() -> dict[str, bytes]:
     students, schools, exam = sources()
     frames = {
@@ -295,7 +324,9 @@ def build() -> dict[str, bytes]:
         "exam.csv": make_exam(exam),
         "egsingle.csv": make_egsingle(egsingle_source()),
     }
-    files = {name: to_csv_bytes(df, FORMATS[name]) for name, df in frames.items()}
+    frames["contraception.csv"] = make_contraception()
+    formats = {**FORMATS, "contraception.csv": CONTRACEPTION_FORMATS}
+    files = {name: to_csv_bytes(df, formats[name]) for name, df in frames.items()}
     # the written text must read back to exactly the source values
     for name, df in frames.items():
         back = pd.read_csv(io.BytesIO(files[name]))

@@ -5,6 +5,7 @@
 * :func:`load_hs40` -- seed 001's 40-school subset ``hs`` (1977 students);
 * :func:`load_exam` -- the London exam data of seed 002 (mlmRev ``Exam``);
 * :func:`load_egsingle` -- the growth data of Raudenbush & Bryk (2002, ch. 8) (mlmRev ``egsingle``).
+* :func:`load_contraception` -- mlmRev's ``Contraception`` (chapter 18, binary outcomes).
 
 The files are the repository's ``data/`` folder, which is also installed
 inside the package (``hlm_course/datasets/``, package data), so a plain
@@ -31,7 +32,8 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["DATA_ENV_VAR", "EXPECTED_SHA256", "data_dir", "load_egsingle", "load_exam", "load_hs40", "load_hsb"]
+__all__ = ["DATA_ENV_VAR", "EXPECTED_SHA256", "data_dir", "load_contraception", "load_egsingle", "load_exam",
+           "load_hs40", "load_hsb"]
 
 #: Environment variable naming a folder that overrides the default ``data/``.
 DATA_ENV_VAR = "HLM_COURSE_DATA"
@@ -44,6 +46,7 @@ EXPECTED_SHA256: dict[str, str] = {
     "hs40.csv": "69a06b04ef5e0fc6a828f4f98e276d5b84cf5573d91eea7005d0373d7ce3f074",
     "exam.csv": "dc599b3dcab6c7fe3693219fd9a742ed156ac20b0992690d71050b9369c50926",
     "egsingle.csv": "da4bc1a57fb0c2c697f49c4c0ec6a2e14437243d1fb2d7c5342ead8f8f203b76",
+    "contraception.csv": "b83c7f0c978e26485d3cb9cec40472195b2e04b6c0b9ee16c5a96eba2623c712",
 }
 
 
@@ -241,3 +244,25 @@ def load_egsingle(*, verify_checksum: bool = True) -> pd.DataFrame:
     ``mobility`` (percent of pupils who move in a year) describe the school.
     """
     return _read(_EGSINGLE, verify_checksum=verify_checksum)
+
+
+_CONTRACEPTION = _Spec(
+    filename="contraception.csv",
+    columns=("woman", "district", "use", "livch", "age", "urban"),
+    dtypes={"woman": "int64", "district": "int64", "age": "float64"},
+    factors={"use": ("N", "Y"), "livch": ("0", "1", "2", "3+"), "urban": ("N", "Y")},
+)
+
+
+def load_contraception(*, verify_checksum: bool = True) -> pd.DataFrame:
+    """mlmRev's ``Contraception``: 1934 women in 60 districts of the Bangladesh Fertility Survey 1988.
+
+    Columns ``woman, district, use, livch, age, urban`` (see data/README.md), in mlmRev's row order, plus
+    ``y``, the response as 0/1 (1 = ``use`` is ``Y``).  ``district`` is an integer (1 … 61; there is no
+    district 54), ``age`` the woman's age centred at the sample mean, in years; ``use``, ``livch`` (living
+    children 0, 1, 2, 3+) and ``urban`` are factors with mlmRev's levels, so the dummies are lme4's
+    ``urbanY``, ``livch1``, ``livch2``, ``livch3+``.
+    """
+    df = _read(_CONTRACEPTION, verify_checksum=verify_checksum)
+    df["y"] = (df["use"] == "Y").astype("int64")
+    return df

@@ -291,3 +291,32 @@ def test_make_data_is_reproducible():
     result = subprocess.run([sys.executable, str(REPO / "data" / "make_data.py"), "--check"],
                             capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -------------------------------------------------------- Contraception ----
+
+
+def test_contraception_loader(tmp_path, monkeypatch):
+    """mlmRev's Contraception (chapter 18): counts, levels, the 0/1 response, and a checked file."""
+    from hlm_course.data import load_contraception
+
+    df = load_contraception()
+    assert list(df.columns) == ["woman", "district", "use", "livch", "age", "urban", "y"]
+    assert df.shape == (1934, 7) and df["district"].nunique() == 60
+    assert 54 not in set(df["district"]) and df["district"].max() == 61
+    assert {c: list(df[c].cat.categories) for c in ["use", "livch", "urban"]} == {
+        "use": ["N", "Y"], "livch": ["0", "1", "2", "3+"], "urban": ["N", "Y"]}
+    assert df["y"].sum() == 759 and (df["y"] == (df["use"] == "Y")).all()
+    assert df.iloc[1][["woman", "district", "use", "livch", "age", "urban"]].tolist() == [2, 1, "N", "0",
+                                                                                          -5.5599, "Y"]
+    assert abs(df["age"].mean()) < 0.01  # centred by mlmRev
+    # an altered byte is caught by the checksum
+    folder = tmp_path / "data"
+    folder.mkdir()
+    content = bytearray((REPO / "data" / "contraception.csv").read_bytes())
+    i = content.index(b"\n") + 3
+    content[i] = ord("7") if content[i] != ord("7") else ord("8")
+    (folder / "contraception.csv").write_bytes(bytes(content))
+    monkeypatch.setenv(DATA_ENV_VAR, str(folder))
+    with pytest.raises(ValueError, match=r"contraception\.csv: checksum mismatch"):
+        load_contraception()

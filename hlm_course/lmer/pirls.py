@@ -40,6 +40,7 @@ from functools import lru_cache
 
 import numpy as np
 from scipy import linalg, sparse
+from scipy.linalg import lapack
 
 from .errors import MixedModelError
 from .family import Family
@@ -111,6 +112,23 @@ class PirlsResult:
     Ldiag: np.ndarray | None = field(default=None, repr=False)
 
 
+def _chol(S) -> np.ndarray:
+    """Lower Cholesky factor of S by LAPACK's dpotrf directly (scipy.linalg.cholesky's argument checks and
+    array-API wrapping cost more than the factorization for the q × q blocks of a GLMM, called per PIRLS step)."""
+    L, info = lapack.dpotrf(S, lower=1, clean=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"{info}-th leading minor of the array is not positive definite")
+    return L
+
+
+def _trsolve(L, b, trans=False) -> np.ndarray:
+    """L⁻¹ b (or L'⁻¹ b) for a lower-triangular L by LAPACK's dtrtrs directly."""
+    x, info = lapack.dtrtrs(L, b, lower=1, trans=1 if trans else 0)
+    if info != 0:
+        raise np.linalg.LinAlgError("singular triangular factor")
+    return x
+
+
 class _Factor:
     """L L' = Λ'Z'WZΛ + I in blocks: leading block-diagonal (J1 blocks k1 × k1), trailing dense."""
 
@@ -141,7 +159,7 @@ class _Factor:
         x1 = self._l11_solve(b[:q1])
         if self.L22 is None:
             return x1
-        x2 = linalg.solve_triangular(self.L22, b[q1:] - self.L21 @ x1, lower=True, check_finite=False)
+        x2 = _trsolve(self.L22, b[q1:] - self.L21 @ x1)
         return np.concatenate([x1, x2])
 
     def backward(self, b):
@@ -149,7 +167,7 @@ class _Factor:
         q1 = self.L11.shape[0] * (1 if self.L11.ndim == 1 else self.L11.shape[1])
         if self.L22 is None:
             return self._l11_solve(b, trans=True)
-        x2 = linalg.solve_triangular(self.L22, b[q1:], lower=True, trans="T", check_finite=False)
+        x2 = _trsolve(self.L22, b[q1:], trans=True)
         x1 = self._l11_solve(b[:q1] - self.L21.T @ x2, trans=True)
         return np.concatenate([x1, x2])
 
@@ -168,13 +186,13 @@ class _Tri:
     def solve(self, c, trans=False):
         """L⁻¹ c, or L'⁻¹ c with ``trans``."""
         if self.L is not None:
-            return linalg.solve_triangular(self.L, c, lower=True, trans="T" if trans else "N", check_finite=False)
+            return _trsolve(self.L, c, trans)
         qb = len(self.lb)
         if not trans:
             xb = c[:qb] / self.lb
-            xl = linalg.solve_triangular(self.Lll, c[qb:] - self.B @ xb, lower=True, check_finite=False)
+            xl = _trsolve(self.Lll, c[qb:] - self.B @ xb)
         else:
-            xl = linalg.solve_triangular(self.Lll, c[qb:], lower=True, trans="T", check_finite=False)
+            xl = _trsolve(self.Lll, c[qb:], trans=True)
             xb = (c[:qb] - self.B.T @ xl) / self.lb
         return np.concatenate([xb, xl])
 
@@ -185,11 +203,43 @@ def _chol_nested(S, qb, nested: bool) -> _Tri:
     share no first-factor level; decided once from the design), that block is eliminated first and only
     the rest is factored densely: the blocked Cholesky one level further down."""
     if not nested or qb == S.shape[0]:
-        return _Tri(L=linalg.cholesky(S, lower=True, check_finite=False))
+        return _Tri(L=_chol(S))
     lb = np.sqrt(np.diagonal(S)[:qb])
     B = S[qb:, :qb] / lb[None, :]
-    Lll = linalg.cholesky(S[qb:, qb:] - B @ B.T, lower=True, check_finite=False)
+    Lll = _chol(S[qb:, qb:] - B @ B.T)
     return _Tri(lb=lb, B=B, Lll=Lll)
+
+
+def _compact_schur(sc, q2, qb) -> dict:
+    """The entries of the trailing Schur complement A22 − C (all-scalar terms) that the design can make
+    non-zero, once: ``inv`` maps the terms of both bincounts onto them; in the nested case (and with a third
+    term) their positions in the diagonal leading block, its coupling block and the dense rest."""
+    uniq, inv = np.unique(np.concatenate([sc["idx22"], sc["idxS"]]), return_inverse=True)
+    out = dict(uniq=uniq, inv=inv.ravel(), compact=False)
+    r, c = np.divmod(uniq, q2)
+    if sc["nested"] and qb < q2:
+        sel_d = (r < qb) & (c < qb)
+        if np.all(r[sel_d] == c[sel_d]):
+            sel_b = (r >= qb) & (c < qb)
+            sel_s = (r >= qb) & (c >= qb)
+            out.update(compact=True, sel_d=sel_d, pos_d=r[sel_d], sel_b=sel_b, pos_b=(r[sel_b] - qb) * qb + c[sel_b],
+                       sel_s=sel_s, pos_s=(r[sel_s] - qb) * (q2 - qb) + (c[sel_s] - qb), bb=None)
+            # B B' through the pairs of B's entries in one column (B's pattern is the design's): for nested
+            # factors each column has one entry and B B' is diagonal
+            rb, cb = r[sel_b] - qb, c[sel_b]
+            order = np.argsort(cb, kind="stable")
+            counts = np.bincount(cb, minlength=qb)
+            if int(np.sum(counts.astype(np.int64) ** 2)) <= 200_000:
+                starts = np.concatenate([[0], np.cumsum(counts)])
+                e1, e2 = [], []
+                for col in np.flatnonzero(counts):
+                    idx = order[starts[col]:starts[col + 1]]
+                    e1.append(np.repeat(idx, len(idx)))
+                    e2.append(np.tile(idx, len(idx)))
+                e1 = np.concatenate(e1) if e1 else np.zeros(0, np.int64)
+                e2 = np.concatenate(e2) if e2 else np.zeros(0, np.int64)
+                out["bb"] = (e1, e2, rb[e1] * (q2 - qb) + rb[e2])
+    return out
 
 
 class _ScalarFactor(_Factor):
@@ -255,6 +305,11 @@ class GlmmProblem:
         m = self.n if np.any(self.n > 1) else self.wt
         exact = family.family == "poisson" or bool(np.all(np.abs(m * self.y - np.round(m * self.y)) < 1e-9))
         self.aic_shift = float(self.aic_const - np.sum(self.dev_const)) if exact else None
+        # Σ d_i(μ) as two (binomial) or two (Poisson) dot products with constants computed once:
+        # binomial Σ const_i − (2 wt y)·log μ − (2 wt (1 − y))·log(1 − μ); Poisson Σ const_i + 2 wt·μ − (2 wt y)·log μ
+        self._dsum_const = float(np.sum(self.dev_const))
+        self._d_a = 2.0 * self.wt * self.y
+        self._d_b = 2.0 * self.wt * (1.0 - self.y) if family.family == "binomial" else 2.0 * self.wt
         if mustart is None:  # R's family$initialize
             if family.family == "binomial":
                 mustart = (self.wt * self.y + 0.5) / (self.wt + 1)
@@ -310,6 +365,7 @@ class GlmmProblem:
                         # the second term's levels never meet through a first-factor level (nor through an
                         # observation: one level each), so its block of the Schur complement is diagonal
                         nested=bool(np.all(R[pi, 0] == R[pj, 0])))
+                    self._scalar.update(_compact_schur(self._scalar, q2, self._rest[0].q))
         self.evaluations = 0
         self.tol = tol
 
@@ -373,15 +429,39 @@ class GlmmProblem:
             q2 = self._q2
             Zr = np.column_stack([W[:, 0] for W in ZL[1:]])
             wz = w[:, None] * Zr
-            A22 = np.bincount(sc["idx22"], weights=(wz[:, :, None] * Zr[:, None, :]).ravel(),
-                              minlength=q2 * q2).reshape(q2, q2)
             a = w * W1[:, 0]
             d = L11 ** 2
             pi, pj = sc["pi"], sc["pj"]
             cpair = a[pi] * a[pj] / d[b.codes[pi]]
-            C = np.bincount(sc["idxS"], weights=(cpair[:, None, None] * Zr[pi][:, :, None] * Zr[pj][:, None, :]).ravel(),
-                            minlength=q2 * q2).reshape(q2, q2)
-            S = A22 - C
+            # A22 − C in one bincount over the entries that can be non-zero (fixed by the design)
+            vals = np.bincount(sc["inv"], weights=np.concatenate([
+                (wz[:, :, None] * Zr[:, None, :]).ravel(),
+                -(cpair[:, None, None] * Zr[pi][:, :, None] * Zr[pj][:, None, :]).ravel()]),
+                minlength=len(sc["uniq"]))
+            if sc["compact"]:  # the nested case: diagonal leading block, its coupling B and the dense rest
+                qb = self._rest[0].q
+                lb2 = np.ones(qb)
+                lb2[sc["pos_d"]] += vals[sc["sel_d"]]
+                lb = np.sqrt(lb2)
+                q3 = q2 - qb
+                bv = vals[sc["sel_b"]] / lb[sc["pos_b"] % qb]  # B's entries: the coupling block times L_b⁻¹
+                B = np.zeros(q3 * qb)
+                B[sc["pos_b"]] = bv
+                B = B.reshape(q3, qb)
+                S22 = np.zeros(q3 * q3)
+                S22[sc["pos_s"]] = vals[sc["sel_s"]]
+                S22[::q3 + 1] += 1.0
+                if sc["bb"] is not None:
+                    e1, e2, pos = sc["bb"]
+                    S22 -= np.bincount(pos, weights=bv[e1] * bv[e2], minlength=q3 * q3)
+                    S22 = S22.reshape(q3, q3)
+                else:
+                    S22 = S22.reshape(q3, q3) - B @ B.T
+                T22 = _Tri(lb=lb, B=B, Lll=_chol(S22))
+                return _ScalarFactor(L11, T22, a, b.codes, sc["R"], Zr, b.q, q2)
+            S = np.zeros(q2 * q2)
+            S[sc["uniq"]] = vals
+            S = S.reshape(q2, q2)
             S[np.diag_indices(q2)] += 1.0
             return _ScalarFactor(L11, _chol_nested(S, self._rest[0].q, sc["nested"]), a, b.codes, sc["R"], Zr, b.q,
                                  q2)
@@ -405,7 +485,7 @@ class GlmmProblem:
             f = _Factor(L11, None, None)
             L21 = f._l11_solve(A21.T, trans=False).T  # A21 L11^{-T}
             S = A22 - L21 @ L21.T
-        L22 = linalg.cholesky(S, lower=True, check_finite=False)
+        L22 = _chol(S)
         return _Factor(L11, L21, L22)
 
     def crossprod(self, ZL, v):
@@ -432,8 +512,14 @@ class GlmmProblem:
         """Deviance residuals at μ (per observation)."""
         return self.family.dev_fast(self.y, mu, self.wt, self.dev_const)
 
+    def _dev_sum(self, mu) -> float:
+        """Σ_i d_i(y_i, μ_i) (the sum of :meth:`devres`) without the per-observation array."""
+        if self.family.family == "binomial":
+            return self._dsum_const - float(self._d_a @ np.log(mu)) - float(self._d_b @ np.log1p(-mu))
+        return self._dsum_const + float(self._d_b @ mu) - float(self._d_a @ np.log(mu))
+
     def _pdev(self, mu, u):
-        return float(np.sum(self.devres(mu)) + u @ u)
+        return self._dev_sum(mu) + float(u @ u)
 
     # -- PIRLS ---------------------------------------------------------------------------------
     def pirls(self, theta, beta=None, joint=False, maxit=100, tol=None) -> PirlsResult:
@@ -571,7 +657,7 @@ class GlmmProblem:
                 raise FloatingPointError("PIRLS loop resulted in NaN value")
             if pdev - oldpdev > 1e-7 * max(abs(pdev), 1.0):
                 raise FloatingPointError("(maxstephalfit) PIRLS step-halvings failed to reduce deviance")
-            step = float(np.max(np.abs(u_new - u)))
+            step = float(np.abs(u_new - u).max())
             u, eta, mu, me, w = u_new, eta_t, mu_t, me_t, w_t
             converged = step < tol or (halvings > 0 and abs(oldpdev - pdev) < 1e-15 * abs(pdev))
             oldpdev = pdev
@@ -582,7 +668,7 @@ class GlmmProblem:
         Ldiag = np.sqrt(1.0 + np.bincount(codes, weights=w * zl2, minlength=J))  # L at μ̃
         self.u, self.beta = u.copy(), None
         return PirlsResult(u=u, beta=beta, eta=eta, mu=mu, pdev=float(oldpdev),
-                           logdet=2.0 * float(np.sum(np.log(Ldiag))), iterations=it, Ldiag=Ldiag)
+                           logdet=2.0 * float(np.log(Ldiag).sum()), iterations=it, Ldiag=Ldiag)
 
     def _pirls_scalar_joint(self, theta, maxit, tol) -> PirlsResult:
         """:meth:`pirls` with ``joint=True`` (lme4's nAGQ = 0 stage) for one scalar term: with
@@ -654,7 +740,7 @@ class GlmmProblem:
         Ldiag = np.sqrt(1.0 + np.bincount(codes, weights=w * zl * zl, minlength=J))  # L at the modes
         self.u, self.beta = u.copy(), beta.copy()
         return PirlsResult(u=u, beta=beta, eta=eta, mu=mu, pdev=float(oldpdev),
-                           logdet=2.0 * float(np.sum(np.log(Ldiag))), iterations=it, Ldiag=Ldiag)
+                           logdet=2.0 * float(np.log(Ldiag).sum()), iterations=it, Ldiag=Ldiag)
 
     # -- the criteria ------------------------------------------------------------------------
     def laplace(self, theta, beta=None, joint=False, tol=None) -> float:

@@ -187,14 +187,15 @@ def _r_label(v) -> str:
     return str(v)
 
 
-def mk_re_terms(random_terms, frame: pd.DataFrame) -> ReTerms:
+def mk_re_terms(random_terms, frame: pd.DataFrame, matrices: bool = True) -> ReTerms:
     """lme4's ``mkReTrms``: the random-effects terms of a model frame (§2.3).
 
     ``random_terms`` are :class:`~hlm_course.lmer.formula.RandomTerm` (as
     ``parse_formula`` returns them: ``/`` and ``||`` expanded); ``frame`` is
     the model frame (rows with missing values already dropped).  The result
     orders the terms, builds Z', Λθ' with its θ index, and the factor list,
-    as lme4 does.
+    as lme4 does.  With ``matrices=False`` the sparse Z' and Λθ' are not built
+    (``Zt``, ``Lambdat`` None, ``Lind`` empty: glmer works on the terms).
     """
     random_terms = list(random_terms)
     if not random_terms:
@@ -225,6 +226,15 @@ def mk_re_terms(random_terms, frame: pd.DataFrame) -> ReTerms:
     nth = np.array([t.ntheta for t in terms])
     thoff = np.concatenate([[0], np.cumsum(nth)]).astype(np.int64)
     q = int(Gp[-1])
+    flist = {}
+    for t in terms:
+        flist.setdefault(t.group, factors[t.group])
+    cnms = [(t.group, list(t.columns)) for t in terms]
+    if not matrices:
+        lower = np.concatenate([np.where(np.equal(*_template_index(t.k)), 0.0, -np.inf) for t in terms])
+        theta = np.where(np.isfinite(lower), 1.0, 0.0)
+        return ReTerms(terms=terms, Zt=None, Lambdat=None, Lind=np.zeros(0, np.int64), theta=theta, lower=lower,
+                       Gp=Gp, flist=flist, cnms=cnms)
     # Z' (eq. 6): row Gp[i] + level * k + column, one entry per row of the data and column of the term
     rows, cols, vals = [], [], []
     obs = np.arange(n)
@@ -254,11 +264,8 @@ def mk_re_terms(random_terms, frame: pd.DataFrame) -> ReTerms:
     Lind = Lt.data.astype(np.int64) - 1
     theta = np.where(np.isfinite(lower), 1.0, 0.0)
     Lt.data = theta[Lind]
-    flist = {}
-    for t in terms:
-        flist.setdefault(t.group, factors[t.group])
     return ReTerms(terms=terms, Zt=Zt, Lambdat=Lt, Lind=Lind, theta=theta, lower=lower, Gp=Gp, flist=flist,
-                   cnms=[(t.group, list(t.columns)) for t in terms])
+                   cnms=cnms)
 
 
 def check_re_terms(re: ReTerms, n: int) -> None:
