@@ -760,8 +760,7 @@ class GlmmProblem:
             raise MixedModelError("nAGQ > 1 is only available for models with a single, scalar random-effects term")
         r = self.pirls(theta, beta, tol=tol)
         J, codes = b.nlevels, b.codes
-        devres = self.devres(r.mu)
-        devc0 = r.u ** 2 + np.bincount(codes, weights=devres, minlength=J)
+        G, gconst = self._agq_groups()
         sd = 1.0 / r.Ldiag
         z, wts = gh_rule(nagq)
         lam_z = b.Z[:, 0] * float(np.asarray(theta, float)[b.theta_slice][0])
@@ -769,14 +768,37 @@ class GlmmProblem:
         keep = z != 0  # the node at 0 contributes its weight (the modes themselves)
         zk, wk = z[keep], wts[keep]
         U = r.u[None, :] + zk[:, None] * sd[None, :]  # (K, J): the nodes of every group
-        mu_k = self.family.linkinv(base[None, :] + lam_z[None, :] * U[:, codes])
-        dev = self.family.dev_fast(self.y[None, :], mu_k, self.wt[None, :], self.dev_const[None, :])
-        K = len(zk)
-        devc = U ** 2 + np.bincount((codes[None, :] + J * np.arange(K)[:, None]).ravel(), weights=dev.ravel(),
-                                    minlength=K * J).reshape(K, J)
-        mult = np.sum(wk[:, None] * np.exp(0.5 * zk[:, None] ** 2 - 0.5 * (devc - devc0[None, :])), axis=0)
+        # the modes and the K nodes at once: row 0 is ũ itself
+        mu_all = self.family.linkinv(base[None, :] + lam_z[None, :] * np.vstack([r.u[None, :], U])[:, codes])
+        # Σ_{i in j} d_i(μ) per group and node: the μ-dependent part of the deviance residuals (see _dev_sum)
+        # summed by the n × J indicator matrix G, plus each group's constant
+        if self.family.family == "binomial":
+            part = -(self._d_a * np.log(mu_all) + self._d_b * np.log1p(-mu_all))
+        else:
+            part = self._d_b * mu_all - self._d_a * np.log(mu_all)
+        if G is not None:
+            gdev = gconst[None, :] + part @ G
+        else:  # many observations and levels: per (node, level) sums by one bincount
+            K1, J = part.shape[0], b.nlevels
+            gdev = gconst[None, :] + np.bincount((codes[None, :] + J * np.arange(K1)[:, None]).ravel(),
+                                                 weights=part.ravel(), minlength=K1 * J).reshape(K1, J)
+        devc0 = r.u ** 2 + gdev[0]
+        devc = U ** 2 + gdev[1:]
+        mult = wk @ np.exp(0.5 * zk[:, None] ** 2 - 0.5 * (devc - devc0[None, :]))
         mult += wts[~keep].sum()
-        return float(np.sum(devc0) + r.logdet - 2.0 * np.sum(np.log(mult)))
+        return float(devc0.sum() + r.logdet - 2.0 * np.log(mult).sum())
+
+    def _agq_groups(self):
+        """The n × J indicator matrix of the AGQ term's levels and each level's Σ of the deviance constants
+        (once per problem)."""
+        if getattr(self, "_agq_cache", None) is None:
+            b = self.blocks[0]
+            G = None
+            if self.nobs * b.nlevels <= 1_000_000:
+                G = np.zeros((self.nobs, b.nlevels))
+                G[np.arange(self.nobs), b.codes] = 1.0
+            self._agq_cache = (G, np.bincount(b.codes, weights=self.dev_const, minlength=b.nlevels))
+        return self._agq_cache
 
     def deviance(self, theta, beta, nagq: int, tol=None) -> float:
         """The criterion lme4 optimizes at stage 2 (nAGQ ≥ 1)."""
