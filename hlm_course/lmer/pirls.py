@@ -210,6 +210,12 @@ def _chol_nested(S, qb, nested: bool) -> _Tri:
     return _Tri(lb=lb, B=B, Lll=Lll)
 
 
+def _term_of(rows, rest) -> np.ndarray:
+    """Which trailing term each row of the trailing block belongs to."""
+    edges = np.cumsum([b.q for b in rest])
+    return np.searchsorted(edges, rows, side="right")
+
+
 def _compact_schur(sc, q2, qb) -> dict:
     """The entries of the trailing Schur complement A22 − C (all-scalar terms) that the design can make
     non-zero, once: ``inv`` maps the terms of both bincounts onto them; in the nested case (and with a third
@@ -366,12 +372,24 @@ class GlmmProblem:
                         # observation: one level each), so its block of the Schur complement is diagonal
                         nested=bool(np.all(R[pi, 0] == R[pj, 0])))
                     self._scalar.update(_compact_schur(self._scalar, q2, self._rest[0].q))
+                    # the weights of that bincount without θ: w_i Z_is Z_it per observation and −c_ij Z_is Z_jt
+                    # per pair, as (index into [w, −c], raw product); θ_s θ_t multiplies each entry afterwards
+                    Z0 = np.column_stack([b.Z[:, 0] for b in self._rest])
+                    nobs, npair = self.nobs, len(pi)
+                    self._scalar.update(
+                        Z0=Z0,
+                        src=np.concatenate([np.repeat(np.arange(nobs), m * m), nobs + np.repeat(np.arange(npair), m * m)]),
+                        raw=np.concatenate([(Z0[:, :, None] * Z0[:, None, :]).ravel(),
+                                            (Z0[pi][:, :, None] * Z0[pj][:, None, :]).ravel()]),
+                        tpair=_term_of(self._scalar["uniq"] // q2, self._rest) * m
+                        + _term_of(self._scalar["uniq"] % q2, self._rest))
         self.evaluations = 0
         self.tol = tol
 
     # -- ZΛ ------------------------------------------------------------------------------------
     def _zlam(self, theta):
         """Per term, the rows of ZΛθ: (Z_t T_t) (n × k_t)."""
+        self._zl_theta = np.asarray(theta, float)  # the θ of the ZΛ the factor will be given
         return [b.Z @ b.lambda_block(theta) for b in self.blocks]
 
     def _zlam_u(self, ZL, u):
@@ -427,17 +445,16 @@ class GlmmProblem:
         if self._scalar is not None:
             sc = self._scalar
             q2 = self._q2
-            Zr = np.column_stack([W[:, 0] for W in ZL[1:]])
-            wz = w[:, None] * Zr
+            th = np.array([self._zl_theta[t.theta_slice][0] for t in self._rest])
+            Zr = sc["Z0"] * th[None, :]
             a = w * W1[:, 0]
             d = L11 ** 2
             pi, pj = sc["pi"], sc["pj"]
             cpair = a[pi] * a[pj] / d[b.codes[pi]]
-            # A22 − C in one bincount over the entries that can be non-zero (fixed by the design)
-            vals = np.bincount(sc["inv"], weights=np.concatenate([
-                (wz[:, :, None] * Zr[:, None, :]).ravel(),
-                -(cpair[:, None, None] * Zr[pi][:, :, None] * Zr[pj][:, None, :]).ravel()]),
-                minlength=len(sc["uniq"]))
+            # A22 − C in one bincount over the entries that can be non-zero (fixed by the design), θ_s θ_t after
+            vals = np.bincount(sc["inv"], weights=np.concatenate([w, -cpair])[sc["src"]] * sc["raw"],
+                               minlength=len(sc["uniq"]))
+            vals *= np.outer(th, th).ravel()[sc["tpair"]]
             if sc["compact"]:  # the nested case: diagonal leading block, its coupling B and the dense rest
                 qb = self._rest[0].q
                 lb2 = np.ones(qb)
