@@ -719,9 +719,11 @@ class GlmmProblem:
             for c in range(p):
                 RZX[:, c] = np.bincount(codes, weights=wzl * X[:, c], minlength=J)
             RZX /= L[:, None]
-            # the p × p Schur complement X'WX − R_ZX'R_ZX (positive definite; numpy's solve has less overhead
-            # than a Cholesky and two triangular solves for the small p of a GLMM)
-            b_new = np.linalg.solve(X.T @ WX - RZX.T @ RZX, X.T @ (w * z) - RZX.T @ cu)
+            # the p × p Schur complement X'WX − R_ZX'R_ZX (positive definite)
+            A, rhs = X.T @ WX - RZX.T @ RZX, X.T @ (w * z) - RZX.T @ cu
+            _, b_new, info = lapack.dposv(A, rhs)  # LAPACK's Cholesky solve directly (a small p: its overhead counts)
+            if info != 0:  # not numerically positive definite: the general solver, as before
+                b_new = np.linalg.solve(A, rhs)
             u_new = (cu - RZX @ b_new) / L
             xb_t = X @ b_new
             zlu_t = zl * u_new[codes]
