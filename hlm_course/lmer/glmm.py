@@ -1054,6 +1054,7 @@ def optimize_glmer(prob: GlmmProblem, nagq: int, control: GlmerControl, derivs: 
                 return GlmerOptimum(theta=theta, beta=beta, u=prob.u.copy(), criterion=float(crit), runs=runs,
                                     check=None, hessian=None)
             dev_raw = _ModePredictor(prob, dev_exact, par)
+            dev_raw.remember(par, crit)
             g, H = deriv12(dev_raw, par, fx=crit, lower=lo_raw)
             h_at = par.copy()
             bnd = np.concatenate([(lower == 0) & (theta < DERIV_DELTA), np.zeros(len(beta), bool)])
@@ -1093,8 +1094,18 @@ class _ModePredictor:
         self.prob, self.fun, self.x0 = prob, fun, np.array(x0, float)
         self.u0 = prob.u.copy()  # the modes at x0 (fun(x0) was the last evaluation)
         self.D: dict[int, np.ndarray] = {}
+        self.memo: dict[bytes, tuple] = {}  # a point evaluated before: its deviance and modes
+
+    def remember(self, x, val):
+        """Record that ``fun(x) == val`` with the problem's current modes (x was the last point evaluated)."""
+        self.memo[np.asarray(x, float).tobytes()] = (val, self.prob.u.copy())
 
     def __call__(self, x):
+        key = np.asarray(x, float).tobytes()
+        if key in self.memo:  # e.g. the estimate itself, evaluated again to leave its modes in the problem
+            val, u = self.memo[key]
+            self.prob.u = u.copy()
+            return val
         d = np.asarray(x, float) - self.x0
         nz = np.flatnonzero(d)
         known = [j for j in nz if j in self.D]
@@ -1106,6 +1117,8 @@ class _ModePredictor:
         val = self.fun(x)
         if len(nz) == 1 and nz[0] not in self.D and self.prob.u is not None and len(self.prob.u) == len(self.u0):
             self.D[int(nz[0])] = (self.prob.u - self.u0) / d[nz[0]]
+        if self.prob.u is not None:
+            self.remember(x, val)
         return val
 
 

@@ -210,6 +210,12 @@ def _chol_nested(S, qb, nested: bool) -> _Tri:
     return _Tri(lb=lb, B=B, Lll=Lll)
 
 
+def _term_of(rows, rest) -> np.ndarray:
+    """Which trailing term each row of the trailing block belongs to."""
+    edges = np.cumsum([b.q for b in rest])
+    return np.searchsorted(edges, rows, side="right")
+
+
 def _compact_schur(sc, q2, qb) -> dict:
     """The entries of the trailing Schur complement A22 − C (all-scalar terms) that the design can make
     non-zero, once: ``inv`` maps the terms of both bincounts onto them; in the nested case (and with a third
@@ -366,12 +372,24 @@ class GlmmProblem:
                         # observation: one level each), so its block of the Schur complement is diagonal
                         nested=bool(np.all(R[pi, 0] == R[pj, 0])))
                     self._scalar.update(_compact_schur(self._scalar, q2, self._rest[0].q))
+                    # the weights of that bincount without θ: w_i Z_is Z_it per observation and −c_ij Z_is Z_jt
+                    # per pair, as (index into [w, −c], raw product); θ_s θ_t multiplies each entry afterwards
+                    Z0 = np.column_stack([b.Z[:, 0] for b in self._rest])
+                    nobs, npair = self.nobs, len(pi)
+                    self._scalar.update(
+                        Z0=Z0,
+                        src=np.concatenate([np.repeat(np.arange(nobs), m * m), nobs + np.repeat(np.arange(npair), m * m)]),
+                        raw=np.concatenate([(Z0[:, :, None] * Z0[:, None, :]).ravel(),
+                                            (Z0[pi][:, :, None] * Z0[pj][:, None, :]).ravel()]),
+                        tpair=_term_of(self._scalar["uniq"] // q2, self._rest) * m
+                        + _term_of(self._scalar["uniq"] % q2, self._rest))
         self.evaluations = 0
         self.tol = tol
 
     # -- ZΛ ------------------------------------------------------------------------------------
     def _zlam(self, theta):
         """Per term, the rows of ZΛθ: (Z_t T_t) (n × k_t)."""
+        self._zl_theta = np.asarray(theta, float)  # the θ of the ZΛ the factor will be given
         return [b.Z @ b.lambda_block(theta) for b in self.blocks]
 
     def _zlam_u(self, ZL, u):
@@ -427,17 +445,16 @@ class GlmmProblem:
         if self._scalar is not None:
             sc = self._scalar
             q2 = self._q2
-            Zr = np.column_stack([W[:, 0] for W in ZL[1:]])
-            wz = w[:, None] * Zr
+            th = np.array([self._zl_theta[t.theta_slice][0] for t in self._rest])
+            Zr = sc["Z0"] * th[None, :]
             a = w * W1[:, 0]
             d = L11 ** 2
             pi, pj = sc["pi"], sc["pj"]
             cpair = a[pi] * a[pj] / d[b.codes[pi]]
-            # A22 − C in one bincount over the entries that can be non-zero (fixed by the design)
-            vals = np.bincount(sc["inv"], weights=np.concatenate([
-                (wz[:, :, None] * Zr[:, None, :]).ravel(),
-                -(cpair[:, None, None] * Zr[pi][:, :, None] * Zr[pj][:, None, :]).ravel()]),
-                minlength=len(sc["uniq"]))
+            # A22 − C in one bincount over the entries that can be non-zero (fixed by the design), θ_s θ_t after
+            vals = np.bincount(sc["inv"], weights=np.concatenate([w, -cpair])[sc["src"]] * sc["raw"],
+                               minlength=len(sc["uniq"]))
+            vals *= np.outer(th, th).ravel()[sc["tpair"]]
             if sc["compact"]:  # the nested case: diagonal leading block, its coupling B and the dense rest
                 qb = self._rest[0].q
                 lb2 = np.ones(qb)
@@ -702,9 +719,11 @@ class GlmmProblem:
             for c in range(p):
                 RZX[:, c] = np.bincount(codes, weights=wzl * X[:, c], minlength=J)
             RZX /= L[:, None]
-            # the p × p Schur complement X'WX − R_ZX'R_ZX (positive definite; numpy's solve has less overhead
-            # than a Cholesky and two triangular solves for the small p of a GLMM)
-            b_new = np.linalg.solve(X.T @ WX - RZX.T @ RZX, X.T @ (w * z) - RZX.T @ cu)
+            # the p × p Schur complement X'WX − R_ZX'R_ZX (positive definite)
+            A, rhs = X.T @ WX - RZX.T @ RZX, X.T @ (w * z) - RZX.T @ cu
+            _, b_new, info = lapack.dposv(A, rhs)  # LAPACK's Cholesky solve directly (a small p: its overhead counts)
+            if info != 0:  # not numerically positive definite: the general solver, as before
+                b_new = np.linalg.solve(A, rhs)
             u_new = (cu - RZX @ b_new) / L
             xb_t = X @ b_new
             zlu_t = zl * u_new[codes]
@@ -760,8 +779,7 @@ class GlmmProblem:
             raise MixedModelError("nAGQ > 1 is only available for models with a single, scalar random-effects term")
         r = self.pirls(theta, beta, tol=tol)
         J, codes = b.nlevels, b.codes
-        devres = self.devres(r.mu)
-        devc0 = r.u ** 2 + np.bincount(codes, weights=devres, minlength=J)
+        G, gconst = self._agq_groups()
         sd = 1.0 / r.Ldiag
         z, wts = gh_rule(nagq)
         lam_z = b.Z[:, 0] * float(np.asarray(theta, float)[b.theta_slice][0])
@@ -769,14 +787,37 @@ class GlmmProblem:
         keep = z != 0  # the node at 0 contributes its weight (the modes themselves)
         zk, wk = z[keep], wts[keep]
         U = r.u[None, :] + zk[:, None] * sd[None, :]  # (K, J): the nodes of every group
-        mu_k = self.family.linkinv(base[None, :] + lam_z[None, :] * U[:, codes])
-        dev = self.family.dev_fast(self.y[None, :], mu_k, self.wt[None, :], self.dev_const[None, :])
-        K = len(zk)
-        devc = U ** 2 + np.bincount((codes[None, :] + J * np.arange(K)[:, None]).ravel(), weights=dev.ravel(),
-                                    minlength=K * J).reshape(K, J)
-        mult = np.sum(wk[:, None] * np.exp(0.5 * zk[:, None] ** 2 - 0.5 * (devc - devc0[None, :])), axis=0)
+        # the modes and the K nodes at once: row 0 is ũ itself
+        mu_all = self.family.linkinv(base[None, :] + lam_z[None, :] * np.vstack([r.u[None, :], U])[:, codes])
+        # Σ_{i in j} d_i(μ) per group and node: the μ-dependent part of the deviance residuals (see _dev_sum)
+        # summed by the n × J indicator matrix G, plus each group's constant
+        if self.family.family == "binomial":
+            part = -(self._d_a * np.log(mu_all) + self._d_b * np.log1p(-mu_all))
+        else:
+            part = self._d_b * mu_all - self._d_a * np.log(mu_all)
+        if G is not None:
+            gdev = gconst[None, :] + part @ G
+        else:  # many observations and levels: per (node, level) sums by one bincount
+            K1, J = part.shape[0], b.nlevels
+            gdev = gconst[None, :] + np.bincount((codes[None, :] + J * np.arange(K1)[:, None]).ravel(),
+                                                 weights=part.ravel(), minlength=K1 * J).reshape(K1, J)
+        devc0 = r.u ** 2 + gdev[0]
+        devc = U ** 2 + gdev[1:]
+        mult = wk @ np.exp(0.5 * zk[:, None] ** 2 - 0.5 * (devc - devc0[None, :]))
         mult += wts[~keep].sum()
-        return float(np.sum(devc0) + r.logdet - 2.0 * np.sum(np.log(mult)))
+        return float(devc0.sum() + r.logdet - 2.0 * np.log(mult).sum())
+
+    def _agq_groups(self):
+        """The n × J indicator matrix of the AGQ term's levels and each level's Σ of the deviance constants
+        (once per problem)."""
+        if getattr(self, "_agq_cache", None) is None:
+            b = self.blocks[0]
+            G = None
+            if self.nobs * b.nlevels <= 1_000_000:
+                G = np.zeros((self.nobs, b.nlevels))
+                G[np.arange(self.nobs), b.codes] = 1.0
+            self._agq_cache = (G, np.bincount(b.codes, weights=self.dev_const, minlength=b.nlevels))
+        return self._agq_cache
 
     def deviance(self, theta, beta, nagq: int, tol=None) -> float:
         """The criterion lme4 optimizes at stage 2 (nAGQ ≥ 1)."""
