@@ -231,7 +231,7 @@ def mk_re_terms(random_terms, frame: pd.DataFrame, matrices: bool = True) -> ReT
         flist.setdefault(t.group, factors[t.group])
     cnms = [(t.group, list(t.columns)) for t in terms]
     if not matrices:
-        lower = np.concatenate([np.where(np.equal(*_template_index(t.k)), 0.0, -np.inf) for t in terms])
+        lower = np.concatenate([np.where(np.equal(*template_index(t.k)), 0.0, -np.inf) for t in terms])
         theta = np.where(np.isfinite(lower), 1.0, 0.0)
         return ReTerms(terms=terms, Zt=None, Lambdat=None, Lind=np.zeros(0, np.int64), theta=theta, lower=lower,
                        Gp=Gp, flist=flist, cnms=cnms)
