@@ -65,7 +65,7 @@ _HEADER = ["AIC", "BIC", "logLik", "deviance", "REMLdev"]
 
 #: The variable-intercept model ``normexam ~ standLRT + (1 | school)`` fitted by
 #: today's lme4 (1.1-31, R 4.2.2): fixed effects and standard errors, copied
-#: from tests/reference/lme4_reference.json (tests/test_exam_tables.py checks
+#: from tests/reference/lme4_reference.json (tests/against_r/test_exam_tables.py checks
 #: the copy), so that the chapters need not read the test suite's files.
 LME4_TODAY = {
     "lme4": "1.1-31",

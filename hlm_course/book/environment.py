@@ -2,7 +2,7 @@
 
 The environment page of the book calls these at build time, so the versions it shows are the ones
 that computed every number in the book.  Readers and CI install ``requirements.lock``; a test
-(``tests/test_environment.py``) checks that the lock pins everything ``requirements.txt`` asks for.
+(``tests/book/test_environment.py``) checks that the lock pins everything ``requirements.txt`` asks for.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from hlm_course import power
 from hlm_course.inference import refit_many
 from hlm_course.lmer import MixedModelError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REF = json.loads((ROOT / "tests" / "reference" / "planning_lme4.json").read_text())["models"]
 
 

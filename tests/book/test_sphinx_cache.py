@@ -7,7 +7,7 @@ import pytest
 from hlm_course.book import sphinx_cache as sc
 from myst_text import MYST_HEADER
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _tree(tmp_path):

@@ -19,7 +19,7 @@ from hlm_course.book import handouts
 from hlm_course.book.reader import PACKAGE_CHECK, BookContext, raw_syntax, reader_notebook
 from myst_text import MYST_HEADER
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "_build"
 CTX = BookContext(numbers={"ex-one": "Exercise 5.1"}, labels={"ch-models": "Comparing the models"},
                   chapters={"ch-models": "Chapter 7, *Comparing the models*"})

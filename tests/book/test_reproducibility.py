@@ -18,7 +18,7 @@ import yaml
 from hlm_course.ledger import NOTE, ROUNDS
 from hlm_course.book.reader import BOOK_ONLY_TAG
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 APPENDIX = ROOT / "chapters" / "reproducibility.md"
 HTML = Path(os.environ.get("HLM_BOOK_HTML", ROOT / "_build" / "html")).resolve() / "chapters" / "reproducibility.html"
 CHAPTERS = sorted(p for p in (ROOT / "chapters").glob("[0-9][0-9]_*.md"))

@@ -20,7 +20,7 @@ from hlm_course import labs
 from hlm_course.labs import _REGISTRY, lab2
 from conftest import reference
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REF = reference("lab2_lme4")
 CHAPTER = (ROOT / "chapters" / "15_lab2_minority.md").read_text()
 

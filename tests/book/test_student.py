@@ -60,7 +60,7 @@ def test_student_edition_of_the_book(tmp_path):
     """Every chapter with exercises loses its solutions and keeps its exercises."""
     from pathlib import Path
 
-    chapters = Path(__file__).resolve().parent.parent / "chapters"
+    chapters = Path(__file__).resolve().parents[2] / "chapters"
     report = make_student_edition(chapters, tmp_path, fmt="ipynb")
     with_exercises = [p.name for p in chapters.glob("*.md") if "{exercise}" in p.read_text()]
     assert with_exercises, "the book has no exercises"
@@ -143,7 +143,7 @@ def test_student_edition_contains_no_solution_code(tmp_path):
     """No line of any solution's code survives in the student edition."""
     from pathlib import Path
 
-    chapters = Path(__file__).resolve().parent.parent / "chapters"
+    chapters = Path(__file__).resolve().parents[2] / "chapters"
     make_student_edition(chapters, tmp_path, fmt="ipynb")
     n_checked = 0
     for path in sorted(chapters.glob("*.md")):
@@ -171,7 +171,7 @@ def test_student_edition_of_each_lab_runs_without_its_solutions(tmp_path, lab):
 
     import nbclient
 
-    chapters = Path(__file__).resolve().parent.parent / "chapters"
+    chapters = Path(__file__).resolve().parents[2] / "chapters"
     nb, removed = strip_solutions(jupytext.read(chapters / f"{lab}.md"))
     assert removed >= 10
     nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
@@ -227,7 +227,7 @@ def test_student_edition_of_each_lab_does_not_promise_dropdowns(lab):
 
     from hlm_course.book.student import STUDENT_NOTE
 
-    chapters = Path(__file__).resolve().parent.parent / "chapters"
+    chapters = Path(__file__).resolve().parents[2] / "chapters"
     source = (chapters / f"{lab}.md").read_text()
     assert "dropdowns" in source  # the book itself points to them
     nb, _ = strip_solutions(jupytext.read(chapters / f"{lab}.md"))

@@ -24,7 +24,7 @@ import hlm_course as hc
 from hlm_course.lmer import MixedModelError
 from hlm_course.lmer.multiterm import LmerFitMulti
 
-REF_DIR = Path(__file__).parent / "reference"
+REF_DIR = Path(__file__).resolve().parents[1] / "reference"
 REF = json.loads((REF_DIR / "multi_term_lme4.json").read_text())["models"]
 FACTORS = {"penicillin": ["plate", "sample"], "pastes": ["batch", "cask"], "sleepstudy": ["Subject"],
            "insteval": ["s", "d", "dept", "service", "studage", "lectage"],

@@ -13,7 +13,7 @@ from hlm_course import labs
 from hlm_course.labs import lab1
 from conftest import reference
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REF = reference("lab1_lme4")
 CHAPTER = ROOT / "chapters" / "14_lab1_sector_gap.md"
 KEYS = [k for k in labs.keys() if k.startswith("lab1-")]

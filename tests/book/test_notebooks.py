@@ -10,7 +10,7 @@ import yaml
 from hlm_course.book import notebooks
 from myst_text import MYST_HEADER
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CHAPTERS = sorted(p for p in (ROOT / "chapters").glob("*.md") if notebooks.is_notebook(p))
 
 SMALL = MYST_HEADER + """

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 KERNEL = "Prescott"
 pytestmark = pytest.mark.slow  # executes chapter 13 and its tests in fresh processes
 
@@ -43,7 +43,7 @@ def test_the_second_kernel_is_really_used():
 
 def test_chapter_13_tests_pass_under_the_second_kernel():
     out = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                "tests/test_statsmodels_check.py"], 900)
+                "tests/against_r/test_statsmodels_check.py"], 900)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
 
 

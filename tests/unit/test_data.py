@@ -15,7 +15,7 @@ import pytest
 from hlm_course import data
 from hlm_course.data import DATA_ENV_VAR, EXPECTED_SHA256, load_egsingle, load_exam, load_hs40, load_hsb
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 FILES = ("hsb.csv", "hs40.csv", "exam.csv", "egsingle.csv")
 LOADERS = {"hsb.csv": load_hsb, "hs40.csv": load_hs40, "exam.csv": load_exam, "egsingle.csv": load_egsingle}
 

@@ -24,7 +24,7 @@ import hlm_course as hc
 from hlm_course.lmer import MixedModelError
 from conftest import reference
 
-REFDIR = Path(__file__).parent / "reference"
+REFDIR = Path(__file__).resolve().parents[1] / "reference"
 REF = reference("student_variants_lme4")["models"]
 
 

@@ -26,7 +26,7 @@ from browser_support import (FIGURE_IMAGES, BookServer, HttpProbe, SiteIndex, bo
                              redirect_target, start_chromium, static_page_problems,
                              switch_to_dark_mode, toc_files, toc_pages)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HTML_DIR = Path(os.environ.get("HLM_BOOK_HTML", ROOT / "_build" / "html")).resolve()
 SCREENSHOTS = HTML_DIR.parent / "screenshots"
 TOC = ROOT / "_toc.yml"

@@ -12,7 +12,7 @@ import yaml
 
 from hlm_course.book.sphinx_cache import toc_files as _toc_paths
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
 # calls that draw a figure; the plots helpers that only return tables or numbers are excluded
 NOT_FIGURES = ("palette_for", "ls_line", "ellipse_points", "ellipse_radius", "use_book_style")

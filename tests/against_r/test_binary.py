@@ -15,7 +15,7 @@ from scipy.special import expit
 
 import hlm_course as hc
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REF = json.loads((ROOT / "tests" / "reference" / "binary_lme4.json").read_text())
 FORMULA = "use ~ age + I(age^2) + urban + livch + (1 | district)"
 SPECS = {"ri": (FORMULA, 1), "agq10": (FORMULA, 10), "agq25": (FORMULA, 25),

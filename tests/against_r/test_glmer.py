@@ -31,7 +31,7 @@ import hlm_course as hc
 from hlm_course.lmer import MixedModelError
 from hlm_course.lmer.family import Family, binomial, poisson
 
-REF = Path(__file__).parent / "reference"
+REF = Path(__file__).resolve().parents[1] / "reference"
 LME4 = json.loads((REF / "glmer_lme4.json").read_text())["fits"]
 
 

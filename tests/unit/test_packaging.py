@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 #: import name → distribution name, where they differ
 DISTRIBUTIONS = {"sklearn": "scikit-learn", "yaml": "pyyaml"}

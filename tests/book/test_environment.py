@@ -10,7 +10,7 @@ from packaging.requirements import Requirement
 
 from hlm_course.book import environment
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _requirements():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "hlm_course"
+PACKAGE = Path(__file__).resolve().parents[2] / "hlm_course"
 #: Modules exempt from the checks: none (the engine, lmer/ and inference.py, passes them since issue 26's
 #: engine items: no private cross-module import, no import circle).
 ENGINE = ()

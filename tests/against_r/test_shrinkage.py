@@ -30,7 +30,7 @@ from hlm_course.exam_tables import _TABLE_3_1
 
 matplotlib.use("Agg")
 
-REF = Path(__file__).parent / "reference"
+REF = Path(__file__).resolve().parents[1] / "reference"
 R = json.loads((REF / "kaplan_shrinkage.json").read_text())
 LME4 = json.loads((REF / "lme4_reference.json").read_text())["models"]
 

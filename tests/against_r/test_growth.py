@@ -14,7 +14,7 @@ import hlm_course as hc
 from hlm_course import labs
 from hlm_course.labs import growth
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REF = json.loads((ROOT / "tests" / "reference" / "growth_lme4.json").read_text())["models"]
 
 
