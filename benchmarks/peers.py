@@ -18,10 +18,11 @@ The column "− lme4" subtracts lme4 1.1-31's criterion from benchmarks/r_timing
 r_timings_multi.json); a positive value means the engine stopped at a worse (higher) point.
 
 statsmodels MixedLM runs with ``method=["lbfgs"]`` (a single quasi-Newton run from its default start,
-with the analytic gradient); its default chain is not trusted here (see PREAMBLE: its default
-optimizers can stop early).  The crossed model (Penicillin) is fitted by statsmodels' variance-components
-formulation: one group holding all rows, ``vc_formula`` with one component per factor.  mixedlm-rs fits one
-grouping factor only, so it is marked "cannot fit" there.
+with the analytic gradient), as the explicit choice; its default chain (bfgs, then lbfgs, then cg) is
+timed too, in its own row, because users run it — neither is trusted, each is judged by the criterion it
+reached.  The crossed model (Penicillin) is fitted by statsmodels' variance-components formulation: one
+group holding all rows, ``vc_formula`` with one component per factor.  mixedlm-rs fits one grouping factor
+only, so it is marked "cannot fit" there.
 
 Results: benchmarks/peers.json and benchmarks/PEERS.md.
 """
@@ -32,6 +33,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 import time
 import warnings
@@ -57,7 +59,7 @@ ONE_FACTOR = {
                      "~cses + minority", "hsb"),
     "exam_hlm": ("normexam ~ standLRT + (standLRT | school)", "normexam ~ standLRT", "~standLRT", "exam"),
 }
-LARGE = {"hsb_rc_100x": ("rc", 100), "hsb_isa_100x": ("isa", 100)}
+LARGE = {"hsb_rc_10x": ("rc", 10), "hsb_rc_100x": ("rc", 100), "hsb_isa_100x": ("isa", 100)}
 
 
 def fastest(fn, reps: int):
@@ -92,7 +94,7 @@ def crit_at(ours, cov_re: np.ndarray, scale: float) -> float:
 
 
 # --------------------------------------------------------------------------- peers
-def fit_statsmodels(fixed, re, data, group="school"):
+def fit_statsmodels(fixed, re, data, group="school", method=("lbfgs",)):
     import statsmodels.formula.api as smf
     from statsmodels.regression.mixed_linear_model import MixedLM
 
@@ -100,7 +102,12 @@ def fit_statsmodels(fixed, re, data, group="school"):
     assert MixedLM.__module__.startswith("statsmodels"), "statsmodels' MixedLM is aliased"
 
     m = smf.mixedlm(fixed, data, groups=data[group], re_formula=re)
-    return m.fit(reml=True, method=["lbfgs"])
+    return m.fit(reml=True, method=list(method) if method else None)
+
+
+def fit_statsmodels_default(fixed, re, data, group="school"):
+    """statsmodels' default chain (bfgs, then lbfgs, then cg), shown so that its answer can be compared."""
+    return fit_statsmodels(fixed, re, data, group, method=None)
 
 
 def fit_mixedlm_rs(fixed, re, data, group="school"):
@@ -110,9 +117,18 @@ def fit_mixedlm_rs(fixed, re, data, group="school"):
     return mixedlm_rs.mixedlm(fixed, data, groups=data[group], re_formula=re).fit(reml=True)
 
 
-def peer_cov(res):
-    """(covariance matrix of the random effects, residual variance) of a statsmodels-style result."""
-    return np.asarray(res.cov_re, float), float(res.scale)
+def peer_cov(res, ours):
+    """(covariance matrix of the random effects in our order, residual variance) of a statsmodels-style result.
+
+    patsy orders the random-effects columns its own way (categorical terms before numeric ones:
+    ``~cses + minority`` gives Intercept, minority[T.Yes], cses), so the matrix is permuted into lme4's order
+    by name ('Group' or 'Intercept' is '(Intercept)', 'minority[T.Yes]' is 'minorityYes').
+    """
+    names = getattr(res.model, "exog_re_names", None) or res.model.data.exog_re_names
+    names = ["(Intercept)" if n in ("Group", "Intercept") else re.sub(r"\[T\.(.*)\]$", r"\1", n) for n in names]
+    order = [names.index(n) for n in ours.random_names]  # ValueError if a name does not map: never guess
+    cov = np.atleast_2d(np.asarray(res.cov_re, float))
+    return cov[np.ix_(order, order)], float(res.scale)
 
 
 def row_for(engine, t, crit, t_ours, lme4, llf=None, note=""):
@@ -125,13 +141,14 @@ def one_factor_case(name, lme4_formula, fixed, re, data, reps, sm_reps, lme4):
     rows = []
     t_ours, ours = fastest(lambda: hc.lmer(lme4_formula, data), reps)
     rows.append(row_for("hlm_course", t_ours, ours.reml_criterion, t_ours, lme4, llf=ours.loglik))
-    for engine, fn, r_ in (("mixedlm-rs", fit_mixedlm_rs, reps), ("statsmodels (lbfgs)", fit_statsmodels, sm_reps)):
+    for engine, fn, r_ in (("mixedlm-rs", fit_mixedlm_rs, reps), ("statsmodels (lbfgs)", fit_statsmodels, sm_reps),
+                           ("statsmodels (default)", fit_statsmodels_default, sm_reps)):
         try:
             t, res = fastest(lambda: fn(fixed, re, data), r_)
         except Exception as e:  # noqa: BLE001 - a peer that fails is reported, not fatal
             rows.append(row_for(engine, None, None, t_ours, lme4, note=f"failed: {type(e).__name__}: {e}"[:200]))
             continue
-        cov, scale = peer_cov(res)
+        cov, scale = peer_cov(res, ours)
         note = "" if getattr(res, "converged", True) else "reports non-convergence"
         rows.append(row_for(engine, t, crit_at(ours, cov, scale), t_ours, lme4, llf=float(res.llf), note=note))
     return {"model": name, "formula": lme4_formula, "rows": len(data), "lme4_criterion": lme4, "results": rows}
@@ -165,21 +182,21 @@ def penicillin_case(reps, sm_reps):
     rows.append(row_for("mixedlm-rs", None, None, t_ours, lme4, note="cannot fit (one grouping factor only)"))
     d1 = d.assign(one=1)
 
-    def sm_fit():
-        m = smf.mixedlm("diameter ~ 1", d1, groups=d1["one"], re_formula="0",
-                        vc_formula={"plate": "0 + C(plate)", "sample": "0 + C(sample)"})
-        return m.fit(reml=True, method=["lbfgs"])
+    for label, method in (("statsmodels (lbfgs)", ["lbfgs"]), ("statsmodels (default)", None)):
+        def sm_fit():
+            m = smf.mixedlm("diameter ~ 1", d1, groups=d1["one"], re_formula="0",
+                            vc_formula={"plate": "0 + C(plate)", "sample": "0 + C(sample)"})
+            return m.fit(reml=True, method=method)
 
-    try:
-        t, res = fastest(sm_fit, sm_reps)
-        names = list(res.model.exog_vc.names)
-        v = dict(zip(names, np.asarray(res.vcomp, float)))
-        crit = penicillin_reml_crit(d, v["plate"], v["sample"], float(res.scale))
-        note = "variance components, one group" + ("" if res.converged else "; reports non-convergence")
-        rows.append(row_for("statsmodels (lbfgs)", t, crit, t_ours, lme4, llf=float(res.llf), note=note))
-    except Exception as e:  # noqa: BLE001
-        rows.append(row_for("statsmodels (lbfgs)", None, None, t_ours, lme4,
-                            note=f"failed: {type(e).__name__}: {e}"[:200]))
+        try:
+            t, res = fastest(sm_fit, sm_reps)
+            names = list(res.model.exog_vc.names)
+            v = dict(zip(names, np.asarray(res.vcomp, float)))
+            crit = penicillin_reml_crit(d, v["plate"], v["sample"], float(res.scale))
+            note = "variance components, one group" + ("" if res.converged else "; reports non-convergence")
+            rows.append(row_for(label, t, crit, t_ours, lme4, llf=float(res.llf), note=note))
+        except Exception as e:  # noqa: BLE001
+            rows.append(row_for(label, None, None, t_ours, lme4, note=f"failed: {type(e).__name__}: {e}"[:200]))
     # sanity check of the dense criterion: at our own estimates it must reproduce our REML criterion
     s2 = ours.sigma2
     vp = float(vc.loc[vc["Groups"] == "plate", "Variance"].iloc[0])
@@ -194,25 +211,32 @@ def large_case(name, key, k, reps, sm_reps):
     from scaling import MODELS as SC_MODELS, SEED, replicate
 
     formula = SC_MODELS[key]
-    big = replicate(hc.load_hsb(), k, formula, SEED)
+    big = replicate(hc.load_hsb(), k, formula, SEED + k)  # as benchmarks/scaling.py builds it
     big["school"] = big["school"].astype(str)
-    fixed, re = formula.split(" + (")[0], "~cses"
+    fixed, re_f = formula.split(" + (")[0], "~cses"
     t_ours, ours = fastest(lambda: hc.lmer(formula, big), reps)
-    rows = [row_for("hlm_course", t_ours, ours.reml_criterion, t_ours, None, llf=ours.loglik)]
+    # lme4's criterion on the same data: benchmarks/scaling.py builds it with the same generator and seed
+    sc = ROOT / "benchmarks" / "scaling.json"
+    lme4 = next((r["lme4_crit"] for r in (json.loads(sc.read_text())["rows"] if sc.exists() else [])
+                 if r["model"] == key and r["k"] == k and isinstance(r.get("lme4_crit"), (int, float))
+                 and abs(r["python_crit"] - ours.reml_criterion) < 1e-3), None)
+    rows = [row_for("hlm_course", t_ours, ours.reml_criterion, t_ours, lme4, llf=ours.loglik)]
+    sm_reps = max(sm_reps, 1) if k <= 10 else sm_reps  # statsmodels: 10× always (once), 100× on request
     for engine, fn, r_ in (("mixedlm-rs", fit_mixedlm_rs, reps), ("statsmodels (lbfgs)", fit_statsmodels, sm_reps)):
         if r_ == 0:
-            rows.append(row_for(engine, None, None, t_ours, None, note="not run by default (slow: see its 1× time; --sm-large-reps 1 runs it)"))
+            rows.append(row_for(engine, None, None, t_ours, lme4,
+                                note="not run by default (slow: see its 10× time; --sm-large-reps 1 runs it)"))
             continue
         try:
-            t, res = fastest(lambda: fn(fixed, re, big), r_)
+            t, res = fastest(lambda: fn(fixed, re_f, big), r_)
         except Exception as e:  # noqa: BLE001
-            rows.append(row_for(engine, None, None, t_ours, None, note=f"failed: {type(e).__name__}: {e}"[:200]))
+            rows.append(row_for(engine, None, None, t_ours, lme4, note=f"failed: {type(e).__name__}: {e}"[:200]))
             continue
-        cov, scale = peer_cov(res)
+        cov, scale = peer_cov(res, ours)
         note = ("" if getattr(res, "converged", True) else "reports non-convergence") + (
             f" (fastest of {r_})" if r_ != reps else "")
-        rows.append(row_for(engine, t, crit_at(ours, cov, scale), t_ours, None, llf=float(res.llf), note=note))
-    return {"model": name, "formula": f"{formula} on {k}× HSB", "rows": len(big), "lme4_criterion": None,
+        rows.append(row_for(engine, t, crit_at(ours, cov, scale), t_ours, lme4, llf=float(res.llf), note=note))
+    return {"model": name, "formula": f"{formula} on {k}× HSB", "rows": len(big), "lme4_criterion": lme4,
             "results": rows}
 
 
@@ -235,35 +259,83 @@ def fmt(x, spec):
     return "—" if x is None else format(x, spec)
 
 
+def summary(res: dict) -> str:
+    """The short section RESULTS.md carries (run.py appends it from peers.json): one row per model."""
+    def cell(r, ours):
+        if r is None or r["seconds"] is None:
+            return "cannot fit" if r is not None and r["note"].startswith("cannot") else "—"
+        d = r["reml_criterion"] - ours
+        return f"{r['seconds']:.3f} s ({r['ratio_to_ours']:.1f}×; {d:+.1e})"
+
+    lines = ["## Python peers (details: [PEERS.md](PEERS.md))", "",
+             f"From `python benchmarks/peers.py` ({res['meta']['date']}, load average "
+             f"{res['meta']['load average (1 min) at start']} → {res['meta']['load average (1 min) at end']}; "
+             "mixedlm-rs " + res["meta"]["mixedlm-rs"] + ", statsmodels " + res["meta"]["statsmodels"] + "), "
+             "same data, same process. Each cell: the fastest fit, its ratio to hlm_course's time (> 1: hlm_course "
+             "is faster) and the REML criterion it reached minus hlm_course's (lme4's scale; positive: a worse "
+             "optimum).", "",
+             "| model | rows | hlm_course (s) | mixedlm-rs | statsmodels lbfgs | statsmodels default |",
+             "|---|---:|---:|---|---|---|"]
+    for case in res["cases"]:
+        by = {r["engine"]: r for r in case["results"]}
+        ours = by["hlm_course"]
+        lines.append(f"| {case['model']} | {case['rows']:,} | {ours['seconds']:.4f} | "
+                     f"{cell(by.get('mixedlm-rs'), ours['reml_criterion'])} | "
+                     f"{cell(by.get('statsmodels (lbfgs)'), ours['reml_criterion'])} | "
+                     f"{cell(by.get('statsmodels (default)'), ours['reml_criterion'])} |")
+    return "\n".join(lines + [""] + findings(res)) + "\n"
+
+
+def findings(res: dict) -> list[str]:
+    """Computed sentences: which engine stopped at a worse optimum, and whether it said so."""
+    worse = []
+    for case in res["cases"]:
+        ours = case["results"][0]["reml_criterion"]
+        for r in case["results"][1:]:
+            if r["reml_criterion"] is not None and r["reml_criterion"] - ours > 1e-3:
+                said = "reporting non-convergence" if "non-convergence" in (r["note"] or "") else "reporting convergence"
+                worse.append(f"{r['engine']} on {case['model']} ({r['reml_criterion'] - ours:+.3g}, {said})")
+    faster = [f"{r['engine']} on {c['model']}" for c in res["cases"] for r in c["results"][1:]
+              if r["ratio_to_ours"] is not None and r["ratio_to_ours"] < 1]
+    out = ["Stopped at a worse optimum than hlm_course (REML criterion more than 1e-3 higher): "
+           + ("; ".join(worse) if worse else "none") + "."]
+    out.append("Faster than hlm_course: " + (", ".join(faster) if faster else "none") + ".")
+    return out
+
+
 def write_report(res: dict) -> str:
     meta = res["meta"]
     lines = ["# Python peers: hlm_course vs mixedlm-rs and statsmodels MixedLM", "",
              f"From `python benchmarks/peers.py` ({meta['date']}, {meta['cpus']} CPUs, load average "
              f"{meta['load average (1 min) at start']} at the start, {meta['load average (1 min) at end']} at the "
              f"end): every engine fits the same data in the same process; time = the fastest of {res['reps']} fits "
-             f"(statsmodels: of {res.get('sm_reps', res['reps'])}; it is slow). **Ratio = engine time / hlm_course time** (> 1: "
+             f"(statsmodels: of {res.get('sm_reps', res['reps'])}, at k× HSB of 1; it is slow). "
+             "**Ratio = engine time / hlm_course time** (> 1: "
              "hlm_course is faster). REML criterion on lme4's scale (−2 × REML log-likelihood), evaluated at each "
              "engine's estimates of the variance parameters; \"− lme4\" subtracts lme4 1.1-31's REML criterion "
-             "(positive: the engine stopped at a worse point; at 100× HSB there is no lme4 fit here, compare "
-             "with hlm_course's row). statsmodels runs with `method=[\"lbfgs\"]`; its default optimizer is not "
-             "trusted. mixedlm-rs fits one grouping factor only.", ""]
+             "(positive: the engine stopped at a worse point; k× HSB: lme4's criterion from benchmarks/scaling.json, "
+             "same generator and seed). statsmodels runs with `method=[\"lbfgs\"]` and, in its own row, with its default "
+             "optimizer chain; neither is trusted, each is judged by the criterion it reached; "
+             "\"−2 logLik reported\" is "
+             "the engine's own `-2 * llf`. mixedlm-rs fits one grouping factor only.", ""]
     for case in res["cases"]:
         f = case["formula"].replace("|", "\\|")
         lines += [f"## {case['model']}: `{f}` ({case['rows']:,} rows)", "",
-                  "| engine | time (s) | ratio to hlm_course | REML criterion | − lme4 | − hlm_course | note |",
-                  "|---|---:|---:|---:|---:|---:|---|"]
+                  "| engine | time (s) | ratio to hlm_course | REML criterion | − lme4 | − hlm_course "
+                  "| −2 logLik reported "
+                  "| note |", "|---|---:|---:|---:|---:|---:|---:|---|"]
         ours = case["results"][0]["reml_criterion"]
         for r in case["results"]:
             d_ours = None if r["reml_criterion"] is None else r["reml_criterion"] - ours
             lines.append(f"| {r['engine']} | {fmt(r['seconds'], '.4f')} | "
                          f"{fmt(r['ratio_to_ours'], '.1f') + '×' if r['ratio_to_ours'] else '—'} | "
                          f"{fmt(r['reml_criterion'], '.4f')} | {fmt(r['minus_lme4'], '.1e')} | "
-                         f"{fmt(d_ours, '.1e')} | {r['note'] or ''} |")
-        if "dense_check" in case:
+                         f"{fmt(d_ours, '.1e')} | {fmt(r['minus2_llf_reported'], '.4f')} | {r['note'] or ''} |")
+        if "dense_check" in case and case["dense_check"] is not None:
             lines += ["", f"(The dense REML criterion used for statsmodels here reproduces ours at our estimates "
                           f"to {abs(case['dense_check']):.1e}.)"]
         lines.append("")
-    lines += ["## Machine and versions", ""] + [f"- {k}: {v}" for k, v in meta.items()]
+    lines += findings(res) + ["", "## Machine and versions", ""] + [f"- {k}: {v}" for k, v in meta.items()]
     text = "\n".join(lines) + "\n"
     (ROOT / "benchmarks" / "PEERS.md").write_text(text)
     return text
@@ -278,7 +350,10 @@ def main():
     ap.add_argument("--report", action="store_true", help="rewrite PEERS.md from peers.json")
     a = ap.parse_args()
     if a.report:
-        print(write_report(json.loads((ROOT / "benchmarks" / "peers.json").read_text())))
+        res = json.loads((ROOT / "benchmarks" / "peers.json").read_text())
+        res["summary_md"] = summary(res)
+        (ROOT / "benchmarks" / "peers.json").write_text(json.dumps(res, indent=2))
+        print(write_report(res))
         return
     meta = machine()
     data = {"hsb": hc.load_hsb(), "exam": hc.load_exam()}
@@ -300,6 +375,7 @@ def main():
                                            for r in cases[-1]["results"]], flush=True)
     meta["load average (1 min) at end"] = round(os.getloadavg()[0], 2)
     res = {"reps": a.reps, "sm_reps": a.sm_reps, "sm_large_reps": a.sm_large_reps, "meta": meta, "cases": cases}
+    res["summary_md"] = summary(res)
     (ROOT / "benchmarks" / "peers.json").write_text(json.dumps(res, indent=2))
     print(write_report(res))
 
