@@ -233,8 +233,8 @@ def large_case(name, key, k, reps, sm_reps):
             rows.append(row_for(engine, None, None, t_ours, lme4, note=f"failed: {type(e).__name__}: {e}"[:200]))
             continue
         cov, scale = peer_cov(res, ours)
-        note = ("" if getattr(res, "converged", True) else "reports non-convergence") + (
-            f" (fastest of {r_})" if r_ != reps else "")
+        note = "; ".join(x for x in ("" if getattr(res, "converged", True) else "reports non-convergence",
+                                         f"fastest of {r_}" if r_ != reps else "") if x)
         rows.append(row_for(engine, t, crit_at(ours, cov, scale), t_ours, lme4, llf=float(res.llf), note=note))
     return {"model": name, "formula": f"{formula} on {k}× HSB", "rows": len(big), "lme4_criterion": lme4,
             "results": rows}
@@ -298,8 +298,8 @@ def findings(res: dict) -> list[str]:
     faster = [f"{r['engine']} on {c['model']}" for c in res["cases"] for r in c["results"][1:]
               if r["ratio_to_ours"] is not None and r["ratio_to_ours"] < 1]
     out = ["Stopped at a worse optimum than hlm_course (REML criterion more than 1e-3 higher): "
-           + ("; ".join(worse) if worse else "none") + "."]
-    out.append("Faster than hlm_course: " + (", ".join(faster) if faster else "none") + ".")
+           + ("; ".join(worse) if worse else "none") + ".", ""]
+    out.append("Faster than hlm_course (in this run): " + (", ".join(faster) if faster else "none") + ".")
     return out
 
 
