@@ -248,6 +248,9 @@ def write_report(result: dict) -> None:
         lines += ["", "#" + body[0]] + body[1:]
     if meta:
         lines += ["", "## Machine and versions", ""] + [f"- {k}: {v}" for k, v in meta.items() if v is not None]
+    peers = ROOT / "benchmarks" / "peers.json"
+    if peers.exists():  # the Python peers' summary, written by benchmarks/peers.py (details in PEERS.md)
+        lines += [""] + json.loads(peers.read_text())["summary_md"].strip().splitlines()
     (ROOT / "benchmarks" / "RESULTS.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
