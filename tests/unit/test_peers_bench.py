@@ -12,7 +12,7 @@ import pytest
 
 import hlm_course as hc
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
