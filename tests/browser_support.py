@@ -1,4 +1,4 @@
-"""Helpers for ``tests/test_browser.py``: read the built book the way a reader's browser does.
+"""Helpers for ``tests/book/test_browser.py``: read the built book the way a reader's browser does.
 
 The pure-Python half (page list, table of contents, id index, link / image / error-cell
 checks on static HTML) needs no browser and is unit-tested on a synthetic site.  The other

@@ -10,7 +10,7 @@ difference; those tests use the tolerance the explanation justifies:
 * its conditional modes (ranef/coef) differ from today's by up to 8.8e-5;
   lme4 1.1-31 on the same data agrees with us to 1e-7, and the seed's own
   Table 3.1 (computed from OLS fits, T and σ²) agrees with our coef to
-  3e-6 (tests/test_shrinkage.py), so the difference is in the 2010 ranef;
+  3e-6 (tests/against_r/test_shrinkage.py), so the difference is in the 2010 ranef;
 * its intercept SE of the variable-intercept model is 0.040349, ours 0.040354.
 
 The second half tests ``hlm_course.exam_tables``, which builds the chapters'

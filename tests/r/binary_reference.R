@@ -9,7 +9,7 @@
 #   agq25   the same, nAGQ = 25
 #   slope   use ~ age + I(age^2) + urban + livch + (urban | district)      Laplace
 #   null    use ~ 1 + (1 | district)                                       Laplace (the unconditional latent ICC)
-# Writes tests/reference/binary_lme4.json.  The Python tests (tests/test_binary.py) never run R.
+# Writes tests/reference/binary_lme4.json.  The Python tests (tests/against_r/test_binary.py) never run R.
 
 suppressPackageStartupMessages({
   library(lme4)

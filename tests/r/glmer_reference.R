@@ -1,4 +1,4 @@
-# lme4 1.1-31's glmer on binary and count data: the reference for tests/test_glmer.py.
+# lme4 1.1-31's glmer on binary and count data: the reference for tests/against_r/test_glmer.py.
 #
 #   Rscript tests/r/glmer_reference.R        (from the repository root)
 #

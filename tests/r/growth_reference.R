@@ -11,7 +11,7 @@
 #   lowinc3    math ~ year * lowinc + (year | schoolid/childid)     a school predictor, three levels
 #   lowinc2    math ~ year * lowinc + (year | childid)              the same, the school level ignored
 # with year1 = year + 2.5.  Writes tests/reference/growth_lme4.json.  The Python tests
-# (tests/test_growth.py) never run R.
+# (tests/against_r/test_growth.py) never run R.
 
 suppressPackageStartupMessages({
   library(lme4)

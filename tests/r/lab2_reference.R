@@ -9,7 +9,7 @@
 # model whose numbers the lab teaches with lme4 -- with lme4's default
 # control AND with lmerControl(optimizer = "bobyqa"), because lme4's default
 # (nloptwrap) stops at a false boundary on some of these models -- and writes
-# tests/reference/lab2_lme4.json.  tests/test_lab2.py compares our engine
+# tests/reference/lab2_lme4.json.  tests/against_r/test_lab2.py compares our engine
 # with it.  Besides the fits it records:
 #   * lme4's anova() tables of the forward stepwise random-effects build;
 #   * the within-school OLS minority gap and Cook's distances (stats::lm);

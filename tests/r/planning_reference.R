@@ -14,7 +14,7 @@
 #      d["mathach"] = hlm_course.power._template(model, d, numpy.random.default_rng(17)).y
 #    with model = PlanningModel.from_fit(ri, sd_x=hsb["cses"].std())), fitted with the planning model:
 #    the estimate and standard error of the sector gap that each simulated study's test uses.
-# Writes tests/reference/planning_lme4.json.  The Python tests (tests/test_power.py) never run R.
+# Writes tests/reference/planning_lme4.json.  The Python tests (tests/against_r/test_power.py) never run R.
 
 suppressPackageStartupMessages({
   library(lme4)

@@ -1,7 +1,7 @@
 """Unit tests of hlm_course.oneway_blups: checks, shapes and identities on small data.
 
 The numbers of seed 001 and the comparisons with R are in
-tests/test_monette_models.py.
+tests/against_r/test_monette_models.py.
 """
 
 from __future__ import annotations
