@@ -198,17 +198,7 @@ class LmerFit(MerMod):
     def summary(self) -> str:
         """lme4's ``summary()`` as text (criterion, scaled residuals, random and
         fixed effects, correlation of fixed effects)."""
-        lines = [f"Linear mixed model fit by {'REML' if self.reml else 'maximum likelihood'} (hlm_course.lmer)",
-                 f"Formula: {self.formula}", ""]
-        if self.reml:
-            lines.append(f"REML criterion at convergence: {self.reml_criterion:.1f}")
-        else:
-            lines.append(f"{'AIC':>9}{'BIC':>10}{'logLik':>10}{'deviance':>10}{'df.resid':>10}")
-            lines.append(f"{self.aic:9.1f}{self.bic:10.1f}{self.loglik:10.1f}{self.deviance:10.1f}"
-                         f"{self.nobs - self.npar:10d}")
-        q = np.quantile(self.scaled_resid, [0, 0.25, 0.5, 0.75, 1])
-        lines += ["", "Scaled residuals:", "     Min       1Q   Median       3Q      Max",
-                  " ".join(f"{v:8.4f}" for v in q), "", "Random effects:"]
+        lines = self._criterion_lines()
         vc = self.varcorr
         header = f" {'Groups':<9}{'Name':<14}{'Variance':>10}{'Std.Dev.':>10}"
         if len(self.random_names) > 1:
