@@ -2,7 +2,6 @@
 (tests/r/binary_reference.R -> tests/reference/binary_lme4.json), the likelihood-ratio test and predictions,
 the attenuation of marginal effects, and the chapter's self-checks (hlm_course.labs.binary)."""
 
-import json
 import math
 import warnings
 from pathlib import Path
@@ -14,9 +13,10 @@ from hypothesis import given, settings, strategies as st
 from scipy.special import expit
 
 import hlm_course as hc
+from conftest import reference
 
 ROOT = Path(__file__).resolve().parents[2]
-REF = json.loads((ROOT / "tests" / "reference" / "binary_lme4.json").read_text())
+REF = reference("binary_lme4")
 FORMULA = "use ~ age + I(age^2) + urban + livch + (1 | district)"
 SPECS = {"ri": (FORMULA, 1), "agq10": (FORMULA, 10), "agq25": (FORMULA, 25),
          "slope": ("use ~ age + I(age^2) + urban + livch + (urban | district)", 1),

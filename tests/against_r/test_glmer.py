@@ -17,7 +17,6 @@ Tolerances and why:
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
@@ -30,9 +29,10 @@ from hypothesis import strategies as st
 import hlm_course as hc
 from hlm_course.lmer import MixedModelError
 from hlm_course.lmer.family import Family, binomial, poisson
+from conftest import reference
 
 REF = Path(__file__).resolve().parents[1] / "reference"
-LME4 = json.loads((REF / "glmer_lme4.json").read_text())["fits"]
+LME4 = reference("glmer_lme4")["fits"]
 
 
 def _data(name):

@@ -2,7 +2,6 @@
 (tests/r/growth_reference.R -> tests/reference/growth_lme4.json), the egsingle loader, the covariance helper
 and the self-checks of hlm_course/labs/growth.py."""
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +12,10 @@ from hypothesis import given, settings, strategies as st
 import hlm_course as hc
 from hlm_course import labs
 from hlm_course.labs import growth
+from conftest import reference
 
 ROOT = Path(__file__).resolve().parents[2]
-REF = json.loads((ROOT / "tests" / "reference" / "growth_lme4.json").read_text())["models"]
+REF = reference("growth_lme4")["models"]
 
 
 @pytest.fixture(scope="module")

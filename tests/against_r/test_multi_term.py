@@ -9,7 +9,6 @@ within 5e-3 relative.
 
 from __future__ import annotations
 
-import json
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -23,9 +22,10 @@ from hypothesis import strategies as st
 import hlm_course as hc
 from hlm_course.lmer import MixedModelError
 from hlm_course.lmer.multiterm import LmerFitMulti
+from conftest import reference
 
 REF_DIR = Path(__file__).resolve().parents[1] / "reference"
-REF = json.loads((REF_DIR / "multi_term_lme4.json").read_text())["models"]
+REF = reference("multi_term_lme4")["models"]
 FACTORS = {"penicillin": ["plate", "sample"], "pastes": ["batch", "cask"], "sleepstudy": ["Subject"],
            "insteval": ["s", "d", "dept", "service", "studage", "lectage"],
            "egsingle": ["schoolid", "childid", "female", "black"], "scotssec": ["sex", "primary", "second"],

@@ -1,7 +1,6 @@
 """hlm_course.power (chapter 16, planning a study by simulation): the planning models against lme4, the
 simulation against the balanced-design formulas, the Type I error, argument checks and reproducibility."""
 
-import json
 import warnings
 from pathlib import Path
 
@@ -15,9 +14,10 @@ import hlm_course as hc
 from hlm_course import power
 from hlm_course.inference import refit_many
 from hlm_course.lmer import MixedModelError
+from conftest import reference
 
 ROOT = Path(__file__).resolve().parents[2]
-REF = json.loads((ROOT / "tests" / "reference" / "planning_lme4.json").read_text())["models"]
+REF = reference("planning_lme4")["models"]
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ Reference numbers:
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
@@ -27,12 +26,13 @@ import pytest
 import hlm_course as hc
 from hlm_course.lmer import MixedModelError
 from hlm_course.exam_tables import _TABLE_3_1
+from conftest import reference
 
 matplotlib.use("Agg")
 
 REF = Path(__file__).resolve().parents[1] / "reference"
-R = json.loads((REF / "kaplan_shrinkage.json").read_text())
-LME4 = json.loads((REF / "lme4_reference.json").read_text())["models"]
+R = reference("kaplan_shrinkage")
+LME4 = reference("lme4_reference")["models"]
 
 NINE = [28, 53, 59, 23, 7, 16, 2, 10, 37]
 #: Seed Table 3.1: 95% limits (β0 lower, β0 upper, β1 lower, β1 upper), appendix code; the package's
