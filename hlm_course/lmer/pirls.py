@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-from scipy import linalg, sparse
+from scipy import linalg, sparse, special
 from scipy.linalg import lapack
 
 from .errors import MixedModelError
@@ -98,6 +98,19 @@ def gh_rule(k: int) -> tuple[np.ndarray, np.ndarray]:
     z.flags.writeable = False
     w.flags.writeable = False
     return z, w
+
+
+@lru_cache(maxsize=32)
+def _gh_nodes(k: int):
+    """The rule's nodes z ≠ 0, their weights, z²/2, and the weight of the node at 0 (which contributes the
+    modes themselves), for :meth:`GlmmProblem.agq`."""
+    z, w = gh_rule(k)
+    keep = z != 0
+    zk, wk = z[keep].copy(), w[keep].copy()
+    hz2 = 0.5 * zk ** 2
+    for a in (zk, wk, hz2):
+        a.flags.writeable = False
+    return zk, wk, hz2, float(w[~keep].sum())
 
 
 @dataclass
@@ -781,14 +794,22 @@ class GlmmProblem:
         J, codes = b.nlevels, b.codes
         G, gconst = self._agq_groups()
         sd = 1.0 / r.Ldiag
-        z, wts = gh_rule(nagq)
+        zk, wk, hz2, w0 = _gh_nodes(nagq)
         lam_z = b.Z[:, 0] * float(np.asarray(theta, float)[b.theta_slice][0])
         base = r.eta - lam_z * r.u[codes]
-        keep = z != 0  # the node at 0 contributes its weight (the modes themselves)
-        zk, wk = z[keep], wts[keep]
-        U = r.u[None, :] + zk[:, None] * sd[None, :]  # (K, J): the nodes of every group
-        # the modes and the K nodes at once: row 0 is ũ itself
-        mu_all = self.family.linkinv(base[None, :] + lam_z[None, :] * np.vstack([r.u[None, :], U])[:, codes])
+        # the modes and the K nodes at once: row 0 is ũ itself, rows 1.. the nodes of every group
+        U0 = np.empty((len(zk) + 1, J))
+        U0[0] = r.u
+        np.multiply(zk[:, None], sd[None, :], out=U0[1:])
+        U0[1:] += r.u
+        U = U0[1:]
+        eta_all = U0[:, codes]
+        eta_all *= lam_z
+        eta_all += base
+        if self.family.link == "logit" and np.abs(eta_all).max() <= 36.0:  # linkinv's clamp cannot bind
+            mu_all = special.expit(eta_all)
+        else:
+            mu_all = self.family.linkinv(eta_all)
         # Σ_{i in j} d_i(μ) per group and node: the μ-dependent part of the deviance residuals (see _dev_sum)
         # summed by the n × J indicator matrix G, plus each group's constant
         if self.family.family == "binomial":
@@ -803,8 +824,11 @@ class GlmmProblem:
                                                  weights=part.ravel(), minlength=K1 * J).reshape(K1, J)
         devc0 = r.u ** 2 + gdev[0]
         devc = U ** 2 + gdev[1:]
-        mult = wk @ np.exp(0.5 * zk[:, None] ** 2 - 0.5 * (devc - devc0[None, :]))
-        mult += wts[~keep].sum()
+        devc -= devc0
+        devc *= -0.5
+        devc += hz2[:, None]
+        mult = wk @ np.exp(devc)
+        mult += w0
         return float(devc0.sum() + r.logdet - 2.0 * np.log(mult).sum())
 
     def _agq_groups(self):
