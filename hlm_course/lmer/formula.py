@@ -526,6 +526,8 @@ def build_design(formula_rhs: str, frame: pd.DataFrame, what: str) -> pd.DataFra
     try:
         desc = _model_desc(rhs)
         fast = _numeric_design(rhs, desc, frame)
+        if fast is None:
+            fast = _factor_design(rhs, desc, frame)
         if fast is not None:
             dm = fast
         else:
@@ -612,6 +614,77 @@ def _numeric_design(rhs: str, desc, frame: pd.DataFrame):
         for factor in term.factors:
             col = col * values[factor.name()]
         out[:, columns.start] = col
+    dm = out.view(_Design)
+    dm.design_info = info
+    return dm
+
+
+def _factor_specs(desc, frame: pd.DataFrame) -> tuple | None:
+    """What the design of a right-hand side of main effects depends on besides the formula: each factor's
+    kind, and a categorical column's levels — or None unless every term is the intercept or one column of
+    the frame, a plain numeric one or an unordered pandas Categorical without missing codes."""
+    specs = []
+    for term in desc.rhs_termlist:
+        if len(term.factors) > 1:
+            return None
+        for factor in term.factors:
+            name = factor.name()
+            if name not in frame.columns:
+                return None
+            dtype = frame[name].dtype
+            if isinstance(dtype, np.dtype) and dtype.kind in "fiu":
+                specs.append((name, None))
+            elif isinstance(dtype, pd.CategoricalDtype) and not dtype.ordered:
+                specs.append((name, tuple(dtype.categories)))
+            else:
+                return None
+    return tuple(dict.fromkeys(specs))
+
+
+@lru_cache(maxsize=256)
+def _factor_design_info(rhs: str, specs: tuple):
+    """patsy's DesignInfo for :func:`_factor_design`: it depends on the formula and the columns' kinds and
+    levels only, so it is computed once, from two rows."""
+    tiny = {}
+    for name, cats in specs:
+        tiny[name] = [0.0, 1.0] if cats is None else pd.Categorical.from_codes(
+            [0, 0], dtype=pd.CategoricalDtype(list(cats), ordered=False))
+    return patsy.dmatrix(_model_desc(rhs), pd.DataFrame(tiny), NA_action=_NO_NA, return_type="matrix",
+                         eval_env=_eval_env()).design_info
+
+
+def _factor_design(rhs: str, desc, frame: pd.DataFrame):
+    """The model matrix of a right-hand side of main effects of numeric and (unordered, pandas) categorical
+    columns without a patsy pass over the data: a categorical term's columns are the rows of its contrast
+    matrix (patsy's, from the cached DesignInfo) picked by the level codes.  None when it does not apply."""
+    specs = _factor_specs(desc, frame)
+    if specs is None or all(cats is None for _, cats in specs):
+        return None
+    try:
+        info = _factor_design_info(rhs, specs)
+    except TypeError:  # unhashable levels
+        return None
+    n = len(frame)
+    out = np.empty((n, len(info.column_names)), order="F")
+    for term, columns in info.term_slices.items():
+        if not term.factors:
+            out[:, columns] = 1.0
+            continue
+        (factor,) = term.factors
+        col = frame[factor.name()]
+        fi = info.factor_infos[factor]
+        if fi.type == "numerical":
+            if columns.stop - columns.start != 1:
+                return None
+            out[:, columns.start] = col.to_numpy(dtype=float)
+            continue
+        codings = info.term_codings[term]
+        if len(codings) != 1 or tuple(fi.categories) != tuple(col.cat.categories):
+            return None
+        codes = col.cat.codes.to_numpy()
+        if n and codes.min() < 0:
+            return None
+        out[:, columns] = codings[0].contrast_matrices[factor].matrix[codes]
     dm = out.view(_Design)
     dm.design_info = info
     return dm

@@ -283,6 +283,41 @@ def test_fast_path_is_skipped_for_factors_and_expressions():
         assert fm._numeric_design(rhs, fm._model_desc(rhs), fm.model_frame(frame, ["x", "g", "b"]).frame) is None
 
 
+@settings(max_examples=40, deadline=None)
+@given(terms=st.lists(st.sampled_from(["x", "g", "h", "0"]), min_size=1, max_size=3, unique=True),
+       nlev=st.integers(1, 5), unused=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_factor_fast_path_equals_patsy(terms, nlev, unused, seed):
+    """Main effects of numeric and categorical columns (with or without intercept, unused levels, levels
+    in any order): the fast path's matrix and column names are patsy's."""
+    import patsy
+
+    from hlm_course.lmer import formula as fm
+
+    rng = np.random.default_rng(seed)
+    levels = [f"l{k}" for k in rng.permutation(nlev + 1)]
+    used = levels[:-1] if unused else levels
+    frame = pd.DataFrame({"x": rng.normal(size=25),
+                          "g": pd.Categorical(rng.choice(used, size=25), categories=levels),
+                          "h": pd.Categorical(rng.choice(["b", "a"], size=25), categories=["b", "a"])})
+    rhs = fm.to_patsy(" + ".join(terms))
+    fast = fm._factor_design(rhs, fm._model_desc(rhs), frame)
+    if not {"g", "h"} & set(terms):
+        assert fast is None
+        return
+    dm = patsy.dmatrix(fm._model_desc(rhs), frame, return_type="matrix")
+    assert fast.design_info.column_names == dm.design_info.column_names
+    np.testing.assert_array_equal(np.asarray(fast), np.asarray(dm))
+
+
+def test_factor_fast_path_is_skipped_for_interactions_strings_and_ordered():
+    from hlm_course.lmer import formula as fm
+
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "s": ["a", "b", "a"],
+                          "g": pd.Categorical(["a", "b", "a"]), "o": pd.Categorical(["a", "b", "a"], ordered=True)})
+    for rhs in ["x + s", "x:g", "g + o", "I(x**2) + g"]:
+        assert fm._factor_design(rhs, fm._model_desc(rhs), frame) is None
+
+
 @settings(max_examples=60, deadline=None)
 @given(n=st.integers(3, 400), p=st.integers(1, 6), log_scale=st.floats(-8, 8), shift=st.floats(-1e7, 1e7),
        seed=st.integers(0, 2 ** 16))
