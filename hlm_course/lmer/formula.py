@@ -700,6 +700,18 @@ def _model_desc(rhs: str) -> "patsy.ModelDesc":
     return patsy.ModelDesc.from_formula(rhs)
 
 
+#: a sum, difference or product of two columns (the second column of a binomial ``cbind``)
+_DIFF = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*([-+*])\s*([A-Za-z_][A-Za-z0-9_.]*)\s*")
+
+
+def _plain_numeric(frame: pd.DataFrame, name: str) -> bool:
+    """Whether ``name`` is a numeric (not boolean, not nullable) column of the frame."""
+    if name not in frame.columns:
+        return False
+    dtype = frame[name].dtype
+    return isinstance(dtype, np.dtype) and dtype.kind in "fiu"
+
+
 def evaluate(expr: str, frame: pd.DataFrame, what: str) -> np.ndarray:
     """Evaluate an R expression (``Reaction``, ``log(Reaction)``) on the frame."""
     if expr in frame.columns:
@@ -707,10 +719,15 @@ def evaluate(expr: str, frame: pd.DataFrame, what: str) -> np.ndarray:
         if not pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
             raise MixedModelError(f"{what} '{expr}' must be numeric, got dtype {col.dtype}")
         return col.to_numpy(dtype=float)
-    try:
-        val = _eval_env().eval(to_patsy(expr), inner_namespace={c: frame[c] for c in frame.columns})
-    except Exception as err:
-        raise MixedModelError(f"could not evaluate the {what} {expr!r}: {type(err).__name__}: {err}") from err
+    m = _DIFF.fullmatch(expr)
+    if m and all(_plain_numeric(frame, c) for c in (m[1], m[3])):  # ``size - incidence``: no evaluator needed
+        a, b = frame[m[1]].to_numpy(), frame[m[3]].to_numpy()  # in the columns' types, as pandas would
+        val = {"+": np.add, "-": np.subtract, "*": np.multiply}[m[2]](a, b)
+    else:
+        try:
+            val = _eval_env().eval(to_patsy(expr), inner_namespace={c: frame[c] for c in frame.columns})
+        except Exception as err:
+            raise MixedModelError(f"could not evaluate the {what} {expr!r}: {type(err).__name__}: {err}") from err
     val = np.asarray(val, dtype=float)
     if val.ndim == 0:
         val = np.full(len(frame), float(val))

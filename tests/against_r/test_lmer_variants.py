@@ -309,6 +309,22 @@ def test_factor_fast_path_equals_patsy(terms, nlev, unused, seed):
     np.testing.assert_array_equal(np.asarray(fast), np.asarray(dm))
 
 
+def test_two_column_expressions_equal_the_evaluator():
+    """``size - incidence`` (and + and *) of int and float columns: the direct path gives the evaluator's
+    values; a string column or an unknown name still gets the evaluator's clear error."""
+    from hlm_course.lmer import formula as fm
+
+    rng = np.random.default_rng(11)
+    frame = pd.DataFrame({"n": rng.integers(0, 50, 20), "k": rng.integers(0, 50, 20), "x": rng.normal(size=20),
+                          "s": list("ab") * 10})
+    for expr in ["n - k", "n-x", "x + k", "k * x", "n - n"]:
+        want = np.asarray(fm._eval_env().eval(fm.to_patsy(expr), inner_namespace=dict(frame.items())), float)
+        np.testing.assert_array_equal(fm.evaluate(expr, frame, "response"), want)
+    for expr, msg in [("n - s", "TypeError"), ("n - zz", "NameError")]:
+        with pytest.raises(MixedModelError, match=msg):
+            fm.evaluate(expr, frame, "response")
+
+
 def test_factor_fast_path_is_skipped_for_interactions_strings_and_ordered():
     from hlm_course.lmer import formula as fm
 
