@@ -668,8 +668,8 @@ class GlmmProblem:
         # the logistic model's step inline (no clamp binds while |η| ≤ 36: the same μ, dμ/dη and weights as
         # family.working, and the deviance of _dev_sum), without the calls' overhead
         logit = self.family.family == "binomial" and self.family.link == "logit"
-        if logit:
-            d_a, d_b, dconst = self._d_a, self._d_b, self._dsum_const
+        loglin = self.family.family == "poisson" and self.family.link == "log"  # likewise while η ≥ −36
+        d_a, d_b, dconst = self._d_a, self._d_b, self._dsum_const
         it = 0
         for it in range(1, maxit + 1):
             wz = w * zl
@@ -682,6 +682,11 @@ class GlmmProblem:
                 me_t = mu_t * (1 - mu_t)
                 w_t = me_t * wt
                 pdev = dconst - float(d_a @ np.log(mu_t)) - float(d_b @ np.log1p(-mu_t)) + float(u_new @ u_new)
+            elif loglin and eta_t.min() >= -36.0:
+                mu_t = np.exp(eta_t)
+                me_t = mu_t
+                w_t = mu_t * wt
+                pdev = dconst + float(d_b @ mu_t) - float(d_a @ np.log(mu_t)) + float(u_new @ u_new)
             else:
                 mu_t, me_t, w_t = self._working(eta_t)
                 pdev = self._pdev(mu_t, u_new)
