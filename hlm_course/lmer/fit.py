@@ -212,25 +212,10 @@ class LmerFit(MerMod):
                 line += " " + " ".join(f"{corr[k, m]:5.2f}" for m in range(k))
             lines.append(line)
         lines.append(f"Number of obs: {self.nobs}, groups:  {self.group}, {self.ngroups}")
-        lines += ["", "Fixed effects:", self.coef_table.to_string(float_format=lambda v: f"{v:.4f}")]
-        if len(self.fixed_names) > 1:
-            V = self.vcov.to_numpy()
-            s = np.sqrt(np.diag(V))
-            R = V / np.outer(s, s)
-            short = [n[:6] for n in self.fixed_names]
-            lines += ["", "Correlation of Fixed Effects:",
-                      " " * 14 + " ".join(f"{s_:>6}" for s_ in short[:-1])]
-            for i in range(1, len(short)):
-                lines.append(f"{self.fixed_names[i][:13]:<14}" + " ".join(f"{R[i, j]:6.3f}" for j in range(i)))
-        if self.singular:
-            lines += ["", "boundary (singular) fit: a variance component is estimated as zero or a "
-                      "correlation as ±1"]
-        if self.n_dropped:
-            lines += [f"{self.n_dropped} observation(s) with missing values were dropped"]
-        if not self.converged:
-            msg = self.check.message if self.check is not None else "the optimizer stopped abnormally"
-            lines += [f"Model failed to converge: {msg}"]
+        lines += self._fixed_lines() + self._status_lines()
         return "\n".join(lines)
+
+
 def _replace_response(xp: CrossProducts, X, Z, y, codes) -> CrossProducts:
     """Cross-products for a new response with the same X and Z (used by refits
     and the bootstrap): only Z'y, X'y and y'y change."""
