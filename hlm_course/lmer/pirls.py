@@ -125,6 +125,21 @@ class PirlsResult:
     Ldiag: np.ndarray | None = field(default=None, repr=False)
 
 
+def _check_step(pdev: float, oldpdev: float) -> None:
+    """lme4's checks after a PIRLS step and its halvings: a NaN deviance, or one that halving could not bring
+    down (a rise beyond rounding), stops the loop with lme4's messages."""
+    if not np.isfinite(pdev):
+        raise FloatingPointError("PIRLS loop resulted in NaN value")
+    if pdev - oldpdev > 1e-7 * max(abs(pdev), 1.0):
+        raise FloatingPointError("(maxstephalfit) PIRLS step-halvings failed to reduce deviance")
+
+
+def _step_converged(step: float, tol: float, halvings: int, oldpdev: float, pdev: float) -> bool:
+    """PIRLS has converged when the modes moved less than ``tol``, or when a halved step no longer changes the
+    penalized deviance beyond rounding."""
+    return step < tol or (halvings > 0 and abs(oldpdev - pdev) < 1e-15 * abs(pdev))
+
+
 def _chol(S) -> np.ndarray:
     """Lower Cholesky factor of S by LAPACK's dpotrf directly (scipy.linalg.cholesky's argument checks and
     array-API wrapping cost more than the factorization for the q × q blocks of a GLMM, called per PIRLS step)."""
@@ -624,10 +639,7 @@ class GlmmProblem:
                     mu_t, me_t, w_t = self._working(eta_try)
                     pdev = self._pdev(mu_t, u_try)
                     halvings += 1
-            if not np.isfinite(pdev):
-                raise FloatingPointError("PIRLS loop resulted in NaN value")
-            if pdev - oldpdev > 1e-7 * max(abs(pdev), 1.0):
-                raise FloatingPointError("(maxstephalfit) PIRLS step-halvings failed to reduce deviance")
+            _check_step(pdev, oldpdev)
             if beta is None:
                 step = np.inf
             else:
@@ -636,7 +648,7 @@ class GlmmProblem:
                     step = max(step, float(np.max(np.abs(b_try - beta))))
             u, beta, base, zlu, eta = u_try, b_try, base_try, zlu_try, eta_try
             mu, me, w = mu_t, me_t, w_t
-            converged = step < tol or (halvings > 0 and abs(oldpdev - pdev) < 1e-15 * abs(pdev))
+            converged = _step_converged(step, tol, halvings, oldpdev, pdev)
             oldpdev = pdev
             if converged:
                 break
@@ -700,13 +712,10 @@ class GlmmProblem:
                     mu_t, me_t, w_t = self._working(eta_t)
                     pdev = self._pdev(mu_t, u_new)
                     halvings += 1
-            if not np.isfinite(pdev):
-                raise FloatingPointError("PIRLS loop resulted in NaN value")
-            if pdev - oldpdev > 1e-7 * max(abs(pdev), 1.0):
-                raise FloatingPointError("(maxstephalfit) PIRLS step-halvings failed to reduce deviance")
+            _check_step(pdev, oldpdev)
             step = float(np.abs(u_new - u).max())
             u, eta, mu, me, w = u_new, eta_t, mu_t, me_t, w_t
-            converged = step < tol or (halvings > 0 and abs(oldpdev - pdev) < 1e-15 * abs(pdev))
+            converged = _step_converged(step, tol, halvings, oldpdev, pdev)
             oldpdev = pdev
             if converged:
                 break
@@ -772,14 +781,11 @@ class GlmmProblem:
                     mu_t, me_t, w_t = self._working(eta_t)
                     pdev = self._pdev(mu_t, u_new)
                     halvings += 1
-            if not np.isfinite(pdev):
-                raise FloatingPointError("PIRLS loop resulted in NaN value")
-            if pdev - oldpdev > 1e-7 * max(abs(pdev), 1.0):
-                raise FloatingPointError("(maxstephalfit) PIRLS step-halvings failed to reduce deviance")
+            _check_step(pdev, oldpdev)
             step = np.inf if beta is None else max(float(np.max(np.abs(u_new - u))),
                                                    float(np.max(np.abs(b_new - beta))))
             u, beta, xb, zlu, eta, mu, me, w = u_new, b_new, xb_t, zlu_t, eta_t, mu_t, me_t, w_t
-            converged = step < tol or (halvings > 0 and abs(oldpdev - pdev) < 1e-15 * abs(pdev))
+            converged = _step_converged(step, tol, halvings, oldpdev, pdev)
             oldpdev = pdev
             if converged:
                 break
