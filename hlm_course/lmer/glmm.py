@@ -40,6 +40,7 @@ from .errors import MixedModelError
 from .family import Family, as_family
 from .formula import build_design, evaluate, expression_variables, formula_variables, model_frame, parse_formula
 from .pirls import GlmmProblem, ReBlock
+from .optimize import scaled_max_gradient
 from .reterms import ReTerms, grouping_factor, mk_re_terms
 
 __all__ = ["glmer", "GlmerFit", "GlmerControl", "parse_glmer_formula", "re_blocks", "anova_glmer", "pb_test_glmer",
@@ -328,11 +329,8 @@ def check_conv(g, H, boundary, tol=GRAD_TOL) -> GlmerCheck:
                         "eigenvalues")
             max_grad = float(np.max(np.abs(gf)))
         else:
-            try:
-                R = np.linalg.cholesky(Hf).T
-                sc = np.linalg.solve(R, gf)
-                max_grad = float(np.max(np.minimum(np.abs(sc), np.abs(gf))))
-            except np.linalg.LinAlgError:
+            max_grad = scaled_max_gradient(Hf, gf)
+            if max_grad is None:
                 max_grad = float(np.max(np.abs(gf)))
             if ev.max() > 0 and ev.min() / ev.max() < 1e-6:
                 msgs.append("Model is nearly unidentifiable: very large eigenvalue - Rescale variables?")

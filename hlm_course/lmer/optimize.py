@@ -240,6 +240,16 @@ def _lbfgsb_minimize(obj: Objective, x0, maxiter=2000) -> OptimizerRun:
 # ---------------------------------------------------------------------------
 # the check
 # ---------------------------------------------------------------------------
+def scaled_max_gradient(H: np.ndarray, g: np.ndarray) -> float | None:
+    """lme4's ``checkConv`` gradient test: max |R⁻ᵀ g| (R the Cholesky factor of the Hessian, H = R'R), each
+    element no larger than the raw gradient's; ``None`` when the Hessian is not positive definite."""
+    try:
+        R = np.linalg.cholesky(H).T
+    except np.linalg.LinAlgError:
+        return None
+    return float(np.max(np.minimum(np.abs(np.linalg.solve(R, g)), np.abs(g))))
+
+
 def check_optimum(obj: Objective, x, tol: float = 2e-3, h: float = 1e-4, f0: float | None = None) -> ConvergenceCheck:
     """Gradient and Hessian of the criterion at ``x`` by finite differences.
 
@@ -288,11 +298,8 @@ def check_optimum(obj: Objective, x, tol: float = 2e-3, h: float = 1e-4, f0: flo
                         "optimizer stopped short of the minimum")
             max_grad = float(np.max(np.abs(gf)))
         else:
-            try:
-                R = np.linalg.cholesky(Hf).T
-                scgrad = np.linalg.solve(R, gf)
-                max_grad = float(np.max(np.minimum(np.abs(scgrad), np.abs(gf))))
-            except np.linalg.LinAlgError:
+            max_grad = scaled_max_gradient(Hf, gf)
+            if max_grad is None:
                 max_grad = float(np.max(np.abs(gf)))
                 if not at_bound.any():  # expected at a boundary fit (see above)
                     msgs.append("the Hessian is numerically singular: parameters are not uniquely determined")
