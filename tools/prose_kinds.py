@@ -10,8 +10,8 @@ import re
 import sys
 
 ORIGINALS = re.compile(
-    r"printed|prints\b|printout|digit|decimal|\brounds?\b|rounded|rounding|truncat|2010 lme4|old lme4|"
-    r"today's lme4|lme4 today|optimi[sz]|BOBYQA|bobyqa|Nelder|NLopt|nloptwrap|toleranc|nlme|R's\b|fdHess|"
+    r"printed|printout|digit|decimal|\brounds?\b|rounded|rounding|truncat|2010 lme4|old lme4|"
+    r"today's lme4|lme4 today|optimi[sz](e|er|ation|ing)|BOBYQA|bobyqa|Nelder|NLopt|nloptwrap|toleranc|nlme|R's\b|fdHess|"
     r"BLAS|Lambda_\\theta|Λθ|stopped (slightly )?earlier|conditional modes|lme4 1\.1|R 4\.|\bR script",
     re.IGNORECASE)
 
@@ -75,9 +75,18 @@ def paragraphs(text):
     return out
 
 
+def classified(path):
+    """(words, kind, beside, paragraph) for every prose paragraph of a chapter."""
+    text = open(path, encoding="utf-8").read()
+    body = text.split("\n---\n", 1)[1] if text.startswith("---") else text
+    for p, beside in paragraphs(body):
+        words = len(re.findall(r"[A-Za-z]+", re.sub(r"\{glue:text\}`[^`]*`", "N", p)))
+        yield words, ("originals/optimizers" if ORIGINALS.search(p) else "statistics"), beside, p
+
+
 def count(path):
     text = open(path, encoding="utf-8").read()
-    body = text.split("\n---\n", 2)[-1] if text.startswith("---") else text
+    body = text.split("\n---\n", 1)[1] if text.startswith("---") else text   # the jupytext header only
     tally = {"main: statistics": 0, "main: originals/optimizers": 0, "beside: originals/optimizers": 0,
              "beside: statistics": 0}
     for p, beside in paragraphs(body):
