@@ -11,7 +11,7 @@ import sys
 
 ORIGINALS = re.compile(
     r"printed|printout|digit|decimal|\brounds?\b|rounded|rounding|truncat|2010 lme4|old lme4|"
-    r"today's lme4|lme4 today|optimi[sz](e|er|ation|ing)|BOBYQA|bobyqa|Nelder|NLopt|nloptwrap|toleranc|nlme|R's\b|fdHess|"
+    r"today's lme4|lme4 today|optimi[sz](e|er|ation|ing)|BOBYQA|bobyqa|Nelder|NLopt|nloptwrap|toleranc|nlme|(?-i:\bR's\b)|fdHess|"
     r"BLAS|Lambda_\\theta|Λθ|stopped (slightly )?earlier|conditional modes|lme4 1\.1|R 4\.|\bR script",
     re.IGNORECASE)
 
