@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .blas import one_blas_thread
-from .checks import check_fixed_rank, warn_convergence
+from .checks import check_fixed_rank, drop_dependent_columns, warn_convergence
 from .deviance import (SINGULAR_TOL, CrossProducts, PLSSolution, ScaledProblem, free_theta, pls_solve, theta_lower,
                        thin_qr)
 from .errors import MixedModelError
@@ -282,7 +282,7 @@ def _lmer_one_factor(formula, parsed, data, mf, reml, control, frame, y, offset,
     problem, the optimizer, the fit."""
     Zparts, blocks, random_names = [], [], []
     for t, term in enumerate(parsed.terms):
-        Zt = build_design(term.expr, frame, f"random-effects {term}")
+        Zt = build_design(term.expr, frame, f"random-effects {term}", full=mf.full)
         Zparts.append(Zt)
         names = [Zt.attrs["r_names"][c] for c in Zt.columns]
         blocks += [t] * len(names)  # one block of Λθ per term ('||' is already split into terms)
@@ -378,7 +378,7 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True,
         if parsed.offsets:
             offset = sum(evaluate(o, frame, "offset") for o in parsed.offsets)
             y = y - offset
-        Xdf = build_design(parsed.fixed, frame, "fixed-effects")
+        Xdf = drop_dependent_columns(build_design(parsed.fixed, frame, "fixed-effects", full=mf.full))
         if len(parsed.groups) > 1:  # several grouping factors: the general random-effects terms (lme4's reTrms)
             fit = lmer_multi(formula, parsed, data, mf, reml, control, frame, y, offset, Xdf)
         else:  # one grouping factor: per-group blocks (the fast path of deviance.py)

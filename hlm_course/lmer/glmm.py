@@ -920,7 +920,7 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
         offset_ = sum(evaluate(o, frame, "offset") for o in parsed.offsets)
     if oname is not None:
         offset_ = evaluate(oname, frame, "offset") + (0.0 if offset_ is None else offset_)
-    Xdf = build_design(parsed.fixed, frame, "fixed-effects")
+    Xdf = build_design(parsed.fixed, frame, "fixed-effects", full=mf.full)
     fixed_names = [Xdf.attrs["r_names"][c] for c in Xdf.columns]
     X = np.asfortranarray(Xdf.to_numpy(dtype=float))
     from .fit import one_blas_thread

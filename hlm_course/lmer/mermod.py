@@ -23,9 +23,25 @@ class MerMod:
         return self.pls.deviance(reml=True)
 
     @property
+    def ml_deviance(self) -> float:
+        """The ML deviance −2ℓ (eq. 34) at the fit's estimates: for an ML fit its deviance, for a REML fit
+        the ML deviance profiled at the REML estimate of θ — lme4's ``deviance(fit, REML = FALSE)`` (not the
+        deviance of an ML refit, which is smaller: ``fit.refit(reml=False).ml_deviance``)."""
+        return self.pls.deviance(reml=False)
+
+    @property
     def deviance(self) -> float:
-        """lme4's ``deviance()``: for ML fits the deviance −2ℓ (eq. 34); for
-        REML fits the ML deviance profiled at the REML estimate of θ."""
+        """lme4's ``deviance(fit)``: for an ML fit the deviance −2ℓ (eq. 34).  For a REML fit lme4 1.1-31
+        returns the REML criterion and warns that this use is deprecated; so does this property.  Ask for
+        what you mean: ``reml_criterion`` (lme4's ``REMLcrit``) or ``ml_deviance`` (lme4's
+        ``deviance(fit, REML = FALSE)``)."""
+        if self.reml:
+            import warnings
+
+            warnings.warn("deviance is deprecated for REML fits (as lme4's deviance()): it returns the REML "
+                          "criterion; use fit.reml_criterion for the REML criterion or fit.ml_deviance for the "
+                          "ML deviance at the REML estimates", FutureWarning, stacklevel=2)
+            return self.reml_criterion
         return self.pls.deviance(reml=False)
 
     @property
@@ -125,7 +141,7 @@ class MerMod:
             lines.append(f"REML criterion at convergence: {self.reml_criterion:.1f}")
         else:
             lines.append(f"{'AIC':>9}{'BIC':>10}{'logLik':>10}{'deviance':>10}{'df.resid':>10}")
-            lines.append(f"{self.aic:9.1f}{self.bic:10.1f}{self.loglik:10.1f}{self.deviance:10.1f}"
+            lines.append(f"{self.aic:9.1f}{self.bic:10.1f}{self.loglik:10.1f}{self.ml_deviance:10.1f}"
                          f"{self.nobs - self.npar:10d}")
         q = np.quantile(self.scaled_resid, [0, 0.25, 0.5, 0.75, 1])
         lines += ["", "Scaled residuals:", "     Min       1Q   Median       3Q      Max",

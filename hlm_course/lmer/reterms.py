@@ -187,7 +187,7 @@ def _r_label(v) -> str:
     return str(v)
 
 
-def mk_re_terms(random_terms, frame: pd.DataFrame, matrices: bool = True) -> ReTerms:
+def mk_re_terms(random_terms, frame: pd.DataFrame, matrices: bool = True, full: pd.DataFrame | None = None) -> ReTerms:
     """lme4's ``mkReTrms``: the random-effects terms of a model frame (§2.3).
 
     ``random_terms`` are :class:`~hlm_course.lmer.formula.RandomTerm` (as
@@ -209,7 +209,7 @@ def mk_re_terms(random_terms, frame: pd.DataFrame, matrices: bool = True) -> ReT
         if rt.expr.strip() == "1":  # a random intercept (the commonest term): no design to build
             columns, Z = ["(Intercept)"], np.ones((len(frame), 1), order="F")
         else:
-            Zdf = build_design(rt.expr, frame, f"random-effects {rt}")
+            Zdf = build_design(rt.expr, frame, f"random-effects {rt}", full=full)  # full: all rows (scale, poly)
             columns = [Zdf.attrs["r_names"][c] for c in Zdf.columns]
             if not columns:
                 raise MixedModelError(f"random-effects term {rt} has no columns")

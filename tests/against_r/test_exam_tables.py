@@ -105,13 +105,13 @@ def test_fit_criteria(fits, model):
     f = fits[model]
     aic, bic, loglik, dev, remldev = CRITERIA[model]
     # old lme4 printed AIC/BIC/logLik from the REML criterion, "deviance" =
-    # the ML deviance at the REML estimates (our fit.deviance), REMLdev =
+    # the ML deviance at the REML estimates (our fit.ml_deviance), REMLdev =
     # the REML criterion
     assert round(f.aic) == aic and round(f.bic) == bic
     assert round(f.loglik) == loglik
-    assert round(f.deviance) == dev and round(f.reml_criterion) == remldev
+    assert round(f.ml_deviance) == dev and round(f.reml_criterion) == remldev
     # it is not the deviance of an ML refit
-    assert f.refit(reml=False).deviance < f.deviance
+    assert f.refit(reml=False).deviance < f.ml_deviance
 
 
 @pytest.mark.parametrize("model", ["vi", "vs", "hlm"])
