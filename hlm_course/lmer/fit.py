@@ -58,6 +58,7 @@ class LmerFit(MerMod):
     n_dropped: int = 0
     _fixed_design_info: object = field(default=None, repr=False)
     _random_design_info: object = field(default=None, repr=False)
+    _random_design_infos: tuple = field(default=None, repr=False)  # each term's patsy DesignInfo (predict)
     _fixed_r_names: dict = field(default=None, repr=False)  # patsy column -> R's name (r_column_names)
     check: ConvergenceCheck | None = None  # the convergence check at the estimate (optimize.check_optimum)
     control: LmerControl = field(default_factory=LmerControl)
@@ -314,6 +315,7 @@ def _lmer_one_factor(formula, parsed, data, mf, reml, control, frame, y, offset,
                   groups=groups, fixed_names=fixed_names, random_names=random_names, xp=xp,
                   pls=pls_solve(opt.best.theta, xp), runs=opt.runs, n_dropped=mf.n_dropped,
                   _fixed_design_info=Xdf.design_info, _random_design_info=Zparts[0].design_info,
+                  _random_design_infos=tuple(z.design_info for z in Zparts),
                   _fixed_r_names=Xdf.attrs["r_names"], check=opt.check, control=control,
                   blocks=None if one_term else blocks, offset=offset, response=parsed.response)
     return fit

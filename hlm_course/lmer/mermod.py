@@ -96,6 +96,16 @@ class MerMod:
     def scaled_resid(self) -> pd.Series:
         return (self.resid / self.sigma).rename("scaled_resid")
 
+    def predict(self, newdata: pd.DataFrame | None = None, re_form=None, allow_new_levels: bool = False) -> pd.Series:
+        """lme4's ``predict``: X β̂ (+ offset) + the random effects of ``re_form`` — None all (lme4's
+        ``re.form = NULL``), False none (``re.form = NA``), or a formula of the model's terms such as
+        ``"~(1 | g)"`` — for ``newdata`` (the fitted rows if None) in the fit's model frame (its factor
+        levels, its scale()/poly() parameters); new levels are an error unless ``allow_new_levels``, when their
+        random effects are zero.  See :mod:`hlm_course.lmer.predict`."""
+        from .predict import predict
+
+        return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
+
     @property
     def optimizers(self) -> pd.DataFrame:
         """Every optimizer run (criterion, θ, evaluations, status) and, last, the

@@ -47,6 +47,8 @@ class ReTerm:
     columns: list  # R's names of the columns of expr: "(Intercept)", "cses", ...
     Z: np.ndarray  # n × k model matrix of expr (X_i of eq. 5)
     correlated: bool = True  # False for the pieces of a || term
+    expr: str = ""  # the term's expression as parsed ("1 + x"), for predict
+    design_info: object = None  # patsy DesignInfo of expr (None for a plain intercept): predict's model frame
 
     @property
     def nlevels(self) -> int:
@@ -206,6 +208,7 @@ def mk_re_terms(random_terms, frame: pd.DataFrame, matrices: bool = True, full: 
         if rt.group not in factors:
             factors[rt.group] = grouping_factor(rt.group, frame)
         f = factors[rt.group]
+        info = None
         if rt.expr.strip() == "1":  # a random intercept (the commonest term): no design to build
             columns, Z = ["(Intercept)"], np.ones((len(frame), 1), order="F")
         else:
@@ -214,8 +217,10 @@ def mk_re_terms(random_terms, frame: pd.DataFrame, matrices: bool = True, full: 
             if not columns:
                 raise MixedModelError(f"random-effects term {rt} has no columns")
             Z = np.asfortranarray(Zdf.to_numpy(dtype=float))
+            info = Zdf.design_info
         terms.append(ReTerm(group=rt.group, codes=np.asarray(f.codes, dtype=np.int64),
-                            levels=list(f.categories), columns=columns, Z=Z, correlated=not rt.uncorrelated))
+                            levels=list(f.categories), columns=columns, Z=Z, correlated=not rt.uncorrelated,
+                            expr=rt.expr, design_info=info))
     nl = np.array([t.nlevels for t in terms])
     if np.any(np.diff(nl) > 0):  # lme4: ord <- rev(order(nl)), order() being stable
         order = np.argsort(nl, kind="stable")[::-1]
