@@ -543,7 +543,7 @@ class ModelFrame:
                 if isinstance(self.frame[v].dtype, pd.CategoricalDtype)}
 
 
-def _clean_column(name: str, s: pd.Series) -> pd.Series:
+def clean_column(name: str, s: pd.Series) -> pd.Series:
     """Nullable and extension dtypes → numpy dtypes with NaN (pd.NA is R's NA);
     strings → a pandas Categorical with sorted levels (R's factor)."""
     dtype = s.dtype
@@ -586,7 +586,7 @@ def model_frame(data: pd.DataFrame, variables: list[str], numeric: set[str] = fr
         col = data[v]
         if isinstance(col, pd.DataFrame):
             raise MixedModelError(f"data has more than one column named '{v}'")
-        cleaned = _clean_column(v, col)
+        cleaned = clean_column(v, col)
         dtype = cleaned.dtype
         if isinstance(dtype, pd.CategoricalDtype):
             cols[v] = cleaned.array

@@ -36,9 +36,9 @@ import numpy as np
 import pandas as pd
 
 from .errors import MixedModelError
-from .formula import (_clean_column, build_design, evaluate, expression_variables, formula_variables,
+from .formula import (clean_column, build_design, evaluate, expression_variables, formula_variables,
                       parse_formula, to_patsy)
-from .reterms import _r_label
+from .reterms import r_label
 
 __all__ = ["predict", "random_terms_of"]
 
@@ -69,7 +69,7 @@ def random_terms_of(fit) -> list[dict]:
         return out
     blocks = np.zeros(len(fit.random_names), int) if fit.blocks is None else np.asarray(fit.blocks)
     infos = getattr(fit, "_random_design_infos", None) or (fit._random_design_info,)
-    labels = [_r_label(v) for v in fit.groups]
+    labels = [r_label(v) for v in fit.groups]
     for k, term in enumerate(fit.parsed.terms):
         cols = np.flatnonzero(blocks == k)
         out.append(dict(group=term.group, expr=term.expr, levels=labels,
@@ -123,7 +123,7 @@ def _group_labels(group: str, frame: pd.DataFrame) -> np.ndarray:
         s = frame[c]
         vals = s.astype(object).to_numpy()
         na = pd.isna(vals)
-        parts.append(np.array([None if m else _r_label(v) for v, m in zip(vals, na)], dtype=object))
+        parts.append(np.array([None if m else r_label(v) for v, m in zip(vals, na)], dtype=object))
     out = parts[0].copy()
     for p in parts[1:]:
         out = np.array([None if a is None or b is None else f"{a}:{b}" for a, b in zip(out, p)], dtype=object)
@@ -140,9 +140,9 @@ def _new_frame(fit, newdata: pd.DataFrame, variables: set[str]) -> tuple[pd.Data
         if _is_group_only(fit, v):  # a new or missing level is a new group (lme4), not a missing row
             cols[v] = newdata[v].reset_index(drop=True)
             continue
-        new = _clean_column(v, newdata[v].reset_index(drop=True))
+        new = clean_column(v, newdata[v].reset_index(drop=True))
         if v in fit.data.columns:
-            old = _clean_column(v, fit.data[v].reset_index(drop=True))
+            old = clean_column(v, fit.data[v].reset_index(drop=True))
             if isinstance(old.dtype, pd.CategoricalDtype):
                 levels = old.cat.remove_unused_categories().cat.categories
                 labels = new.astype(object)

@@ -151,7 +151,7 @@ def grouping_factor(group: str, frame: pd.DataFrame) -> pd.Categorical:
                 codes = (np.cumsum(used) - 1)[codes]
                 cats = cats[used]
             codes_all.append(codes)
-            labels_all.append([_r_label(v) for v in cats])
+            labels_all.append([r_label(v) for v in cats])
             continue
         else:
             try:
@@ -162,7 +162,7 @@ def grouping_factor(group: str, frame: pd.DataFrame) -> pd.Categorical:
         if (cat.codes < 0).any():
             raise MixedModelError(f"grouping column '{c}' has missing values")
         codes_all.append(cat.codes.astype(np.int64))
-        labels_all.append([_r_label(v) for v in cat.categories])
+        labels_all.append([r_label(v) for v in cat.categories])
     if len(cols) == 1:
         return pd.Categorical.from_codes(codes_all[0], categories=pd.Index(labels_all[0], dtype=object),
                                          validate=False)
@@ -182,7 +182,7 @@ def grouping_factor(group: str, frame: pd.DataFrame) -> pd.Categorical:
                                      validate=False)
 
 
-def _r_label(v) -> str:
+def r_label(v) -> str:
     """A level's label as R's ``as.character`` writes it (2.0 → "2")."""
     if isinstance(v, (float, np.floating)) and float(v).is_integer():
         return str(int(v))
