@@ -437,6 +437,7 @@ def parse_formula(formula: str) -> ParsedFormula:
                                   "nothing else): lme4 refuses it too; remove the term")
         if not group:
             raise MixedModelError(f"random-effects term {term} has no grouping factor after the bar")
+        group = re.sub(r"`([^`]*)`", r"\1", group)  # R's backticks: (1 | `school.id`)
         for part in group.split("/"):
             cols = [c.strip() for c in part.split(":")]
             if not all(_NAME.match(c) for c in cols):
