@@ -340,7 +340,14 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True,
         crossed ``"y ~ x + (1 | a) + (1 | b)"``, nested ``"y ~ year + (year | school/child)"`` (lme4's
         ``(year | child:school) + (year | school)``), interactions ``(1 | a:b)``.  R's semantics: factors,
         ``C()``, ``*`` and ``:`` interactions, ``I()`` with ``^`` a power, R's ``scale``
-        (sd with n − 1), orthogonal ``poly``, ``log``, ``exp``, ``sqrt``, ``offset``.
+        (sd with n − 1), orthogonal ``poly``, ``log``, ``exp``, ``sqrt``, ``offset``.  A name is a column
+        or a function, never a Python attribute: dotted columns (``IQ.verb``, ``y.T``) as they are, R's
+        backticks (`` `my var` ``) or patsy's ``Q('my var')``; R's contrasts ``C(f, contr.sum)`` /
+        ``C(f, sum)`` (and helmert, poly, treatment) or patsy's ``C(f, Sum)``.  As in R's model frame,
+        ``scale()`` and ``poly()`` are computed on every row of ``data`` before rows with a missing value
+        are dropped, factor levels left without rows are dropped (lme4's ``drop.unused.levels``), and
+        fixed-effect columns that are (to 1e-7) linear combinations of earlier ones are dropped with a
+        warning (lme4's ``checkRankX``).
     data
         A pandas DataFrame (any index).  Rows with a missing value (NaN, None,
         ``pd.NA``) in any variable of the model are dropped (lme4's

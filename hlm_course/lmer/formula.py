@@ -15,6 +15,11 @@ models of the course with R's semantics:
   on the same grouping factor are allowed (Λθ is then block diagonal, §2.2);
 * coefficients are named as R prints them (``(Intercept)``, ``sectorCatholic``,
   ``DboolTRUE``, ``poly(Days, 2)1``);
+* a name is a column or a function, never a Python attribute: dotted columns (``IQ.verb``, ``y.T``),
+  R's backticks and patsy's ``Q('name')`` name columns; R's contrasts ``C(f, contr.sum)``, ``C(f, sum)``;
+* the model frame is R's: ``scale()`` and ``poly()`` learn on every row before ``na.omit``, and factor
+  levels with no row left are dropped (``drop.unused.levels``); ``offset(o)`` is one offset however often
+  it is written, also inside a bar ``(offset(o) | g)`` (lme4 reads it so);
 * nested ``(1 | a/b)`` (lme4's ``expandSlash``: ``(1 | b:a) + (1 | a)``),
   interactions ``(1 | a:b)`` and crossed ``(1 | g1) + (1 | g2)`` terms are read
   as lme4 reads them; :mod:`.reterms` builds their matrices.
