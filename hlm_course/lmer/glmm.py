@@ -607,9 +607,12 @@ class GlmerFit:
         (then their random effects are zero, as lme4)."""
         if type not in ("link", "response"):
             raise MixedModelError(f"type must be 'link' or 'response', got {type!r}")
+        from .predict import no_random_effects
+
         use_re = re_form is None
-        if re_form not in (None, "NA", False, "~0"):
-            raise MixedModelError("re_form must be None (all random effects) or 'NA' (none)")
+        if not use_re and not no_random_effects(re_form):
+            raise MixedModelError("re_form must be None (all random effects) or False / 'NA' / '~0' (none; lme4's "
+                                  "re.form = NA); a partial re_form such as '~(1 | g)' is available for lmer fits")
         if newdata is None:
             eta = self.eta if use_re else self.problem.offset + self.problem.X @ self.beta
             index = self.data.index
@@ -624,8 +627,12 @@ class GlmerFit:
         if not isinstance(newdata, pd.DataFrame):
             raise MixedModelError(f"newdata must be a pandas DataFrame, got {type(newdata).__name__}")
         parsed = self.parsed
+        from .predict import is_group_only
+
         frame = newdata.reset_index(drop=True)
         for c in frame.columns:
+            if is_group_only(self, c):  # a new level is a new group, not a missing value
+                continue
             if c in self.data.columns and isinstance(self.data[c].dtype, pd.CategoricalDtype):
                 frame[c] = pd.Categorical(frame[c], categories=self.data[c].cat.categories)
             elif c in self.data.columns and self.data[c].dtype == object:
@@ -655,9 +662,10 @@ class GlmerFit:
                 keys = np.asarray(f.categories, dtype=object)[f.codes]
                 pos = pd.Index(lev).get_indexer(keys)
                 if np.any(pos < 0) and not allow_new_levels:
-                    new = sorted(set(map(str, keys[pos < 0])))[:5]
-                    raise MixedModelError(f"newdata has level(s) {new} of '{b.group}' not in the fitted data; "
-                                          "use allow_new_levels=True to predict them with zero random effects")
+                    from .predict import NEW_LEVELS
+
+                    new = sorted(set(map(str, keys[pos < 0])))[:10]
+                    raise MixedModelError(NEW_LEVELS.format(levels=", ".join(new), group=b.group))
                 Bn = np.where(pos[:, None] >= 0, B[np.maximum(pos, 0)], 0.0)
                 eta = eta + np.sum(Zn * Bn, axis=1)
         return eta, newdata.index

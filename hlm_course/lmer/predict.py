@@ -40,7 +40,12 @@ from .formula import (clean_column, build_design, evaluate, expression_variables
                       parse_formula, to_patsy)
 from .reterms import r_label
 
-__all__ = ["predict", "random_terms_of"]
+__all__ = ["predict", "random_terms_of", "no_random_effects", "NEW_LEVELS"]
+
+#: the error for levels a fit has no conditional modes for (lme4's message first)
+NEW_LEVELS = ("new levels detected in newdata: {levels} (lme4's message) — level(s) of '{group}' the model was not "
+              "fitted to, so they have no conditional modes; use allow_new_levels=True to predict them with zero "
+              "random effects (the population prediction), as lme4 does")
 
 #: re_form values meaning lme4's ``re.form = NA`` (no random effects)
 _NO_RE = ("NA", "~0", "~ 0", "~-1", "~ -1")
@@ -78,12 +83,17 @@ def random_terms_of(fit) -> list[dict]:
     return out
 
 
+def no_random_effects(re_form) -> bool:
+    """Whether ``re_form`` is lme4's ``re.form = NA`` (or ``~0``): False, ``"NA"``, ``"~0"``, NaN."""
+    return re_form is False or (isinstance(re_form, float) and np.isnan(re_form)) or \
+        (isinstance(re_form, str) and re.sub(r"\s+", "", re_form) in {s.replace(" ", "") for s in _NO_RE})
+
+
 def _parse_re_form(re_form, terms: list[dict]) -> list[dict]:
     """The random-effects terms that ``re_form`` keeps (see the module's table)."""
     if re_form is None:
         return terms
-    if re_form is False or (isinstance(re_form, float) and np.isnan(re_form)) or \
-            (isinstance(re_form, str) and re.sub(r"\s+", "", re_form) in {s.replace(" ", "") for s in _NO_RE}):
+    if no_random_effects(re_form):
         return []
     if not isinstance(re_form, str) or "~" not in re_form:
         raise MixedModelError(f"re_form must be None (all random effects), False (none; lme4's re.form = NA) or a "
@@ -137,7 +147,7 @@ def _new_frame(fit, newdata: pd.DataFrame, variables: set[str]) -> tuple[pd.Data
         raise MixedModelError(f"newdata lacks column(s) {missing} that the model uses; it has {list(newdata.columns)}")
     cols, ok = {}, np.ones(len(newdata), bool)
     for v in sorted(variables):
-        if _is_group_only(fit, v):  # a new or missing level is a new group (lme4), not a missing row
+        if is_group_only(fit, v):  # a new or missing level is a new group (lme4), not a missing row
             cols[v] = newdata[v].reset_index(drop=True)
             continue
         new = clean_column(v, newdata[v].reset_index(drop=True))
@@ -169,10 +179,10 @@ def _new_frame(fit, newdata: pd.DataFrame, variables: set[str]) -> tuple[pd.Data
     return frame, ok
 
 
-def _is_group_only(fit, v: str) -> bool:
+def is_group_only(fit, v: str) -> bool:
     """Whether column v is used only as (part of) a grouping factor: its new levels are then new groups."""
     parsed = fit.parsed
-    if v not in parsed.group_columns:
+    if v not in {c for t in parsed.terms for c in t.group_columns}:
         return False
     other = formula_variables(parsed.fixed) | set().union(*(formula_variables(t.expr) for t in parsed.terms))
     return v not in other
@@ -236,10 +246,7 @@ def _random_part(t: dict, frame: pd.DataFrame, allow_new_levels: bool) -> np.nda
     pos[pd.isna(labels)] = -1
     if (pos < 0).any() and not allow_new_levels:
         new = sorted({str(v) for v in labels[pos < 0]})
-        raise MixedModelError(f"new levels detected in newdata: {', '.join(new[:10])} (lme4's message) — level(s) "
-                              f"of '{t['group']}' the model was not fitted to, so they have no conditional modes; "
-                              "use allow_new_levels=True to predict them with zero random effects (the population "
-                              "prediction), as lme4 does")
+        raise MixedModelError(NEW_LEVELS.format(levels=", ".join(new[:10]), group=t["group"]))
     if t["expr"].strip() == "1":
         Z = np.ones((len(frame), 1))
     else:

@@ -227,3 +227,16 @@ def test_predict_unused_levels_and_missing_values():
     assert np.isnan(p.iloc[1]) and np.isfinite(p.drop(p.index[1])).all()
     with pytest.raises(MixedModelError, match=r"lacks column\(s\) \['x'\]"):
         m.predict(nd.drop(columns="x"))
+
+
+def test_glmer_predict_speaks_the_same_re_form():
+    """GlmerFit.predict takes the same spellings for no random effects and gives lme4's new-level message."""
+    d = DATA.assign(yb=(DATA.y > 1).astype(int))
+    m = hc.glmer("yb ~ x + (1 | g)", d, family=hc.binomial())
+    fixed = m.predict(d.head(3), re_form=False)
+    for spelling in ("NA", "~0", "~ 0"):
+        np.testing.assert_allclose(m.predict(d.head(3), re_form=spelling), fixed, rtol=1e-12)
+    with pytest.raises(MixedModelError, match="new levels detected in newdata: zz"):
+        m.predict(d.head(2).assign(g="zz"))
+    with pytest.raises(MixedModelError, match="partial re_form .* lmer fits"):
+        m.predict(d.head(2), re_form="~(1 | g)")

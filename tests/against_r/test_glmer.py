@@ -189,7 +189,7 @@ def test_predict():
     np.testing.assert_allclose(fixed, (f.problem.X @ f.beta)[:3], rtol=1e-10)
     np.testing.assert_allclose(np.asarray(LME4["contra_slope"]["fitted_head"]), f.fitted.to_numpy()[:10], atol=2e-3)
     new = d.iloc[:2].assign(district="nowhere")
-    with pytest.raises(MixedModelError, match="not in the fitted data"):
+    with pytest.raises(MixedModelError, match="new levels detected in newdata: nowhere"):
         f.predict(new)
     np.testing.assert_allclose(f.predict(new, allow_new_levels=True).to_numpy(), fixed[:2], rtol=1e-10)
     m = fit_of("mmmec_offset")  # the offset enters predictions
