@@ -218,8 +218,9 @@ def test_formula_fuzz_quick():
 
 @pytest.mark.slow
 def test_formula_fuzz_large():
+    """400 formulas of the full grammar (several terms, nested and crossed factors; about 4 minutes)."""
     counts = {"fit": 0, "error": 0}
-    for seed in range(5):
+    for seed in range(2):
         c = run_fuzz(200, seed=1000 + seed)
         counts = {k: counts[k] + c[k] for k in counts}
-    assert counts["fit"] >= 300 and counts["error"] >= 100
+    assert counts["fit"] >= 150 and counts["error"] >= 60
