@@ -543,11 +543,6 @@ class ModelFrame:
     n_dropped: int
     full: pd.DataFrame | None = None  # every row (None when none was dropped): scale() and poly() learn on it
 
-    def levels(self) -> dict:
-        """The factor levels of the model frame's categorical columns (what ``predict`` maps new data to)."""
-        return {v: self.frame[v].cat.categories for v in self.frame.columns
-                if isinstance(self.frame[v].dtype, pd.CategoricalDtype)}
-
 
 def clean_column(name: str, s: pd.Series) -> pd.Series:
     """Nullable and extension dtypes → numpy dtypes with NaN (pd.NA is R's NA);

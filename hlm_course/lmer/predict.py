@@ -158,6 +158,10 @@ def _new_frame(fit, newdata: pd.DataFrame, variables: set[str]) -> tuple[pd.Data
                 labels = new.astype(object)
                 present = labels.notna().to_numpy()
                 codes = pd.Index(levels).get_indexer(labels.where(labels.notna(), None))
+                if (present & (codes < 0)).any():  # labels as R writes them: 2 and "2" are the same level
+                    as_r = pd.Index([r_label(v) for v in levels])
+                    codes = np.where(codes >= 0, codes, as_r.get_indexer([r_label(v) if p else None
+                                                                          for v, p in zip(labels, present)]))
                 bad = present & (codes < 0)
                 if bad.any():
                     newlev = sorted(map(str, set(labels[bad])))[:5]
