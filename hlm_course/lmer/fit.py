@@ -23,8 +23,8 @@ from .checks import check_fixed_rank, drop_dependent_columns, warn_convergence
 from .deviance import (SINGULAR_TOL, CrossProducts, PLSSolution, ScaledProblem, free_theta, pls_solve, theta_lower,
                        thin_qr)
 from .errors import MixedModelError
-from .formula import (ParsedFormula, build_design, evaluate, expression_variables, formula_variables, model_frame,
-                      parse_formula)
+from .formula import (R_CONSTANTS, ParsedFormula, build_design, evaluate, expression_variables, formula_variables,
+                      model_frame, parse_formula)
 from .mermod import MerMod
 from .multiterm import LmerFitMulti, lmer_multi
 from .optimize import ConvergenceCheck, LmerControl, OptimizerRun, fit_theta
@@ -373,7 +373,8 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True,
     elif not isinstance(control, LmerControl):
         raise MixedModelError(f"control must be an hc.LmerControl, got {type(control).__name__}")
     parsed, variables = _parse(formula) if isinstance(formula, str) else parse_formula(formula)  # (raises)
-    order = [c for c in data.columns if c in variables] + sorted(v for v in variables if v not in data.columns)
+    order = [c for c in data.columns if c in variables] + sorted(v for v in variables if v not in data.columns
+                                                                 and v not in R_CONSTANTS)  # (TRUE, pi: R's)
     mf = model_frame(data, order)
     if mf.n_dropped:
         warnings.warn(f"{mf.n_dropped} row(s) with missing values in the model's variables were dropped "

@@ -44,7 +44,7 @@ import patsy
 from .errors import MixedModelError
 
 __all__ = ["ParsedFormula", "RandomTerm", "parse_formula", "lme4_name", "r_column_names", "model_frame",
-           "build_design", "R_FUNCTIONS"]
+           "build_design", "R_FUNCTIONS", "R_CONSTANTS"]
 
 
 # ---------------------------------------------------------------------------
@@ -181,8 +181,9 @@ R_FUNCTIONS = {
 }
 
 
-#: R's constants (not columns), usable in a formula
-_CONSTANTS = {"TRUE": True, "FALSE": False, "pi": np.pi, "T": True, "F": False}
+#: R's constants, usable in a formula where the data have no column of that name (a column wins, as in R)
+R_CONSTANTS = {"TRUE": True, "FALSE": False, "pi": np.pi, "T": True, "F": False}
+_CONSTANTS = R_CONSTANTS
 
 
 def _eval_env():
@@ -471,7 +472,7 @@ def parse_formula(formula: str) -> ParsedFormula:
 
 def _ast_columns(tree) -> set[str]:
     """The data columns an expression's syntax tree names: every name that is not called as a function,
-    ``Q('name')``'s string, the first argument only of ``C(f, Sum)``, and no R constant (TRUE, pi)."""
+    ``Q('name')``'s string, and the first argument only of ``C(f, Sum)``."""
     names: set[str] = set()
 
     def visit(node):
@@ -493,9 +494,8 @@ def _ast_columns(tree) -> set[str]:
             return
         if isinstance(node, ast.Attribute):  # (not reached from a formula: dotted names are Q('...'))
             raise MixedModelError(f"'{ast.unparse(node)}' in the formula is neither a column nor a function")
-        if isinstance(node, ast.Name):
-            if node.id not in _CONSTANTS:
-                names.add(node.id)
+        if isinstance(node, ast.Name):  # (R's constants too: a column of that name wins; see R_CONSTANTS)
+            names.add(node.id)
             return
         for child in ast.iter_child_nodes(node):
             visit(child)

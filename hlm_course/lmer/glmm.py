@@ -38,7 +38,8 @@ from scipy import stats
 
 from .errors import MixedModelError
 from .family import Family, as_family
-from .formula import build_design, evaluate, expression_variables, formula_variables, model_frame, parse_formula
+from .formula import (R_CONSTANTS, build_design, evaluate, expression_variables, formula_variables, model_frame,
+                      parse_formula)
 from .pirls import GlmmProblem, ReBlock
 from .optimize import scaled_max_gradient
 from .reterms import ReTerms, grouping_factor, mk_re_terms
@@ -893,7 +894,8 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
     oname = offset if isinstance(offset, str) else None
     if oname is not None:
         variables = variables | {oname}
-    order = [c for c in data.columns if c in variables] + sorted(v for v in variables if v not in data.columns)
+    order = [c for c in data.columns if c in variables] + sorted(v for v in variables if v not in data.columns
+                                                                 and v not in R_CONSTANTS)  # (TRUE, pi: R's)
     if offset is not None and oname is None:
         o_all = np.asarray(offset, dtype=float)
         if o_all.shape != (len(data),):

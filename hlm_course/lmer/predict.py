@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import MixedModelError
-from .formula import (clean_column, build_design, evaluate, expression_variables, formula_variables,
+from .formula import (R_CONSTANTS, clean_column, build_design, evaluate, expression_variables, formula_variables,
                       parse_formula, to_patsy)
 from .reterms import r_label
 
@@ -142,6 +142,7 @@ def _group_labels(group: str, frame: pd.DataFrame) -> np.ndarray:
 
 def _new_frame(fit, newdata: pd.DataFrame, variables: set[str]) -> tuple[pd.DataFrame, np.ndarray]:
     """newdata's variables with the fit's factor levels; and which rows have every variable present."""
+    variables = {v for v in variables if v in newdata.columns or v not in R_CONSTANTS}  # TRUE, pi: R's
     missing = sorted(v for v in variables if v not in newdata.columns)
     if missing:
         raise MixedModelError(f"newdata lacks column(s) {missing} that the model uses; it has {list(newdata.columns)}")

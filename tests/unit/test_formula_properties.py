@@ -224,3 +224,18 @@ def test_formula_fuzz_large():
         c = run_fuzz(200, seed=1000 + seed)
         counts = {k: counts[k] + c[k] for k in counts}
     assert counts["fit"] >= 150 and counts["error"] >= 60
+
+
+def test_a_column_named_like_an_r_constant_or_contrast_is_the_column():
+    """R's T, F, TRUE, pi and the contrast names (sum, treatment) are constants only where the data have no
+    column of that name, as in R: a temperature column T is T."""
+    d = make_data(5).assign(T=lambda t: 2 * t.x, treatment=lambda t: t.f, pi=lambda t: -t.x)
+    base = fit("y ~ x + (1 | g)", d)
+    m = fit("y ~ T + (1 | g)", d)
+    assert m.fixef["T"] == pytest.approx(base.fixef["x"] / 2, rel=1e-6)
+    assert fit("y ~ pi + (1 | g)", d).fixef["pi"] == pytest.approx(-base.fixef["x"], rel=1e-6)
+    assert fit("y ~ I(x * pi) + (1 | g)", d.drop(columns="pi")).fixef["I(x * pi)"] == \
+        pytest.approx(base.fixef["x"] / np.pi, rel=1e-6)
+    assert list(fit("y ~ treatment + (1 | g)", d).fixef.index) == ["(Intercept)", "treatmentb", "treatmentc"]
+    assert list(fit("y ~ C(f, treatment) + (1 | g)", d).fixef.index) == \
+        ["(Intercept)", "C(f, treatment)b", "C(f, treatment)c"]
