@@ -207,6 +207,12 @@ def run_fuzz(n: int, seed: int, quick: bool = False) -> dict:
             raise AssertionError(f"{formula!r} raised {type(err).__name__}: {err}") from err
         assert np.isfinite(m.pls.deviance(m.reml)), formula
         assert len(m.fixef) + int(np.sum(m.free)) + 1 == m.npar, formula
+        # predict on the fitted rows, through the model frame again, gives the fitted values
+        try:
+            p = m.predict(m.data)
+        except Exception as err:  # pragma: no cover - what the test is for
+            raise AssertionError(f"predict of {formula!r} raised {type(err).__name__}: {err}") from err
+        np.testing.assert_allclose(p.to_numpy(), m.fitted.to_numpy(), rtol=1e-8, atol=1e-8, err_msg=formula)
         counts["fit"] += 1
     return counts
 
