@@ -58,10 +58,16 @@ cases <- list(
   contr_sum_short = "y ~ C(f, sum) + (1 | g)",
   contr_helmert = "y ~ C(f, contr.helmert) + (1 | g)",
   no_fixed = "y ~ 0 + (1 | g)",
+  no_fixed_crossed = "y ~ 0 + (1 | g) + (1 | f)",
+  no_fixed_dbar = "y ~ -1 + (x || g)",
   unused_ml = "y1 ~ x + (0 + f | g)"
 )
 out <- list()
-for (nm in names(cases)) out[[nm]] <- fit_one(cases[[nm]], d, REML = nm != "unused_ml")
+# With no fixed effects (p = 0) lme4 1.1-31 reads R_X's log-determinant from uninitialized memory (getME(m,
+# "devcomp")$cmp["ldRX2"] was 1e-309 and 5.7e228 in two runs of the same fit), so its REML criterion is
+# undefined there: those cases are fitted by ML, which does not use R_X (our REML criterion equals it, as it
+# must when p = 0).
+for (nm in names(cases)) out[[nm]] <- fit_one(cases[[nm]], d, REML = nm != "unused_ml" && !startsWith(nm, "no_fixed"))
 # deviance() of a REML fit in lme4 1.1-31: the REML criterion, with a deprecation warning
 m <- lmer(y ~ x + (1 | g), d)
 dw <- character(0)
