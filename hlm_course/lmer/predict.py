@@ -250,7 +250,7 @@ def _random_part(t: dict, frame: pd.DataFrame, allow_new_levels: bool) -> np.nda
     pos = pd.Index(t["levels"]).get_indexer(pd.Index(labels.astype(object)))
     pos[pd.isna(labels)] = -1
     if (pos < 0).any() and not allow_new_levels:
-        new = sorted({str(v) for v in labels[pos < 0]})
+        new = sorted({"NA" if v is None else str(v) for v in labels[pos < 0]})  # a missing group: R's NA
         raise MixedModelError(NEW_LEVELS.format(levels=", ".join(new[:10]), group=t["group"]))
     if t["expr"].strip() == "1":
         Z = np.ones((len(frame), 1))

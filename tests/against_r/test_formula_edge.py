@@ -244,3 +244,20 @@ def test_glmer_predict_speaks_the_same_re_form():
         m.predict(d.head(2).assign(g="zz"))
     with pytest.raises(MixedModelError, match="partial re_form .* lmer fits"):
         m.predict(d.head(2), re_form="~(1 | g)")
+
+
+def test_predict_with_nullable_dtypes_and_missing_groups():
+    m = quiet("y ~ x + f + (x | g)", DATA)
+    nd = DATA.head(4).astype({"f": "string", "g": "string", "x": "Float64"})
+    np.testing.assert_allclose(m.predict(nd), m.fitted.head(4), rtol=1e-12)
+    nd.loc[nd.index[1], "x"] = pd.NA
+    nd.loc[nd.index[2], "g"] = pd.NA
+    with pytest.raises(MixedModelError, match="new levels detected in newdata: NA"):
+        m.predict(nd)
+    p = m.predict(nd, allow_new_levels=True)  # lme4: a missing group is a new level (population prediction)
+    fixed = m.predict(nd, re_form=False)
+    assert np.isnan(p.iloc[1]) and np.isnan(fixed.iloc[1])
+    assert p.iloc[2] == pytest.approx(fixed.iloc[2], abs=1e-12)
+    # a factor given with other categories (and an unused one) maps to the fit's levels
+    nd4 = DATA.head(4).assign(f=pd.Categorical(DATA.f.head(4), categories=["c", "b", "a", "zz"]))
+    np.testing.assert_allclose(m.predict(nd4), m.fitted.head(4), rtol=1e-12)
