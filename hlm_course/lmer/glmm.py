@@ -38,6 +38,7 @@ from scipy import stats
 
 from .errors import MixedModelError
 from .family import Family, as_family
+from .checks import drop_dependent_columns
 from .formula import (R_CONSTANTS, build_design, evaluate, expression_variables, formula_variables, model_frame,
                       parse_formula)
 from .pirls import GlmmProblem, ReBlock
@@ -930,7 +931,7 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
         offset_ = sum(evaluate(o, frame, "offset") for o in parsed.offsets)
     if oname is not None:
         offset_ = evaluate(oname, frame, "offset") + (0.0 if offset_ is None else offset_)
-    Xdf = build_design(parsed.fixed, frame, "fixed-effects", full=mf.full)
+    Xdf = drop_dependent_columns(build_design(parsed.fixed, frame, "fixed-effects", full=mf.full))  # as lme4
     fixed_names = [Xdf.attrs["r_names"][c] for c in Xdf.columns]
     X = np.asfortranarray(Xdf.to_numpy(dtype=float))
     from .fit import one_blas_thread
