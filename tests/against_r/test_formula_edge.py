@@ -186,6 +186,18 @@ def test_predict_sleepstudy(sleep_fit):
     assert p["d"] == pytest.approx(sleep_fit.predict(nd.iloc[[3]], re_form=False).iloc[0], abs=1e-12)
 
 
+def test_predict_partial_re_form_on_one_grouping_factor():
+    r = PRED["sleep_uncorr"]
+    m = quiet(r["formula"], _read("sleepstudy.csv"))
+    nd = pd.DataFrame(r["newdata"])
+    for key, rf in [("re_all", None), ("re_intercept", "~(1 | Subject)"), ("re_slope", "~(0 + Days | Subject)")]:
+        np.testing.assert_allclose(m.predict(nd, re_form=rf, allow_new_levels=True), r[key], atol=2e-3)
+    # (x || g) is the same two terms
+    m2 = quiet("Reaction ~ Days + (Days || Subject)", _read("sleepstudy.csv"))
+    np.testing.assert_allclose(m2.predict(nd, re_form="~(0 + Days | Subject)", allow_new_levels=True),
+                               r["re_slope"], atol=2e-3)
+
+
 def test_predict_with_scale_and_poly_uses_the_fit_s_parameters():
     r = PRED["sleep_poly"]
     m = quiet(r["formula"], _read("sleepstudy.csv"))

@@ -89,6 +89,12 @@ pred$sleep <- list(formula = "Reaction ~ Days + (Days | Subject)", newdata = nd,
   re_na = predict(ms, newdata = nd, re.form = NA),
   fitted_head = unname(predict(ms)[1:5]),
   new_level_error = tryCatch(predict(ms, newdata = nd), error = function(e) conditionMessage(e)))
+# two terms on one grouping factor (the one-factor path, Λθ block diagonal): a partial re.form keeps one
+mu2 <- lmer(Reaction ~ Days + (1 | Subject) + (0 + Days | Subject), slp)
+pred$sleep_uncorr <- list(formula = "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", newdata = nd,
+  re_all = predict(mu2, newdata = nd, allow.new.levels = TRUE),
+  re_intercept = predict(mu2, newdata = nd, re.form = ~(1 | Subject), allow.new.levels = TRUE),
+  re_slope = predict(mu2, newdata = nd, re.form = ~(0 + Days | Subject), allow.new.levels = TRUE))
 # scale() and poly() in the model: new data use the training data's parameters (makepredictcall)
 mp <- lmer(Reaction ~ poly(Days, 2) + scale(Days) + (1 | Subject), slp)
 pred$sleep_poly <- list(formula = "Reaction ~ poly(Days, 2) + scale(Days) + (1 | Subject)", newdata = nd,
