@@ -85,7 +85,7 @@ def old_lme4_header(fit: LmerFit, published: Sequence[float] | None = None) -> p
     criterion, and ``print`` showed the first as ``deviance`` and the second as
     ``REMLdev``; ``logLik``, ``AIC`` and ``BIC`` came from the criterion that
     was optimized.  For a REML fit, ``deviance`` is therefore the ML deviance
-    *at the REML estimates* — ``fit.deviance`` (lme4 today:
+    *at the REML estimates* — ``fit.ml_deviance`` (lme4 today:
     ``deviance(m, REML = FALSE)``) — and not the deviance of an ML refit.
 
     Returns a DataFrame indexed by the five names with column ``ours`` and,
@@ -93,7 +93,7 @@ def old_lme4_header(fit: LmerFit, published: Sequence[float] | None = None) -> p
     ``"Kaplan (2010)"``.
     """
     fitted_model(fit)
-    ours = [fit.aic, fit.bic, fit.loglik, fit.deviance, fit.reml_criterion]
+    ours = [fit.aic, fit.bic, fit.loglik, fit.ml_deviance, fit.reml_criterion]
     out = pd.DataFrame({"ours": ours}, index=_HEADER)
     if published is not None:
         published = np.asarray(published, dtype=float)
