@@ -53,9 +53,23 @@ from .deviance import LOG_2PI, lambda_theta, pls_at_factor, pls_solve, theta_low
 from .errors import MixedModelError
 from .reterms import template_index
 
-__all__ = ["profile", "confint", "LmerProfile", "wald_confint"]
+__all__ = ["profile", "confint", "LmerProfile", "wald_confint", "register_bootstrap"]
 
 _dpotrf, _dtrtri = linalg.lapack.dpotrf, linalg.lapack.dtrtri
+
+#: The parametric bootstrap behind ``confint(method="boot")``: :func:`hlm_course.inference.bootstrap_ci`, which
+#: registers itself here when :mod:`hlm_course.inference` is imported (always, with the package) — the engine
+#: does not import the course's inference layer, whose refits import the fit classes.
+_BOOTSTRAP: list = []
+
+
+def register_bootstrap(fn) -> None:
+    """Set the function ``fn(fit, nsim=, level=, seed=)`` that ``confint(method="boot")`` calls."""
+    _BOOTSTRAP[:] = [fn]
+
+
+def _is_glmm(fit) -> bool:
+    return hasattr(fit, "family") and hasattr(fit, "nagq")
 
 
 def _inv_upper(R: np.ndarray) -> np.ndarray:
@@ -74,19 +88,18 @@ class _Kernel:
     blocks of Λθ (one k × k template per term) and back; the free elements of θ and their lower bounds."""
 
     def __init__(self, fit):
-        from .fit import LmerFit
-        from .multiterm import LmerFitMulti
-
         self.fit = fit
+        if _is_glmm(fit) or not (hasattr(fit, "bp") or hasattr(fit, "xp")):
+            raise MixedModelError(f"profile needs a linear mixed model fit from hc.lmer, got {type(fit).__name__}")
         self.n, self.p = fit.nobs, len(fit.fixed_names)
-        if isinstance(fit, LmerFitMulti):
+        if hasattr(fit, "bp"):  # an LmerFitMulti (duck-typed: this module does not import the fit classes)
             self.multi = True
             re = fit.re
             self.ks = [t.k for t in re.terms]
             self.labels = [(t.group, list(t.columns)) for t in re.terms]
             self.free = np.ones(len(fit.theta), bool)
             self.lower = re.lower.copy()
-        elif isinstance(fit, LmerFit):
+        else:  # an LmerFit: one grouping factor
             self.multi = False
             q = fit.xp.q
             self.q = q
@@ -97,8 +110,6 @@ class _Kernel:
             self.labels = [(fit.group, [fit.random_names[i] for i in g]) for g in self.groups]
             self.free = fit.free
             self.lower = theta_lower(q)[self.free]
-        else:
-            raise MixedModelError(f"profile needs a linear mixed model fit from hc.lmer, got {type(fit).__name__}")
 
     # -- θ <-> per-term templates ------------------------------------------------------------------------------
     def templates(self, theta) -> list[np.ndarray]:
@@ -623,28 +634,21 @@ def wald_confint(fit, level: float = 0.95, parm=None) -> pd.DataFrame:
 
 
 def _param_names(fit) -> tuple[list[str], dict]:
-    """lme4's parameter names of a fit (.sig01 …, .sigma, fixed effects) and their descriptive names."""
-    from .glmm import GlmerFit
-
-    if isinstance(fit, GlmerFit):  # no residual scale: .sig01 … only
-        sig, descr = [], []
-        for i, (g, c) in enumerate(_glmer_effects(fit)):
-            descr.append(f"sd_{c}|{g}" if i >= 0 else c)
-        sig = [f".sig{m + 1:02d}" for m in range(len(fit.theta))]
-        descr = descr if len(descr) == len(sig) else sig
+    """lme4's parameter names of a fit (.sig01 …, .sigma, fixed effects) and their descriptive names
+    (a glmer fit has no .sigma)."""
+    if _is_glmm(fit):
+        descr = []
+        for b in fit.blocks:
+            for j in range(b.k):
+                descr.append(f"sd_{b.columns[j]}|{b.group}")
+                descr += [f"cor_{b.columns[i]}.{b.columns[j]}|{b.group}" for i in range(j + 1, b.k)]
+        sig = [f".sig{m + 1:02d}" for m in range(len(descr))]
         names = sig + list(fit.fixed_names)
         return names, dict(zip(names, descr + list(fit.fixed_names)))
     k = _Kernel(fit)
     sig, descr, _, _ = k.names()
     names = sig + [".sigma"] + list(fit.fixed_names)
     return names, dict(zip(names, descr + ["sigma"] + list(fit.fixed_names)))
-
-
-def _glmer_effects(fit):
-    try:
-        return [(g, c) for g, c in fit.random_effects]
-    except Exception:  # pragma: no cover - older fits
-        return []
 
 
 def confint(fit, parm=None, level: float = 0.95, method: str = "profile", nsim: int = 500, seed=None,
@@ -661,16 +665,21 @@ def confint(fit, parm=None, level: float = 0.95, method: str = "profile", nsim: 
     m = str(method).lower()
     if m == "wald":
         return wald_confint(fit, level, parm)
+    if _is_glmm(fit):
+        if m == "boot":
+            return fit.bootstrap_ci(nsim=nsim, level=_check_level(level), seed=seed)
+        raise MixedModelError("confint of a glmer fit: method='Wald' or method='boot' (profiling a GLMM is not "
+                              "implemented here)")
     if m == "profile":
         pr = profile_fit if profile_fit is not None else profile(fit, which=parm, **kwargs)
         out = pr.confint(level=level, parm=parm)
         out.attrs["profile"] = pr
         return out
     if m == "boot":
-        from ..inference import bootstrap_ci
-
+        if not _BOOTSTRAP:  # pragma: no cover - hlm_course.inference is imported with the package
+            raise MixedModelError("confint(method='boot') needs hlm_course.inference (import hlm_course)")
         level = _check_level(level)
-        b = bootstrap_ci(fit, nsim=nsim, level=level, seed=seed)
+        b = _BOOTSTRAP[0](fit, nsim=nsim, level=level, seed=seed)
         a = (1 - level) / 2
         names, labels = _param_names(fit)
         out = pd.DataFrame({_perc(a): b["lower"].to_numpy(), _perc(1 - a): b["upper"].to_numpy()},
