@@ -223,9 +223,12 @@ class _Kernel:
 # ---------------------------------------------------------------------------------------------------------------
 # the inner minimizations
 # ---------------------------------------------------------------------------------------------------------------
-def _minimize(f, x0, lower, upper) -> tuple[np.ndarray, float]:
-    """min f over a box (BOBYQA, tight tolerances; NaN is a wall); the best point seen is kept."""
+def _minimize(f, x0, lower, upper, typical=None) -> tuple[np.ndarray, float]:
+    """min f over a box (BOBYQA, tight tolerances; NaN is a wall); the best point seen is kept.  The first steps
+    are a tenth of each parameter (at least a thousandth of its ``typical`` size: σ̂ for an SD, 1 for a
+    correlation or θ), so that the search has the data's units."""
     x0 = np.clip(np.asarray(x0, float), lower, upper)
+    typical = np.ones(len(x0)) if typical is None else np.asarray(typical, float)
     n = len(x0)
     if n == 0:
         return x0, float(f(x0))
@@ -249,7 +252,7 @@ def _minimize(f, x0, lower, upper) -> tuple[np.ndarray, float]:
     opt.set_ftol_abs(1e-12)
     opt.set_xtol_rel(1e-10)
     span = np.where(np.isfinite(upper) & np.isfinite(lower), 0.25 * (np.asarray(upper) - np.asarray(lower)), np.inf)
-    opt.set_initial_step(np.minimum(np.where(np.abs(x0) > 0.1, 0.1 * np.abs(x0), 0.02), span))
+    opt.set_initial_step(np.minimum(0.1 * np.maximum(np.abs(x0), 0.01 * typical), span))
     opt.set_maxeval(20_000)
     try:
         opt.optimize(x0)
@@ -269,6 +272,13 @@ class _Profiler:
     upper: np.ndarray
     nvp: int  # variance parameters, σ included
     devtol: float = 1e-9
+
+    @property
+    def typical(self) -> np.ndarray:
+        """The size of each variance parameter for the optimizer's first steps: σ̂ for SDs and σ, 1 for
+        correlations."""
+        sig = self.opt[self.nvp - 1]
+        return np.where(self.lower[:self.nvp] < 0, 1.0, sig)
     evaluations: int = 0
 
     def dev_var(self, pars) -> float:
@@ -304,7 +314,7 @@ class _Profiler:
             pars[w], pars[others] = value, x
             return self.dev_var(pars)
 
-        x, dev = _minimize(f, start, self.lower[others], self.upper[others])
+        x, dev = _minimize(f, start, self.lower[others], self.upper[others], self.typical[others])
         if not np.isfinite(dev) or dev >= 1e299:
             return np.full(len(self.opt) + 1, np.nan)
         pars = np.empty(nvp)
@@ -672,9 +682,7 @@ def confint(fit, parm=None, level: float = 0.95, method: str = "profile", nsim: 
                               "implemented here)")
     if m == "profile":
         pr = profile_fit if profile_fit is not None else profile(fit, which=parm, **kwargs)
-        out = pr.confint(level=level, parm=parm)
-        out.attrs["profile"] = pr
-        return out
+        return pr.confint(level=level, parm=parm)
     if m == "boot":
         if not _BOOTSTRAP:  # pragma: no cover - hlm_course.inference is imported with the package
             raise MixedModelError("confint(method='boot') needs hlm_course.inference (import hlm_course)")
@@ -688,6 +696,5 @@ def confint(fit, parm=None, level: float = 0.95, method: str = "profile", nsim: 
         out = out.loc[parms]
         out.attrs["labels"] = {p: labels.get(p, p) for p in parms}
         out.attrs["method"] = "boot"
-        out.attrs["bootstrap"] = b
         return out
     raise MixedModelError(f"method must be 'profile', 'Wald' or 'boot', got {method!r}")
