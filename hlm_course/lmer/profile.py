@@ -56,6 +56,9 @@ from .reterms import template_index
 __all__ = ["profile", "confint", "LmerProfile", "wald_confint", "register_bootstrap"]
 
 _dpotrf, _dtrtri = linalg.lapack.dpotrf, linalg.lapack.dtrtri
+#: The inner optimizer's first steps, relative to each parameter (the starts are extrapolated along the
+#: profile, so they are close).
+_FIRST_STEP = 0.03
 
 #: The parametric bootstrap behind ``confint(method="boot")``: :func:`hlm_course.inference.bootstrap_ci`, which
 #: registers itself here when :mod:`hlm_course.inference` is imported (always, with the package) — the engine
@@ -224,8 +227,8 @@ class _Kernel:
 # the inner minimizations
 # ---------------------------------------------------------------------------------------------------------------
 def _minimize(f, x0, lower, upper, typical=None) -> tuple[np.ndarray, float]:
-    """min f over a box (BOBYQA, tight tolerances; NaN is a wall); the best point seen is kept.  The first steps
-    are a tenth of each parameter (at least a thousandth of its ``typical`` size: σ̂ for an SD, 1 for a
+    """min f over a box (BOBYQA to 1e-9 in the deviance; NaN is a wall); the best point seen is kept.  The first
+    steps are 3 % of each parameter (of at least a hundredth of its ``typical`` size: σ̂ for an SD, 1 for a
     correlation or θ), so that the search has the data's units."""
     x0 = np.clip(np.asarray(x0, float), lower, upper)
     typical = np.ones(len(x0)) if typical is None else np.asarray(typical, float)
@@ -249,10 +252,10 @@ def _minimize(f, x0, lower, upper, typical=None) -> tuple[np.ndarray, float]:
     opt.set_lower_bounds(np.asarray(lower, float))
     opt.set_upper_bounds(np.asarray(upper, float))
     opt.set_min_objective(g)
-    opt.set_ftol_abs(1e-12)
-    opt.set_xtol_rel(1e-10)
+    opt.set_ftol_abs(1e-9)  # in the deviance: ζ to ~1e-9 where it matters (|ζ| ~ 2)
+    opt.set_xtol_rel(1e-7)
     span = np.where(np.isfinite(upper) & np.isfinite(lower), 0.25 * (np.asarray(upper) - np.asarray(lower)), np.inf)
-    opt.set_initial_step(np.minimum(0.1 * np.maximum(np.abs(x0), 0.01 * typical), span))
+    opt.set_initial_step(np.minimum(_FIRST_STEP * np.maximum(np.abs(x0), 0.01 * typical), span))
     opt.set_maxeval(20_000)
     try:
         opt.optimize(x0)
@@ -571,10 +574,14 @@ def _profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult) -> Lmer
             state = {"theta": ml.theta[kernel.free]}
 
             def zeta(x, prev_row, j=j):
-                sd = prev_row[1:nvp + 1]
-                start = kernel.theta_of_sdcor(sd[:-1], sd[-1])[kernel.free] if np.all(np.isfinite(sd)) \
-                    else state["theta"]
-                row, _ = pr.zeta_fixed(j, x, start)
+                sd = np.clip(prev_row[1:nvp + 1], lower[:nvp], upper[:nvp])
+                start = state["theta"]
+                if np.all(np.isfinite(sd)) and sd[-1] > 0:
+                    try:
+                        start = kernel.theta_of_sdcor(sd[:-1], sd[-1])[kernel.free]
+                    except np.linalg.LinAlgError:  # an extrapolated correlation matrix that is not one
+                        pass
+                row, state["theta"] = pr.zeta_fixed(j, x, start)
                 return row
             first = pw + delta * se[j]
         r1 = zeta(first, row0)
@@ -616,7 +623,10 @@ def _fill(mat: list, w: int, lowcut: float, upcut: float, zetafun, delta: float,
             elif abs(step) > abs(maxmult * num):
                 step = abs(maxmult * num)
         nxt = min(upcut, max(lowcut, p1 + np.sign(num) * step))
-        mat.append(zetafun(nxt, mat[i]))
+        start = mat[i]
+        if num != 0 and np.all(np.isfinite(mat[i - 1])):  # the other parameters, extrapolated along the profile
+            start = mat[i] + (mat[i] - mat[i - 1]) * (nxt - p1) / num
+        mat.append(zetafun(nxt, start))
         i += 1
     return [r for r in mat if np.isfinite(r[0])]
 

@@ -4,11 +4,15 @@
 Reference: tests/reference/after_fit_lme4.json, written by tests/r/after_fit_reference.R from the data sets of
 tests/r/multi_term_reference.R (lme4's sleepstudy and Penicillin, mlmRev's Exam).  Tolerances:
 
+* one known departure, where ours is right: lme4 reads interval ends from a spline through a few profile
+  points, and for the Exam model with two terms the lower end of .sig01 is 0.0228 in lme4 but 0.0197 here;
+  our ζ agrees with lme4's at lme4's points, and at lme4's end it is −1.919, not −1.96 (``SPLINE_ERRORS``);
+
 * profile interval ends within 5e-4 relative of lme4's, and our ζ at lme4's ends within 2.5e-3 of ±z — lme4
   reads them from an interpolating spline through its profile points and its inner optimizer stops at
   nloptwrap's tolerances; ours are roots of the profile itself (measured: at most 2.1e-4 relative, at the 90 %
   end of a correlation);
-* ζ at each of lme4's own profile points within 2e-3 where |ζ| ≤ 3 (1e-2 for the Exam random-slope model, where
+* ζ at each of lme4's own profile points within 2e-3 where |ζ| ≤ 3 (1e-2 for the Exam models, where
   lme4's inner optimizer stops up to 6e-3 short in ζ), and never more than 1e-4 farther from 0
   than lme4's anywhere: where they differ more (far out in the tails) ours is the lower deviance — lme4's inner
   optimizer stopped early;
@@ -56,8 +60,15 @@ def prof(key: str):
     return hc.profile(fit(ref["formula"], ref["data"]))
 
 
-PROFILES = list(REF["profiles"])
-ZETA_TOL = {"exam_slope": 1e-2}  # lme4's inner optimizations stop up to 6e-3 (in ζ) above the minimum here
+SLOW = {"exam_two_terms"}  # 4 059 rows and two terms: about 10 s on a quiet machine
+PROFILES = [pytest.param(k, marks=pytest.mark.slow) if k in SLOW else k for k in REF["profiles"]]
+ZETA_TOL = {"exam_slope": 1e-2, "exam_two_terms": 1e-2}  # lme4's inner optimizations stop up to 6e-3 (in ζ)
+# above the minimum in these two Exam models (ours is then the lower deviance: the test's first assertion)
+# Interval ends where lme4's interpolating spline misses the root of its own profile: the Exam model with two
+# terms, .sig01 (the SD of school:sex) — lme4's profile points are 0.0083 (ζ −2.058) and 0.0329 (ζ −1.759), and
+# its spline between them puts ζ = −1.96 at 0.0228, where the profile (ours agrees with lme4's at both points
+# to 1e-5) is −1.919; the root is 0.0197.  (key, parameter, 0 lower / 1 upper, level)
+SPLINE_ERRORS = {("exam_two_terms", ".sig01", 0, 0.95)}
 
 
 @pytest.mark.parametrize("key", PROFILES)
@@ -68,13 +79,18 @@ def test_profile_confint_matches_lme4(key):
         ci = pr.confint(level=level)
         r = ref[name]
         assert list(ci.index) == r["parameter"]
-        np.testing.assert_allclose(ci.iloc[:, 0], np.array(r["lower"], float), rtol=5e-4, atol=1e-7)
-        np.testing.assert_allclose(ci.iloc[:, 1], np.array(r["upper"], float), rtol=5e-4, atol=1e-7)
-        # lme4's ends are (to its spline's accuracy) where our profile ζ is ±z
         z = stats.norm.ppf((1 + level) / 2)
         for p, lo, hi in zip(r["parameter"], r["lower"], r["upper"]):
-            for end, target in ((lo, -z), (hi, z)):
-                if end is not None and pr.lower[p] < end < pr.upper[p]:
+            for col, end, target in ((0, lo, -z), (1, hi, z)):
+                ours = ci.loc[p].iloc[col]
+                if (key, p, col, level) in SPLINE_ERRORS:
+                    # lme4's spline end is off: ζ there is not ±z; ours is the root of the profile
+                    assert abs(pr.zeta(p, end) - target) > 0.02
+                    assert pr.zeta(p, ours) == pytest.approx(target, abs=1e-6)
+                    continue
+                assert ours == pytest.approx(end, rel=5e-4, abs=1e-7), (p, col, level)
+                # lme4's ends are (to its spline's accuracy) where our profile ζ is ±z
+                if pr.lower[p] < end < pr.upper[p]:
                     assert pr.zeta(p, end) == pytest.approx(target, abs=2.5e-3), (p, end)
     assert list(pr.confint().columns) == ["2.5 %", "97.5 %"]
     assert pr.ml_deviance == pytest.approx(ref["ml_deviance"], abs=1e-3)

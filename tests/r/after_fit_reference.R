@@ -25,7 +25,8 @@ profiles <- list(
   sleep_corr = list("Reaction ~ Days + (Days|Subject)", "sleep"),
   sleep_split = list("Reaction ~ Days + (1|Subject) + (0 + Days|Subject)", "sleep"),
   exam_slope = list("normexam ~ standLRT + (standLRT|school)", "exam"),
-  penicillin = list("diameter ~ 1 + (1|plate) + (1|sample)", "pen")
+  penicillin = list("diameter ~ 1 + (1|plate) + (1|sample)", "pen"),
+  exam_two_terms = list("normexam ~ standLRT + (standLRT|school) + (1|school:sex)", "exam")
 )
 prof_out <- list()
 for (key in names(profiles)) {
