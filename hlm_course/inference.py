@@ -132,10 +132,9 @@ def anova(*fits: LmerFit, refit: bool = True, names: list[str] | None = None, **
     from .lmer.glmm import GlmerFit, anova_glmer
 
     if fits and all(isinstance(f, GlmerFit) for f in fits):
-        out = anova_glmer(*fits)
         if names is not None:
             raise ValueError("names= is not supported for glmer fits")
-        return out
+        return anova_glmer(*fits)
     bad = [type(f).__name__ for f in fits if not isinstance(f, (LmerFit, LmerFitMulti))]
     if bad:
         raise MixedModelError(f"anova compares fits from hc.lmer (or, all of them, from hc.glmer); got {bad}")

@@ -12,7 +12,9 @@ formula's text (the fitted model is the same: the formula layer expands it).
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 import warnings
 
 from .errors import MixedModelError
@@ -224,6 +226,20 @@ def update_formula(old: str, new: str) -> str:
     return f"{_deparse(lhs)} ~ {body}" if lhs is not None else f"~{body}"
 
 
+def _refit(fitter, *args, **kwargs):
+    """The fitter's result, its warnings pointing at the caller of ``update`` (not at this module)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = fitter(*args, **kwargs)
+    level, frame = 1, sys._getframe(1)
+    here = os.path.dirname(__file__)
+    while frame is not None and os.path.dirname(frame.f_code.co_filename) == here:  # update, the fit's method
+        level, frame = level + 1, frame.f_back
+    for w in caught:
+        warnings.warn(w.message, w.category, stacklevel=level + 1)
+    return out
+
+
 def update(fit, formula: str | None = None, data=None, reml: bool | None = None, control=None, **kwargs):
     """lme4's ``update(fit, formula, ...)``: the same model refitted with what is changed.
 
@@ -254,11 +270,11 @@ def update(fit, formula: str | None = None, data=None, reml: bool | None = None,
         if unknown:
             raise MixedModelError(f"update: unknown argument(s) {sorted(unknown)}")
         nagq = kwargs.get("nagq", kwargs.get("nAGQ", fit.nagq))
-        return _FITTERS["glmer"](new_formula, data, family=kwargs.get("family", fit.family), nagq=nagq,
+        return _refit(_FITTERS["glmer"], new_formula, data, family=kwargs.get("family", fit.family), nagq=nagq,
                      control=control if control is not None else fit.control)
     if kwargs:
         raise MixedModelError(f"update: unknown argument(s) {sorted(kwargs)} (lmer takes formula, data, reml, "
                               "control)")
     reml = fit.reml if reml is None else reml
     control = fit.control if control is None else control
-    return _FITTERS["lmer"](new_formula, data, reml=reml, control=control)
+    return _refit(_FITTERS["lmer"], new_formula, data, reml=reml, control=control)
