@@ -49,8 +49,9 @@ def ours(reps: int) -> dict:
 def main() -> None:
     reps = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     load0 = os.getloadavg()[0]
-    r = json.loads(subprocess.run(["Rscript", str(ROOT / "benchmarks/profile_bench.R"), str(reps)], cwd=ROOT,
-                                  check=True, capture_output=True, text=True).stdout)
+    out = subprocess.run(["Rscript", str(ROOT / "benchmarks/profile_bench.R"), str(reps)], cwd=ROOT,
+                         check=True, capture_output=True, text=True).stdout
+    r = json.loads(out[out.index("{"):])
     py = ours(reps)
     load1 = os.getloadavg()[0]
     rows = {k: {"hlm_course": py[k], "lme4": r[k], "ratio": r[k] / py[k]} for k in REF}

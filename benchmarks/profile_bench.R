@@ -1,7 +1,7 @@
 # lme4 1.1-31's profile() + confint() times for benchmarks/profile.py (run from the repository root).
 # Prints JSON: for each model, the fastest of REPS runs of confint(profile(m)), in seconds.
 suppressPackageStartupMessages({library(lme4); library(jsonlite)})
-Sys.setlocale("LC_COLLATE", "C")
+invisible(Sys.setlocale("LC_COLLATE", "C"))
 reps <- as.integer(commandArgs(trailingOnly = TRUE)[1]); if (is.na(reps)) reps <- 5L
 rd <- function(name, factors) {
   path <- Sys.glob(file.path("tests/reference", paste0("multi_", name, ".csv*")))[1]

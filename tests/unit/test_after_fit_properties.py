@@ -351,3 +351,15 @@ def test_profile_plot_one_labelled_panel_per_parameter_and_alt_text(ri_profile):
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+@settings(max_examples=3, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1))
+def test_profile_intervals_ignore_row_order_and_level_labels(seed):
+    """Shuffled rows and renamed groups give the same intervals (the profile is of the model, not the file)."""
+    d = two_level(seed=7, J=10, n=6)
+    rng = np.random.default_rng(seed)
+    shuffled = d.iloc[rng.permutation(len(d))].assign(g=lambda t: "L" + t["g"].str[::-1])
+    a = hc.profile(quiet_lmer("y ~ x + (x | g)", d)).confint()
+    b = hc.profile(quiet_lmer("y ~ x + (x | g)", shuffled)).confint()
+    np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=2e-5, atol=1e-7)
