@@ -396,7 +396,14 @@ class LmerProfile:
         descriptive names).  Each end is the root of ζ = ±z between the profile's points (Brent's method on
         the profile itself); an end beyond the parameter's bound is the bound."""
         level = _check_level(level)
+        profiled = [p for p in self.parameters if p in set(self.table[".par"])]
         parms = _select(parm, self.parameters)
+        missing = [p for p in parms if p not in profiled]
+        if parm is None:
+            parms = profiled
+        elif missing:
+            raise MixedModelError(f"{missing} not profiled (this profile has {profiled}): profile them with "
+                                  "profile(fit, which=...)")
         a = (1 - level) / 2
         zs = stats.norm.ppf([a, 1 - a])
         cols = [_perc(a), _perc(1 - a)]

@@ -285,6 +285,9 @@ def test_confint_profile_wald_and_parm_selection(ri_profile, ri_data):
         hc.confint(m, method="bootstrap")
     one = hc.profile(m, which="x")
     assert set(one.table[".par"]) == {"x"}
+    assert list(one.confint().index) == ["x"]
+    with pytest.raises(MixedModelError, match="not profiled"):
+        one.confint(parm=".sigma")
     np.testing.assert_allclose(one.confint(parm="x").to_numpy(), ci.loc[["x"]].to_numpy(), rtol=1e-8)
 
 
