@@ -2,7 +2,7 @@
 
 The chapters import this package for every computation and every figure
 recipe used more than once.  Its vocabulary is lme4's: ``lmer``, ``fixef``,
-``ranef``, ``coef``, ``anova``.
+``ranef``, ``coef``, ``anova``, ``update``, ``profile``, ``confint``, ``simulate``.
 
 Modules: ``data`` (loaders), ``lmer`` (the engine; ``glmer`` for binary and count outcomes), ``multilevel`` (cvar,
 dvar, up), ``methods`` (Monette's (2010) six approaches, Wald tests), ``inference``
@@ -15,6 +15,7 @@ printed number of the originals beside ours and R's), ``plots``
 from .data import *  # noqa: F401,F403
 from .lmer import LmerControl, LmerFit, LmerFitMulti, MixedModelError, lmer  # noqa: F401
 from .lmer import GlmerControl, GlmerFit, binomial, glmer, poisson  # noqa: F401
+from .lmer import LmerProfile, confint, profile, update, update_formula  # noqa: F401  (lme4's names)
 from .fitting import lmer_printing_warnings  # noqa: F401
 from .multilevel import *  # noqa: F401,F403
 from .wald_tests import *  # noqa: F401,F403

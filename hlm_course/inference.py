@@ -27,6 +27,7 @@ from scipy import stats
 from .lmer import LmerFit, MixedModelError
 from .lmer.batch import Refits, batch_deviance, progress_bar, refit_many
 from .lmer.multiterm import LmerFitMulti
+from .lmer.profile import register_bootstrap
 from .multilevel import AttrFrame
 from .simulate import simulate_response
 
@@ -46,10 +47,8 @@ def _same_data(fits, what: str) -> None:
 
 
 def _simulate(fit, nsim: int, seed) -> np.ndarray:
-    """Responses simulated from a fit: ``simulate_response`` for one grouping factor, the fit's own
-    ``simulate`` for several."""
-    if isinstance(fit, LmerFitMulti):
-        return fit.simulate(nsim, seed)
+    """Responses simulated from a fit, without its offset (refits take them as they are):
+    :func:`hlm_course.lmer.simulate.simulate_response`, for one grouping factor or several."""
     return simulate_response(fit, nsim, seed)
 
 
@@ -108,7 +107,7 @@ def _random_effects(fit) -> list[tuple[str, str]]:
     return [(fit.group, name) for name in fit.random_names]
 
 
-def anova(*fits: LmerFit, refit: bool = True, names: list[str] | None = None) -> pd.DataFrame:
+def anova(*fits: LmerFit, refit: bool = True, names: list[str] | None = None, **named) -> pd.DataFrame:
     """Likelihood-ratio comparison of nested fits, like lme4's ``anova()``.
 
     Models are ordered by number of parameters.  With ``refit=True`` REML
@@ -119,7 +118,26 @@ def anova(*fits: LmerFit, refit: bool = True, names: list[str] | None = None) ->
     (−2 log L), Chisq, Df, Pr(>Chisq), and Pr(mixture), the boundary-corrected
     p-value, where the larger model adds exactly one random effect (with its
     covariances) to the smaller one and nothing else (NaN otherwise).
+
+    Any number of models (lme4's sequential table: each row against the row above, after ordering by npar,
+    ties kept in the order given; ``Pr(>Chisq)`` is NaN where Df is 0, R's NA), one grouping factor or several.
+    Models passed by keyword are named by it, as R names them by their variables:
+    ``anova(m0=m0, m1=m1, m2=m2)``.  glmer fits go to :func:`hlm_course.lmer.glmm.anova_glmer`.
     """
+    if named:
+        if names is not None:
+            raise ValueError("give model names either as keywords or as names=, not both")
+        names = [f"model{k + 1}" for k in range(len(fits))] + list(named)
+        fits = tuple(fits) + tuple(named.values())
+    from .lmer.glmm import GlmerFit, anova_glmer
+
+    if fits and all(isinstance(f, GlmerFit) for f in fits):
+        if names is not None:
+            raise ValueError("names= is not supported for glmer fits")
+        return anova_glmer(*fits)
+    bad = [type(f).__name__ for f in fits if not isinstance(f, (LmerFit, LmerFitMulti))]
+    if bad:
+        raise MixedModelError(f"anova compares fits from hc.lmer (or, all of them, from hc.glmer); got {bad}")
     if len(fits) < 2:
         raise MixedModelError("anova needs at least two fitted models to compare")
     _same_data(fits, "anova")
@@ -320,3 +338,6 @@ def _bootstrap_table(fit: LmerFitMulti, r: Refits, level: float, t0: float, nsim
     out.attrs["nsim"] = nsim
     out.attrs["level"] = level
     return out
+
+
+register_bootstrap(bootstrap_ci)  # the engine's confint(method="boot")

@@ -3,7 +3,7 @@
 Two uses:
 
 * ``simulate_response(fit, nsim, seed)`` draws new responses from a fitted
-  model, as lme4's ``simulate()``: new random effects ``b_j ~ N(0, T)`` and
+  model (one grouping factor or several: :mod:`hlm_course.lmer.simulate`), as lme4's ``simulate()``: new random effects ``b_j ~ N(0, T)`` and
   new residuals ``r_ij ~ N(0, σ²)`` around the fixed part ``X γ̂``.  The
   parametric bootstrap, likelihood-ratio bootstrap and coverage studies use it.
 * ``simulate_two_level(...)`` makes a data set from chosen parameters, e.g.
@@ -19,32 +19,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .lmer import LmerFit, MixedModelError
+from .lmer import LmerFit, LmerFitMulti, MixedModelError
+from .lmer.simulate import simulate_lmer
+from .lmer.simulate import simulate_response as _engine_simulate
 
 __all__ = ["simulate", "simulate_response", "simulate_two_level", "monette_school"]
 
 
-def simulate_response(fit: LmerFit, nsim: int = 1, seed=None, *, beta=None, theta=None,
-                      sigma=None) -> np.ndarray:
-    """Responses simulated from a fitted model (lme4's ``simulate``), shape (nsim, n).
+def simulate_response(fit, nsim: int = 1, seed=None, *, beta=None, theta=None, sigma=None,
+                      use_u: bool = False) -> np.ndarray:
+    """Responses simulated from a fitted model (lme4's ``simulate``), shape (nsim, n), without the offset.
 
-    ``y* = X β + Z b* + ε*`` with ``b*_j = σ Λθ u*_j``, ``u*_j ~ N(0, I_q)`` and
+    ``y* = X β + Z b* + ε*`` with ``b* = σ Λθ u*``, ``u* ~ N(0, I_q)`` and
     ``ε* ~ N(0, σ² I)`` — so ``Var(b*_j) = σ² Λθ Λθ' = T`` (Bates et al. 2015,
-    eqs. 2–3).  ``beta``, ``theta`` and ``sigma`` override the fitted values.
+    eqs. 2–3).  ``beta``, ``theta`` and ``sigma`` override the fitted values; ``use_u=True`` keeps the
+    conditional modes b̂ (lme4's ``use.u``).  One grouping factor or several: the engine's
+    :func:`hlm_course.lmer.simulate.simulate_response`.
     """
-    if nsim < 1:
-        raise ValueError(f"nsim must be at least 1, got {nsim}")
-    from .lmer import lambda_theta
-
-    rng = np.random.default_rng(seed)
-    beta = fit.pls.beta if beta is None else np.asarray(beta, dtype=float)
-    lam = fit.pls.Lambda if theta is None else lambda_theta(np.asarray(theta, dtype=float), fit.xp.q)
-    sigma = fit.sigma if sigma is None else float(sigma)
-    n, q = fit.Z.shape
-    u = rng.standard_normal((nsim, fit.ngroups, q))
-    b = sigma * u @ lam.T  # (nsim, J, q)
-    eps = sigma * rng.standard_normal((nsim, n))
-    return (fit.X @ beta)[None, :] + np.einsum("nq,snq->sn", fit.Z, b[:, fit.codes, :]) + eps
+    return _engine_simulate(fit, nsim, seed, use_u=use_u, beta=beta, theta=theta, sigma=sigma)
 
 
 def simulate_two_level(n_groups: int, gamma=(12.0, 2.0), G=((16.0, 8.0), (8.0, 25.0)), sigma2: float = 20.0,
@@ -87,18 +79,19 @@ def simulate_two_level(n_groups: int, gamma=(12.0, 2.0), G=((16.0, 8.0), (8.0, 2
 def simulate(model: LmerFit | None = None, nsim: int = 1, seed=None, **params):
     """Simulate two-level data from a fitted model or from chosen parameters (lme4's ``simulate``).
 
-    * ``simulate(fit, nsim, seed, beta=..., theta=..., sigma=...)``: ``nsim``
-      new responses from a fitted model, shape (nsim, n) — :func:`simulate_response`,
-      as the parametric bootstrap uses it.
+    * ``simulate(fit, nsim, seed, use_u=False, beta=..., theta=..., sigma=...)``: ``nsim``
+      new responses from a fitted model (one grouping factor or several), shape (nsim, n), offset included —
+      :func:`hlm_course.lmer.simulate.simulate_lmer`; ``use_u=True`` keeps the fitted random effects (lme4's
+      ``use.u``).
     * ``simulate(n_groups=J, gamma=..., G=..., sigma2=..., n_mean=..., seed=...)``:
       a new data set from parameters, ``(data, true_coef)`` — :func:`simulate_two_level`
       (Monette's (2010) simulated schools).
     """
     if model is not None:
-        if not isinstance(model, LmerFit):
+        if not isinstance(model, (LmerFit, LmerFitMulti)):
             raise TypeError(f"simulate: model must be a fit from hlm_course.lmer, got {type(model).__name__}; "
                             "to simulate from parameters, pass them by name (n_groups=, gamma=, G=, sigma2=)")
-        return simulate_response(model, nsim, seed, **params)
+        return simulate_lmer(model, nsim, seed, **params)
     if nsim != 1:
         raise ValueError("simulate: nsim counts responses simulated from a fitted model; "
                          "from parameters, give the number of schools as n_groups=")

@@ -26,6 +26,9 @@ paper's sections and equations:
   :class:`LmerFitMulti` (several) with lme4's accessors;
 * :mod:`.predict` — lme4's ``predict``: new data through the fit's model frame, ``re_form``,
   ``allow_new_levels``;
+* :mod:`.update`, :mod:`.profile`, :mod:`.simulate` — what comes after a fit, in lme4's names:
+  ``update`` (R's formula dots), ``profile`` and ``confint`` (profile-likelihood, Wald and bootstrap
+  intervals), ``simulate`` (new random effects, or ``use_u``);
 * :mod:`.batch` — refitting one model to many responses (the parametric
   bootstrap's engine);
 * :mod:`.family`, :mod:`.pirls`, :mod:`.glmm` — §6, generalized linear mixed
@@ -44,9 +47,14 @@ from .multiterm import LmerFitMulti
 from .optimize import ConvergenceCheck, LmerControl, OptimizerRun, check_optimum, fit_theta, optimize_theta
 from .reterms import ReTerm, ReTerms, mk_re_terms
 
+from .profile import LmerProfile, confint, profile, wald_confint  # lme4's profile() and confint()
+from .simulate import simulate_lmer  # lme4's simulate() (new random effects, or use_u=True)
+from .update import update, update_formula  # lme4's update() and R's update.formula
+
 from .family import Family, binomial, poisson  # glmer's families (lme4's family objects)
 from .glmm import GlmerControl, GlmerFit, glmer, pb_test_glmer  # generalized linear mixed models (lme4's glmer)
 
 __all__ = ["lmer", "LmerFit", "LmerFitMulti", "LmerControl", "MixedModelError", "parse_formula", "lambda_theta",
            "profiled_deviance", "pls_solve", "CrossProducts", "mk_re_terms", "ReTerms", "glmer", "GlmerFit",
-           "GlmerControl", "Family", "binomial", "poisson", "pb_test_glmer"]
+           "GlmerControl", "Family", "binomial", "poisson", "pb_test_glmer", "profile", "confint", "LmerProfile",
+           "wald_confint", "update", "update_formula", "simulate_lmer"]

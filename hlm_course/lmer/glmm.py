@@ -44,6 +44,7 @@ from .formula import (R_CONSTANTS, build_design, evaluate, expression_variables,
 from .pirls import GlmmProblem, ReBlock
 from .optimize import scaled_max_gradient
 from .reterms import ReTerms, grouping_factor, mk_re_terms
+from .update import register_fitter
 
 __all__ = ["glmer", "GlmerFit", "GlmerControl", "parse_glmer_formula", "re_blocks", "anova_glmer", "pb_test_glmer",
            "optimize_glmer", "GlmerOptimum"]
@@ -789,6 +790,21 @@ class GlmerFit:
 
         return f"<pre>{escape(self.summary())}</pre>"
 
+    # -- after the fit: lme4's update and confint (thin: see update.py, profile.py)
+    def update(self, formula: str | None = None, data=None, control=None, **kwargs) -> "GlmerFit":
+        """lme4's ``update``: refit with a changed formula (R's dots), data, control, ``family`` or ``nagq``
+        (:func:`hlm_course.lmer.update.update`)."""
+        from .update import update
+
+        return update(self, formula, data=data, control=control, **kwargs)
+
+    def confint(self, parm=None, level: float = 0.95, method: str = "Wald", **kwargs) -> pd.DataFrame:
+        """lme4's ``confint`` for a GLMM: Wald (default here: no profile for GLMMs) or "boot"
+        (:func:`hlm_course.lmer.profile.confint`)."""
+        from .profile import confint
+
+        return confint(self, parm=parm, level=level, method=method, **kwargs)
+
 
 def anova_glmer(*fits) -> pd.DataFrame:
     """Likelihood-ratio tests of nested GLMMs fitted to the same rows, in order of npar (lme4's ``anova``)."""
@@ -1186,3 +1202,6 @@ def _warn_fit(fit: GlmerFit) -> None:
             warnings.warn("fitted probabilities numerically 0 or 1 occurred: a predictor separates the outcomes "
                           "completely or quasi-completely, so its coefficient and standard error are not "
                           "reliable", UserWarning, stacklevel=3)
+
+
+register_fitter("glmer", glmer)  # update() refits through it

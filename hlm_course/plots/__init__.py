@@ -7,7 +7,7 @@ so figures stay readable in the book's dark mode.
 Submodules: ``style`` (palette, figure defaults), ``data_space`` (fitted
 lines per group), ``beta_space`` (confidence/dispersion ellipses and
 coefficient plots), ``intervals`` (per-group interval plots), ``diagnostics``
-(residual and QQ plots).  What seaborn draws in one call (trellis/facet
+(residual and QQ plots), ``profile`` (the profile-zeta plot of ``hc.profile``).  What seaborn draws in one call (trellis/facet
 plots, histograms, categorical summaries) the chapters draw with seaborn.
 """
 
@@ -19,3 +19,4 @@ from .diagnostics import *  # noqa: F401,F403
 from .sectors import *  # noqa: F401,F403
 from .effects import *  # noqa: F401,F403
 from .ellipsoid import *  # noqa: F401,F403
+from .profile import *  # noqa: F401,F403
