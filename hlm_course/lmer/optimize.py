@@ -476,7 +476,28 @@ def fit_theta(xp: CrossProducts, reml: bool, start=None, control: LmerControl | 
                     if r2.criterion < r.criterion:
                         r, chk0 = r2, check_optimum(obj0, r2.x, control.check_tol, f0=r2.criterion)
                 best, chk = r, chk0
+        if chk.boundary.any() and q > 1 and budget[0] > 0:
+            best, chk = _other_face(xp, reml, free, start, control, run, runs, best, chk)
     return Optimum(runs=runs, check=final_check(best, chk), best=best)
+
+
+def _other_face(xp, reml, free, start, control, run, runs, best, chk):
+    """A singular optimum of a ``q × q`` Λθ (``q ≥ 2``) is a zero on one diagonal element, and which one
+    depends on the path the optimizer took: a singular T has a face of the boundary for each, and a search can
+    stop on a face whose optimum is higher (a new reference level of a factor in ``(f | g)`` changes the path;
+    found by the formula properties in the tests).  One more search, lme4's own — BOBYQA at nloptwrap's
+    tolerances from Λ = I in θ of the original data — and, if it ends lower, a polish at rounding level from
+    there; the lowest criterion is kept."""
+    obj0 = Objective(xp, reml, free, scaled=False)
+    x0 = theta_start(xp.q)[free] if start is None else obj0.x_of(start)
+    r = run(x0, "nloptwrap_other_face", lme4_defaults=True, objective=obj0)
+    runs.append(r)
+    if not r.criterion < best.criterion - 1e-7:
+        return best, chk
+    r2 = run(r.x, "bobyqa_other_face_polish", objective=obj0)
+    runs.append(r2)
+    r = r2 if r2.criterion < r.criterion else r
+    return r, check_optimum(obj0, r.x, control.check_tol, f0=r.criterion)
 
 
 def optimize_theta(xp: CrossProducts, reml: bool, start: np.ndarray | None = None,
