@@ -34,10 +34,8 @@ from dataclasses import dataclass
 
 __all__ = ["Choice", "Question", "Quiz", "QuizResult", "questions", "show", "answer", "chapters"]
 
-#: Background of the ✔ badge (the labs' darker Okabe-Ito bluish green; white text on it: 6.1:1).
-OK_COLOUR = "#00704F"
-#: Background of the ✘ badge (the labs' darker Okabe-Ito vermilion; white text on it: 6.4:1).
-NOT_OK_COLOUR = "#A63D00"
+# the labs' badge colours: white on a darker Okabe-Ito bluish green (6.1:1) and vermilion (6.4:1)
+from .labs import NOT_OK_COLOUR, OK_COLOUR  # noqa: E402
 
 LETTERS = "abcdefgh"
 _KEY = re.compile(r"^(\d{1,2})\.(\d{1,2})$")
@@ -127,12 +125,12 @@ class Quiz:
                 'right and why.</em></p>'
                 + "".join(q.html() for q in self.questions)
                 + '<p style="margin:0;font-size:0.85em"><em>Without HTML (a terminal), answer with '
-                f'<code>hc.quiz.answer("{first}", "a")</code>.</em></p></div>')
+                f'<code>hc.quiz.answer("{first}", "x")</code>, x the letter of your choice.</em></p></div>')
 
     def __repr__(self) -> str:
         first = self.questions[0].key
         return ("Check your understanding\n\n" + "\n\n".join(q.text() for q in self.questions)
-                + f'\n\nAnswer with hc.quiz.answer("{first}", "a") (question, letter) to see the feedback.')
+                + f'\n\nAnswer with hc.quiz.answer("{first}", "x"), x the letter of your choice, to see the feedback.')
 
 
 @dataclass(frozen=True)
