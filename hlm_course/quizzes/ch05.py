@@ -31,8 +31,22 @@ QUESTIONS = [
           'It does here: the pinned point moves with the origin.'),
       ]),
     Q('5.3',
-      ('Refitting a model by maximum likelihood (ML) instead of REML usually makes the '
-       'variance-component estimates…'),
+      ('A REML fit of the hierarchical model also reports an ML deviance, −2 log L at the REML estimates. '
+       'Refitting by ML gives a deviance that is…'),
+      [
+        C('larger, because ML fits the data less closely than REML',
+          ('The ML refit maximizes exactly this likelihood, so no other estimates, the REML ones included, can '
+           'give a smaller deviance.')),
+        C('the same, because the two fits have the same fixed effects',
+          ('The fixed effects barely move, but the variance components do, and the deviance depends on them '
+           'too.')),
+        C('smaller (or equal), because ML maximizes exactly that likelihood',
+          ('Right: the deviance at the REML estimates is not the ML deviance a likelihood-ratio test '
+           'needs.'),
+          right=True),
+      ]),
+    Q('5.4',
+      'Refitting the model by ML instead of REML usually makes the variance-component estimates…',
       [
         C('larger, because ML is less biased',
           'ML is the biased one here: it underestimates variances.'),

@@ -36,7 +36,8 @@ QUESTIONS = [
         C('No: it is a share of variance, between 0 and 1.',
           'The two σ̂² come from two separate fits; the second can be larger.'),
         C('Yes: σ̂² (or τ̂) can rise when a predictor is added, so the ratio is not a true share.',
-          'Right: the lab shows such a case and the multilevel R² measures that avoid it.',
+          ("Right: that is why the lab uses Snijders and Bosker's R², the reduction of prediction error, "
+           'which cannot be negative in the population.'),
           right=True),
       ]),
 ]
