@@ -121,8 +121,7 @@ class Quiz:
         first = self.questions[0].key
         return ('<div class="hlm-quiz" style="border-left:0.25em solid #0072B2;padding:0.3em 0 0.1em 0.9em;'
                 'margin:0.5em 0">'
-                '<p style="margin:0 0 0.6em 0"><em>Check your understanding: open a choice to see whether it is '
-                'right and why.</em></p>'
+                '<p style="margin:0 0 0.6em 0"><em>Open a choice to see whether it is right, and why.</em></p>'
                 + "".join(q.html() for q in self.questions)
                 + '<p style="margin:0;font-size:0.85em"><em>Without HTML (a terminal), answer with '
                 f'<code>hc.quiz.answer("{first}", "x")</code>, x the letter of your choice.</em></p></div>')
