@@ -38,6 +38,7 @@ from .display import format_p, format_small, style_table  # noqa: F401
 from . import plots  # noqa: F401
 from . import power  # noqa: F401
 from . import labs  # noqa: F401  (hc.labs.check)
+from . import quiz  # noqa: F401  (hc.quiz.show, hc.quiz.answer)
 from . import marginal_conditional  # noqa: F401
 
 __version__ = "0.1.0"
