@@ -14,6 +14,7 @@ we use
   scores of 1721 pupils in 60 schools.
 * ``mlmRev::Contraception`` -- the Bangladesh Fertility Survey 1988 (1934 women, 60 districts).
 * ``mlmRev::Mmmec``       -- melanoma deaths in 354 counties of 78 regions of 9 EC countries (chapter 20).
+* ``lme4::grouseticks``   -- ticks on 403 red grouse chicks in 118 broods at 63 locations (chapter 20).
 
 The output is deterministic: rows keep the source order, every float column
 is written with an explicit format at the precision of the source (the HSB
@@ -351,6 +352,32 @@ MMMEC_FORMATS: dict[str, Callable] = {
 }
 
 
+# --------------------------------------------------------------------------
+# lme4's grouseticks (chapter 20, "Counts")
+
+GROUSETICKS_COLUMNS = ["INDEX", "TICKS", "BROOD", "HEIGHT", "YEAR", "LOCATION"]
+
+
+def make_grouseticks() -> pd.DataFrame:
+    """lme4's grouseticks (Elston et al. 2001): ticks counted on the heads of 403 red grouse chicks, its columns
+    and rows in its order, without ``cHEIGHT`` (``HEIGHT`` minus its mean, which the loader recomputes)."""
+    src = _load("lme4", "grouseticks")
+    _check(src.shape == (403, 8), f"grouseticks shape {src.shape}")
+    _check(src["rownames"].tolist() == list(range(1, 404)), "grouseticks row names are not 1..403")
+    out = src[GROUSETICKS_COLUMNS].reset_index(drop=True).copy()
+    for c in GROUSETICKS_COLUMNS:
+        out[c] = out[c].astype("int64")
+    _check(out["INDEX"].tolist() == list(range(1, 404)), "grouseticks INDEX is not 1..403")
+    _check(out["BROOD"].nunique() == 118 and out["LOCATION"].nunique() == 63, "grouseticks broods, locations")
+    _check(sorted(out["YEAR"].unique()) == [95, 96, 97], "grouseticks years")
+    _check(int(out["TICKS"].sum()) == 2567, "grouseticks ticks do not add up to 2567")
+    _check((src["cHEIGHT"] - (src["HEIGHT"] - src["HEIGHT"].mean())).abs().max() < 1e-9, "grouseticks cHEIGHT")
+    return out
+
+
+GROUSETICKS_FORMATS: dict[str, Callable] = {c: integer for c in GROUSETICKS_COLUMNS}
+
+
 def build() -> dict[str, bytes]:
     students, schools, exam = sources()
     frames = {
@@ -361,7 +388,9 @@ def build() -> dict[str, bytes]:
     }
     frames["contraception.csv"] = make_contraception()
     frames["mmmec.csv"] = make_mmmec()
-    formats = {**FORMATS, "contraception.csv": CONTRACEPTION_FORMATS, "mmmec.csv": MMMEC_FORMATS}
+    frames["grouseticks.csv"] = make_grouseticks()
+    formats = {**FORMATS, "contraception.csv": CONTRACEPTION_FORMATS, "mmmec.csv": MMMEC_FORMATS,
+               "grouseticks.csv": GROUSETICKS_FORMATS}
     files = {name: to_csv_bytes(df, formats[name]) for name, df in frames.items()}
     # the written text must read back to exactly the source values
     for name, df in frames.items():

@@ -39,8 +39,21 @@ def _pearson(fit):
     return float((fit.resid("pearson") ** 2).sum())
 
 
+GROUSE = {"grouse_pois": "TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | LOCATION)",
+          "grouse_olre": "TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)"}
+
+
+@pytest.fixture(scope="module")
+def grouse_fits():
+    grouse = hc.load_grouseticks()
+    return {k: hc.glmer(f, grouse, family="poisson") for k, f in GROUSE.items()}
+
+
 def test_reference_is_the_chapter_s_data_and_models(mmmec):
-    assert set(REF["fits"]) == set(SPECS) | {"glm", "quasi"}
+    assert set(REF["fits"]) == set(SPECS) | set(GROUSE) | {"glm", "quasi"}
+    for key, formula in GROUSE.items():
+        assert formula.replace(" ", "") in REF["fits"][key]["call"].replace(" ", "")
+        assert REF["fits"][key]["nobs"] == 403
     assert REF["meta"]["lme4"] == "1.1.31" and REF["meta"]["data"] == "data/mmmec.csv"
     for key, (formula, nagq) in SPECS.items():
         assert REF["fits"][key]["nAGQ"] == nagq and REF["fits"][key]["nobs"] == 354
@@ -52,11 +65,11 @@ def test_reference_is_the_chapter_s_data_and_models(mmmec):
     assert (engine_copy["nation"] == mmmec["nation"].astype(str)).all()
 
 
-@pytest.mark.parametrize("key", list(SPECS))
-def test_fits_match_lme4(fits, key):
+@pytest.mark.parametrize("key", list(SPECS) + list(GROUSE))
+def test_fits_match_lme4(fits, grouse_fits, key):
     """-2 logLik within 1e-3 of lme4's, or lower with our convergence check passed; fixed effects within 1e-3
     relative; SEs and variance components within 1e-2 relative (they move with the optimum's last digits)."""
-    fit, ref = fits[key], REF["fits"][key]
+    fit, ref = {**fits, **grouse_fits}[key], REF["fits"][key]
     ours = -2 * fit.loglik
     assert ours <= ref["minus2loglik"] + 1e-3
     assert ours == pytest.approx(ref["minus2loglik"], abs=1e-3)
@@ -71,9 +84,10 @@ def test_fits_match_lme4(fits, key):
     assert fit.df_resid == ref["pearson"]["df_resid"]
 
 
-@pytest.mark.parametrize("key", list(SPECS))
-def test_pearson_dispersion_matches_lme4(fits, key):
+@pytest.mark.parametrize("key", list(SPECS) + list(GROUSE))
+def test_pearson_dispersion_matches_lme4(fits, grouse_fits, key):
     """Sum of squared Pearson residuals (lme4's residuals(type = "pearson")) over df.residual."""
+    fits = {**fits, **grouse_fits}
     ref = REF["fits"][key]["pearson"]
     assert _pearson(fits[key]) == pytest.approx(ref["chisq"], rel=1e-4)
     assert _pearson(fits[key]) / fits[key].df_resid == pytest.approx(ref["dispersion"], rel=1e-4)
@@ -105,6 +119,15 @@ def test_likelihood_ratio_tests(fits):
     assert list(a["npar"]) == ref["npar"] == [3, 4, 5]
     np.testing.assert_allclose(a["Chisq"].iloc[1:], ref["chisq"][1:], atol=2e-3)
     np.testing.assert_allclose(a["Pr(>Chisq)"].iloc[1:], ref["p"][1:], rtol=1e-3)
+
+
+def test_grouse_likelihood_ratio_test_and_the_aggregation_by_brood(grouse_fits):
+    a = grouse_fits["grouse_pois"].anova(grouse_fits["grouse_olre"])
+    ref = REF["lrt_grouse"]
+    assert a["Chisq"].iloc[1] == pytest.approx(ref["chisq"][1], abs=2e-3)
+    assert a["Pr(>Chisq)"].iloc[1] == pytest.approx(ref["p"][1], rel=1e-3)
+    vc = grouse_fits["grouse_olre"].varcorr.set_index("Groups")["Variance"]
+    assert vc.idxmax() == "BROOD"  # Elston et al. (2001): ticks aggregate most by brood
 
 
 def test_quadrature_reports_the_deviance_from_the_saturated_model(mmmec, fits):

@@ -11,6 +11,9 @@
 #   agq25    the same with nAGQ = 25
 #   nested   glmer(deaths ~ uvb + offset(log(expected)) + (1 | nation/region))
 #   olre     glmer(deaths ~ uvb + offset(log(expected)) + (1 | nation/region) + (1 | county))
+# and to OUR data/grouseticks.csv (lme4's grouseticks: ticks on 403 red grouse chicks, Elston et al. 2001):
+#   grouse_pois  glmer(TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | LOCATION))
+#   grouse_olre  glmer(TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION))
 # with each fit's Pearson chi-square, residual df and dispersion (sum of squared Pearson residuals / df.residual),
 # the likelihood-ratio tests anova(region, nested, olre), and predictions for new counties.
 # Writes tests/reference/counts_lme4.json.  The Python tests (tests/against_r/test_counts.py) never run R.
@@ -39,6 +42,23 @@ if (requireNamespace("mlmRev", quietly = TRUE)) {
             all(as.character(m$region) == as.character(mmmec$region)),
             all(as.character(m$county) == as.character(mmmec$county)))
 }
+
+grouse <- read.csv("data/grouseticks.csv", colClasses = c(INDEX = "character", TICKS = "numeric",
+                                                          BROOD = "character", HEIGHT = "numeric",
+                                                          YEAR = "character", LOCATION = "character"))
+grouse$INDEX <- factor(grouse$INDEX, levels = unique(grouse$INDEX))
+grouse$BROOD <- factor(grouse$BROOD, levels = unique(grouse$BROOD))
+grouse$LOCATION <- factor(grouse$LOCATION, levels = unique(grouse$LOCATION))
+grouse$YEAR <- factor(grouse$YEAR, levels = c("95", "96", "97"))
+stopifnot(nrow(grouse) == 403, nlevels(grouse$BROOD) == 118, nlevels(grouse$LOCATION) == 63)
+local({
+  g <- lme4::grouseticks
+  stopifnot(identical(as.numeric(g$TICKS), grouse$TICKS), identical(as.numeric(g$HEIGHT), grouse$HEIGHT),
+            all(as.character(g$BROOD) == as.character(grouse$BROOD)),
+            all(as.character(g$LOCATION) == as.character(grouse$LOCATION)),
+            all(as.character(g$YEAR) == as.character(grouse$YEAR)),
+            all(as.character(g$INDEX) == as.character(grouse$INDEX)))
+})
 
 pearson <- function(fit) {
   r <- residuals(fit, type = "pearson")
@@ -104,6 +124,13 @@ add("nested", glmer(deaths ~ uvb + offset(log(expected)) + (1 | nation/region), 
 add("olre", glmer(deaths ~ uvb + offset(log(expected)) + (1 | nation/region) + (1 | county), data = mmmec,
                   family = poisson))
 
+add("grouse_pois", glmer(TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | LOCATION), data = grouse,
+                         family = poisson))
+add("grouse_olre", glmer(TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION),
+                         data = grouse, family = poisson))
+ag <- anova(models$grouse_pois, models$grouse_olre)
+lrt_grouse <- list(npar = ag$npar, deviance = ag$deviance, chisq = ag$Chisq, df = ag$Df, p = ag[["Pr(>Chisq)"]])
+
 # likelihood-ratio tests: region -> nation/region -> + county (the OLRE), as the chapter's anova()
 a <- anova(models$region, models$nested, models$olre)
 lrt <- list(npar = a$npar, deviance = a$deviance, chisq = a$Chisq, df = a$Df, p = a[["Pr(>Chisq)"]])
@@ -121,8 +148,8 @@ pred <- list(newdata = lapply(newdata, function(x) if (is.factor(x)) as.characte
 out <- list(
   meta = list(R = R.version.string, lme4 = as.character(packageVersion("lme4")),
               Matrix = as.character(packageVersion("Matrix")), date = as.character(Sys.Date()),
-              data = "data/mmmec.csv"),
-  fits = fits, lrt = lrt, predict = pred
+              data = "data/mmmec.csv", data_grouse = "data/grouseticks.csv"),
+  fits = fits, lrt = lrt, lrt_grouse = lrt_grouse, predict = pred
 )
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE, null = "null"), out_file)
 cat("wrote", out_file, "\n")

@@ -349,3 +349,29 @@ def test_mmmec_loader(tmp_path, monkeypatch):
     monkeypatch.setenv(DATA_ENV_VAR, str(folder))
     with pytest.raises(ValueError, match=r"mmmec\.csv: checksum mismatch"):
         load_mmmec()
+
+
+# --------------------------------------------------------- grouseticks ----
+
+
+def test_grouseticks_loader(tmp_path, monkeypatch):
+    """lme4's grouseticks (chapter 20): counts, levels, cHEIGHT recomputed, and a checked file."""
+    from hlm_course.data import load_grouseticks
+
+    df = load_grouseticks()
+    assert list(df.columns) == ["INDEX", "TICKS", "BROOD", "HEIGHT", "YEAR", "LOCATION", "cHEIGHT"]
+    assert df.shape == (403, 7) and df["INDEX"].tolist() == list(range(1, 404))
+    assert df["BROOD"].nunique() == 118 and df["LOCATION"].nunique() == 63
+    assert list(df["YEAR"].cat.categories) == ["95", "96", "97"]
+    assert df["TICKS"].sum() == 2567 and (df["TICKS"] >= 0).all()
+    assert df.loc[0, "cHEIGHT"] == pytest.approx(2.75930521091811, abs=1e-12)  # lme4's first value
+    assert df["cHEIGHT"].mean() == pytest.approx(0, abs=1e-9)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    content = bytearray((REPO / "data" / "grouseticks.csv").read_bytes())
+    i = content.index(b"\n") + 3
+    content[i] = ord("7") if content[i] != ord("7") else ord("8")
+    (folder / "grouseticks.csv").write_bytes(bytes(content))
+    monkeypatch.setenv(DATA_ENV_VAR, str(folder))
+    with pytest.raises(ValueError, match=r"grouseticks\.csv: checksum mismatch"):
+        load_grouseticks()
