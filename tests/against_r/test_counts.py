@@ -252,3 +252,15 @@ def test_counts_self_checks_accept_right_and_refuse_wrong_answers(fits):
     nested = fits["nested"]
     assert labs.check("counts-offset-hundreds", nested.fixef["(Intercept)"] + math.log(100))
     assert not labs.check("counts-offset-hundreds", nested.fixef["(Intercept)"])
+
+
+def test_summary_keeps_columns_aligned_for_long_group_names(fits):
+    """glmer's summary() gives the Groups column the width of its longest name (region:nation), as lme4 does,
+    so the Name, Variance and Std.Dev. columns stay aligned."""
+    text = fits["olre"].summary()
+    block = text.split("Random effects:\n")[1].split("\nNumber of obs")[0].splitlines()
+    header, rows = block[0], block[1:]
+    assert [r.split()[0] for r in rows] == ["county", "region:nation", "nation"]
+    name_col = header.index("Name")
+    assert all(r[name_col:].startswith("(Intercept)") for r in rows)
+    assert all(r.rstrip().endswith(f"{sd:.4f}") for r, sd in zip(rows, fits["olre"].varcorr["Std.Dev."]))
