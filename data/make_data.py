@@ -13,6 +13,8 @@ we use
 * ``mlmRev::egsingle``    -- the growth data of Raudenbush & Bryk (2002, ch. 8): 7230 yearly math
   scores of 1721 pupils in 60 schools.
 * ``mlmRev::Contraception`` -- the Bangladesh Fertility Survey 1988 (1934 women, 60 districts).
+* ``mlmRev::Mmmec``       -- melanoma deaths in 354 counties of 78 regions of 9 EC countries (chapter 20).
+* ``lme4::grouseticks``   -- ticks on 403 red grouse chicks in 118 broods at 63 locations (chapter 20).
 
 The output is deterministic: rows keep the source order, every float column
 is written with an explicit format at the precision of the source (the HSB
@@ -316,6 +318,66 @@ CONTRACEPTION_FORMATS: dict[str, Callable] = {
 }
 
 
+# --------------------------------------------------------------------------
+# mlmRev's Mmmec (chapter 20, "Counts")
+
+MMMEC_COLUMNS = ["nation", "region", "county", "deaths", "expected", "uvb"]
+
+#: mlmRev's levels of ``nation`` (its order, which is also the order of the rows).
+MMMEC_NATIONS = ["Belgium", "W.Germany", "Denmark", "France", "UK", "Italy", "Ireland", "Luxembourg",
+                 "Netherlands"]
+
+
+def make_mmmec() -> pd.DataFrame:
+    """mlmRev's Mmmec (the Atlas of Cancer Mortality in the European Economic Community): male melanoma
+    deaths 1971-1980 in 354 counties, 78 regions, 9 nations, its columns and rows in its order."""
+    src = _load("mlmRev", "Mmmec")
+    _check(src.shape == (354, 7), f"Mmmec shape {src.shape}")
+    _check(src["rownames"].tolist() == list(range(1, 355)), "Mmmec row names are not 1..354")
+    out = src[MMMEC_COLUMNS].reset_index(drop=True).copy()
+    out["nation"] = out["nation"].astype(str)
+    for c in ("region", "county", "deaths"):
+        out[c] = out[c].astype("int64")
+    _check(list(dict.fromkeys(out["nation"])) == MMMEC_NATIONS, "Mmmec nations (or their order)")
+    _check(out["county"].is_unique and out["county"].is_monotonic_increasing, "Mmmec counties are not unique, in order")
+    _check(out["region"].nunique() == 78, "Mmmec has not 78 regions")
+    _check(int(out["deaths"].sum()) == 9851, "Mmmec deaths do not add up to 9851")
+    _check(out.groupby("region")["nation"].nunique().max() == 1, "a region of Mmmec lies in two nations")
+    return out
+
+
+MMMEC_FORMATS: dict[str, Callable] = {
+    "nation": string, "region": integer, "county": integer, "deaths": integer, "expected": upto(4),
+    "uvb": upto(4),
+}
+
+
+# --------------------------------------------------------------------------
+# lme4's grouseticks (chapter 20, "Counts")
+
+GROUSETICKS_COLUMNS = ["INDEX", "TICKS", "BROOD", "HEIGHT", "YEAR", "LOCATION"]
+
+
+def make_grouseticks() -> pd.DataFrame:
+    """lme4's grouseticks (Elston et al. 2001): ticks counted on the heads of 403 red grouse chicks, its columns
+    and rows in its order, without ``cHEIGHT`` (``HEIGHT`` minus its mean, which the loader recomputes)."""
+    src = _load("lme4", "grouseticks")
+    _check(src.shape == (403, 8), f"grouseticks shape {src.shape}")
+    _check(src["rownames"].tolist() == list(range(1, 404)), "grouseticks row names are not 1..403")
+    out = src[GROUSETICKS_COLUMNS].reset_index(drop=True).copy()
+    for c in GROUSETICKS_COLUMNS:
+        out[c] = out[c].astype("int64")
+    _check(out["INDEX"].tolist() == list(range(1, 404)), "grouseticks INDEX is not 1..403")
+    _check(out["BROOD"].nunique() == 118 and out["LOCATION"].nunique() == 63, "grouseticks broods, locations")
+    _check(sorted(out["YEAR"].unique()) == [95, 96, 97], "grouseticks years")
+    _check(int(out["TICKS"].sum()) == 2567, "grouseticks ticks do not add up to 2567")
+    _check((src["cHEIGHT"] - (src["HEIGHT"] - src["HEIGHT"].mean())).abs().max() < 1e-9, "grouseticks cHEIGHT")
+    return out
+
+
+GROUSETICKS_FORMATS: dict[str, Callable] = {c: integer for c in GROUSETICKS_COLUMNS}
+
+
 def build() -> dict[str, bytes]:
     students, schools, exam = sources()
     frames = {
@@ -325,7 +387,10 @@ def build() -> dict[str, bytes]:
         "egsingle.csv": make_egsingle(egsingle_source()),
     }
     frames["contraception.csv"] = make_contraception()
-    formats = {**FORMATS, "contraception.csv": CONTRACEPTION_FORMATS}
+    frames["mmmec.csv"] = make_mmmec()
+    frames["grouseticks.csv"] = make_grouseticks()
+    formats = {**FORMATS, "contraception.csv": CONTRACEPTION_FORMATS, "mmmec.csv": MMMEC_FORMATS,
+               "grouseticks.csv": GROUSETICKS_FORMATS}
     files = {name: to_csv_bytes(df, formats[name]) for name, df in frames.items()}
     # the written text must read back to exactly the source values
     for name, df in frames.items():

@@ -6,6 +6,8 @@
 * :func:`load_exam` -- the London exam data of seed 002 (mlmRev ``Exam``);
 * :func:`load_egsingle` -- the growth data of Raudenbush & Bryk (2002, ch. 8) (mlmRev ``egsingle``).
 * :func:`load_contraception` -- mlmRev's ``Contraception`` (chapter 18, binary outcomes).
+* :func:`load_mmmec` -- mlmRev's ``Mmmec``, melanoma deaths in the European Community (chapter 20, counts).
+* :func:`load_grouseticks` -- lme4's ``grouseticks``, ticks on red grouse chicks (chapter 20, counts).
 
 The files are the repository's ``data/`` folder, which is also installed
 inside the package (``hlm_course/datasets/``, package data), so a plain
@@ -33,7 +35,8 @@ from pathlib import Path
 import pandas as pd
 
 __all__ = ["DATA_ENV_VAR", "EXPECTED_SHA256", "data_dir", "load_contraception", "load_egsingle", "load_exam",
-           "load_hs40", "load_hsb"]
+           "load_grouseticks", "load_hs40", "load_hsb",
+           "load_mmmec"]
 
 #: Environment variable naming a folder that overrides the default ``data/``.
 DATA_ENV_VAR = "HLM_COURSE_DATA"
@@ -47,6 +50,8 @@ EXPECTED_SHA256: dict[str, str] = {
     "exam.csv": "dc599b3dcab6c7fe3693219fd9a742ed156ac20b0992690d71050b9369c50926",
     "egsingle.csv": "da4bc1a57fb0c2c697f49c4c0ec6a2e14437243d1fb2d7c5342ead8f8f203b76",
     "contraception.csv": "b83c7f0c978e26485d3cb9cec40472195b2e04b6c0b9ee16c5a96eba2623c712",
+    "mmmec.csv": "576564066cead2877d1ce3a68fcb372d03a055cc86cb7e812082e6275c4a4f78",
+    "grouseticks.csv": "ae957e44ea3b0954f19fd4b8364b9bff0ff39426863756018416aff8fef0f5a0",
 }
 
 
@@ -265,4 +270,48 @@ def load_contraception(*, verify_checksum: bool = True) -> pd.DataFrame:
     """
     df = _read(_CONTRACEPTION, verify_checksum=verify_checksum)
     df["y"] = (df["use"] == "Y").astype("int64")
+    return df
+
+
+_MMMEC = _Spec(
+    filename="mmmec.csv",
+    columns=("nation", "region", "county", "deaths", "expected", "uvb"),
+    dtypes={"region": "int64", "county": "int64", "deaths": "int64", "expected": "float64", "uvb": "float64"},
+    factors={"nation": ("Belgium", "W.Germany", "Denmark", "France", "UK", "Italy", "Ireland", "Luxembourg",
+                        "Netherlands")},
+)
+
+
+def load_mmmec(*, verify_checksum: bool = True) -> pd.DataFrame:
+    """mlmRev's ``Mmmec``: male melanoma deaths 1971–1980 in 354 counties of 78 regions of 9 countries of the
+    European Community (the EEC Atlas of Cancer Mortality).
+
+    Columns ``nation, region, county, deaths, expected, uvb`` (see data/README.md), in mlmRev's row order:
+    ``deaths`` the observed count, ``expected`` the count expected from the European age-specific rates and
+    the county's population (so ``deaths / expected`` is the standardized mortality ratio, SMR), ``uvb`` the
+    county's ultraviolet-B dose at the Earth's surface, centred (mlmRev's units).  ``nation`` is a factor with
+    mlmRev's levels; ``region`` (1 … 79, no 26) and ``county`` (1 … 355, no 88) are integers, each region within one
+    nation.
+    """
+    return _read(_MMMEC, verify_checksum=verify_checksum)
+
+
+_GROUSETICKS = _Spec(
+    filename="grouseticks.csv",
+    columns=("INDEX", "TICKS", "BROOD", "HEIGHT", "YEAR", "LOCATION"),
+    dtypes={"INDEX": "int64", "TICKS": "int64", "BROOD": "int64", "HEIGHT": "int64", "LOCATION": "int64"},
+    factors={"YEAR": ("95", "96", "97")},
+)
+
+
+def load_grouseticks(*, verify_checksum: bool = True) -> pd.DataFrame:
+    """lme4's ``grouseticks``: ticks on the heads of 403 red grouse chicks (Elston et al. 2001).
+
+    Columns ``INDEX, TICKS, BROOD, HEIGHT, YEAR, LOCATION`` (see data/README.md), in lme4's row order, plus
+    ``cHEIGHT``, the altitude centred at its mean (as lme4's copy has it).  ``INDEX`` numbers the chicks 1 … 403
+    (one row each), ``TICKS`` is the count, ``BROOD`` (118 broods) and ``LOCATION`` (63 locations) are integer
+    ids, ``HEIGHT`` the altitude in metres, ``YEAR`` a factor with levels 95, 96, 97 (1995–1997).
+    """
+    df = _read(_GROUSETICKS, verify_checksum=verify_checksum)
+    df["cHEIGHT"] = df["HEIGHT"] - df["HEIGHT"].mean()
     return df

@@ -758,15 +758,16 @@ class GlmerFit:
                  f" Family: {self.family.family}  ( {self.family.link} )", f"Formula: {self.formula}", "",
                  f"{'AIC':>10}{'BIC':>10}{'logLik':>10}{'deviance':>10}{'df.resid':>10}",
                  f"{self.aic:10.1f}{self.bic:10.1f}{self.loglik:10.1f}{self.deviance:10.1f}{self.df_resid:10d}",
-                 "", "Random effects:",
-                 f" {'Groups':<10}{'Name':<14}{'Variance':>10}{'Std.Dev.':>10}"]
+                 "", "Random effects:"]
         vc = self.varcorr
+        gw = max([10] + [len(str(g)) + 1 for g in vc["Groups"]])  # "region:nation" gets its own column
+        lines.append(f" {'Groups':<{gw}}{'Name':<14}{'Variance':>10}{'Std.Dev.':>10}")
         prev = None
         for _, row in vc.iterrows():
             g = row["Groups"] if row["Groups"] != prev else ""
             prev = row["Groups"]
             corr = [f"{row[c]:5.2f}" for c in vc.columns if c.startswith("Corr.") and pd.notna(row[c])]
-            lines.append(f" {g:<10}{row['Name']:<14}{row['Variance']:10.4g}{row['Std.Dev.']:10.4f}"
+            lines.append(f" {g:<{gw}}{row['Name']:<14}{row['Variance']:10.4g}{row['Std.Dev.']:10.4f}"
                          + (" " + " ".join(corr) if corr else ""))
         lines.append(f"Number of obs: {self.nobs}, groups:  "
                      + "; ".join(f"{g}, {n}" for g, n in self.ngroups.items()))

@@ -320,3 +320,58 @@ def test_contraception_loader(tmp_path, monkeypatch):
     monkeypatch.setenv(DATA_ENV_VAR, str(folder))
     with pytest.raises(ValueError, match=r"contraception\.csv: checksum mismatch"):
         load_contraception()
+
+
+# -------------------------------------------------------------- Mmmec ----
+
+
+def test_mmmec_loader(tmp_path, monkeypatch):
+    """mlmRev's Mmmec (chapter 20): counts, levels, nesting, and a checked file."""
+    from hlm_course.data import load_mmmec
+
+    df = load_mmmec()
+    assert list(df.columns) == ["nation", "region", "county", "deaths", "expected", "uvb"]
+    assert df.shape == (354, 6) and df["region"].nunique() == 78 and df["county"].is_unique
+    assert list(df["nation"].cat.categories) == ["Belgium", "W.Germany", "Denmark", "France", "UK", "Italy",
+                                                 "Ireland", "Luxembourg", "Netherlands"]
+    assert 26 not in set(df["region"]) and 88 not in set(df["county"])
+    assert (df.groupby("region")["nation"].nunique() == 1).all()  # regions nest in nations
+    assert df["deaths"].sum() == 9851 and (df["deaths"] >= 0).all() and (df["expected"] > 0).all()
+    assert df.iloc[2][["nation", "region", "county", "deaths", "expected", "uvb"]].tolist() == [
+        "Belgium", 2, 3, 51, 46.5169, -2.8038]
+    assert abs(df["uvb"].mean()) < 1e-3  # centred by mlmRev
+    folder = tmp_path / "data"
+    folder.mkdir()
+    content = bytearray((REPO / "data" / "mmmec.csv").read_bytes())
+    i = content.index(b"\n") + 12
+    content[i] = ord("7") if content[i] != ord("7") else ord("8")
+    (folder / "mmmec.csv").write_bytes(bytes(content))
+    monkeypatch.setenv(DATA_ENV_VAR, str(folder))
+    with pytest.raises(ValueError, match=r"mmmec\.csv: checksum mismatch"):
+        load_mmmec()
+
+
+# --------------------------------------------------------- grouseticks ----
+
+
+def test_grouseticks_loader(tmp_path, monkeypatch):
+    """lme4's grouseticks (chapter 20): counts, levels, cHEIGHT recomputed, and a checked file."""
+    from hlm_course.data import load_grouseticks
+
+    df = load_grouseticks()
+    assert list(df.columns) == ["INDEX", "TICKS", "BROOD", "HEIGHT", "YEAR", "LOCATION", "cHEIGHT"]
+    assert df.shape == (403, 7) and df["INDEX"].tolist() == list(range(1, 404))
+    assert df["BROOD"].nunique() == 118 and df["LOCATION"].nunique() == 63
+    assert list(df["YEAR"].cat.categories) == ["95", "96", "97"]
+    assert df["TICKS"].sum() == 2567 and (df["TICKS"] >= 0).all()
+    assert df.loc[0, "cHEIGHT"] == pytest.approx(2.75930521091811, abs=1e-12)  # lme4's first value
+    assert df["cHEIGHT"].mean() == pytest.approx(0, abs=1e-9)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    content = bytearray((REPO / "data" / "grouseticks.csv").read_bytes())
+    i = content.index(b"\n") + 3
+    content[i] = ord("7") if content[i] != ord("7") else ord("8")
+    (folder / "grouseticks.csv").write_bytes(bytes(content))
+    monkeypatch.setenv(DATA_ENV_VAR, str(folder))
+    with pytest.raises(ValueError, match=r"grouseticks\.csv: checksum mismatch"):
+        load_grouseticks()
