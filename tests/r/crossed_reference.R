@@ -87,7 +87,7 @@ lrt <- function(small, big) {
   list(small = small, big = big, chisq = a$Chisq[2], df = a$Df[2], p = a[["Pr(>Chisq)"]][2],
        deviance = I(a$deviance), npar = I(a$npar))
 }
-tests <- list(
+lrt_tests <- list(
   null_second_variance = lrt("null_primary", "null"),
   null_primary_variance = lrt("null_second", "null"),
   second_variance = lrt("primary", "crossed"),
@@ -101,11 +101,11 @@ out <- list(
               date = format(Sys.time(), "%Y-%m-%d"),
               notes = I(c("REML fits with lme4's default control, data/scotssec.csv",
                           "variances: as.data.frame(VarCorr(m))$vcov by group; nested groups named primary:second",
-                          "tests: anova(small, big, refit = FALSE)",
+                          "lrt: anova(small, big, refit = FALSE)",
                           "seconds_crossed: mean elapsed time of one lmer fit of the crossed model on this machine"))),
   models = lapply(setNames(names(formulas), names(formulas)), summarise),
   ranef_crossed = modes,
-  tests = tests,
+  lrt = lrt_tests,
   seconds_crossed = timing
 )
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), out_file)
