@@ -65,12 +65,13 @@ def _shared_components():
     return {"second"}
 
 
-@register("crossed-feeders", rtol=0, atol=0,
-          hint="group the pupils by primary school and count the distinct secondary schools of each "
-               "(groupby + nunique); how many primaries have more than one?")
-def _feeders():
+@register("crossed-main-share", rtol=1e-6,
+          hint="count the pupils of each primary x secondary combination (pd.crosstab), take each primary's "
+               "largest count (its main secondary), add them up and divide by the number of pupils")
+def _main_share():
     sco = crossed_data()
-    return int((sco.groupby("primary")["second"].nunique() > 1).sum())
+    counts = pd.crosstab(sco["primary"], sco["second"])
+    return float(counts.max(axis=1).sum() / len(sco))
 
 
 @register("crossed-icc-both", rtol=1e-3,
