@@ -32,6 +32,7 @@ from .marginal_conditional import *  # noqa: F401,F403
 from .hypotheses import *  # noqa: F401,F403
 from .influence import *  # noqa: F401,F403
 from .ledger import *  # noqa: F401,F403
+from .report import *  # noqa: F401,F403
 from .display import format_p, format_small, style_table  # noqa: F401
 from . import plots  # noqa: F401
 from . import power  # noqa: F401

@@ -18,7 +18,8 @@ the prose.  Conventions:
 
 Contents: :func:`old_lme4_header` (the fit criteria the 2010 lme4 printed),
 :func:`varcorr_vs_published`, :func:`fixed_vs_published` and
-:func:`school_table` (Tables 2.1–2.12), :func:`kaplan_table_3_1` (Kaplan's
+:func:`school_table` (Tables 2.1–2.12), :func:`kaplan_school_tables` (Kaplan's
+Tables 2.2–2.4, 2.6–2.8 and 2.10–2.12 as printed), :func:`kaplan_table_3_1` (Kaplan's
 Table 3.1), :func:`interval_limits` and :func:`interval_midpoints`, and
 :func:`table_4_1`, :func:`outside_interval`, :func:`highlight_outside`
 (Table 4.1).
@@ -46,6 +47,8 @@ __all__ = [
     "fixed_vs_published",
     "school_table",
     "kaplan_table_3_1",
+    "kaplan_school_tables",
+    "KAPLAN_NINE",
     "interval_limits",
     "interval_midpoints",
     "table_4_1",
@@ -82,7 +85,7 @@ def old_lme4_header(fit: LmerFit, published: Sequence[float] | None = None) -> p
     criterion, and ``print`` showed the first as ``deviance`` and the second as
     ``REMLdev``; ``logLik``, ``AIC`` and ``BIC`` came from the criterion that
     was optimized.  For a REML fit, ``deviance`` is therefore the ML deviance
-    *at the REML estimates* — ``fit.deviance`` (lme4 today:
+    *at the REML estimates* — ``fit.ml_deviance`` (lme4 today:
     ``deviance(m, REML = FALSE)``) — and not the deviance of an ML refit.
 
     Returns a DataFrame indexed by the five names with column ``ours`` and,
@@ -90,7 +93,7 @@ def old_lme4_header(fit: LmerFit, published: Sequence[float] | None = None) -> p
     ``"Kaplan (2010)"``.
     """
     fitted_model(fit)
-    ours = [fit.aic, fit.bic, fit.loglik, fit.deviance, fit.reml_criterion]
+    ours = [fit.aic, fit.bic, fit.loglik, fit.ml_deviance, fit.reml_criterion]
     out = pd.DataFrame({"ours": ours}, index=_HEADER)
     if published is not None:
         published = np.asarray(published, dtype=float)
@@ -169,6 +172,65 @@ def school_table(fit: LmerFit, groups: Sequence, published_coef, published_ranef
     re = fit.ranef.loc[groups, fit.random_names].add_prefix("ranef ")
     re = with_published(re, np.asarray(published_ranef, dtype=float).reshape(len(groups), -1))
     return pd.concat([out, re], axis=1)
+
+
+# ---------------------------------------------------------------------------
+# Tables 2.2-2.4, 2.6-2.8, 2.10-2.12: coef, fixef and ranef of the three models
+# ---------------------------------------------------------------------------
+#: The nine schools of Kaplan's (2010) school tables, in its order.
+KAPLAN_NINE = (28, 53, 59, 23, 7, 16, 2, 10, 37)
+
+#: Kaplan's (2010) coef/fixef/ranef tables as printed (strings: the printed digits decide the rounding), by
+#: model (``"vi"``: variable intercept, ``"vs"``: variable slope, ``"hlm"``: both vary) and what R printed;
+#: ``coef`` and ``ranef`` have one tuple per school of :data:`KAPLAN_NINE`, one string per column.
+_SCHOOL_TABLES_PRINTED = {
+    ("vi", "coef", "Table 2.2", ("(Intercept)", "standLRT")): [
+        ("-0.6088", "0.5633"), ("0.7269", "0.5633"), ("-0.6575", "0.5633"), ("-0.4885", "0.5633"),
+        ("0.3819", "0.5633"), ("-0.4081", "0.5633"), ("0.5054", "0.5633"), ("-0.3353", "0.5633"),
+        ("-0.1875", "0.5633")],
+    ("vi", "fixef", "Table 2.3", ("(Intercept)", "standLRT")): [("0.002323916", "0.563307940")],
+    ("vi", "ranef", "Table 2.4", ("(Intercept)",)): [
+        ("-0.6111046",), ("0.7245383",), ("-0.6597868",), ("-0.4908383",), ("0.3795565",), ("-0.4104365",),
+        ("0.5030942",), ("-0.3376540",), ("-0.1898233",)],
+    ("vs", "coef", "Table 2.6", ("(Intercept)", "standLRT")): [
+        ("-0.01462441", "0.5803311"), ("-0.01462441", "1.1235011"), ("-0.01462441", "0.7003846"),
+        ("-0.01462441", "0.5548722"), ("-0.01462441", "0.3221863"), ("-0.01462441", "0.3408656"),
+        ("-0.01462441", "0.8265095"), ("-0.01462441", "0.3717989"), ("-0.01462441", "0.4973572")],
+    ("vs", "fixef", "Table 2.7", ("(Intercept)", "standLRT")): [("-0.01462441", "0.58782063")],
+    ("vs", "ranef", "Table 2.8", ("standLRT",)): [
+        ("-0.0074895",), ("0.5356804",), ("0.1125639",), ("-0.0329484",), ("-0.2656343",), ("-0.2469550",),
+        ("0.2386888",), ("-0.2160217",), ("-0.0904634",)],
+    ("hlm", "coef", "Table 2.10", ("(Intercept)", "standLRT")): [
+        ("-0.6807917", "0.3690499"), ("0.6337418", "0.9075559"), ("-0.7299502", "0.4159633"),
+        ("-0.5211349", "0.4405163"), ("0.3534431", "0.4046149"), ("-0.3755861", "0.4363625"),
+        ("0.4590305", "0.7222757"), ("-0.3255777", "0.4190209"), ("-0.3050309", "0.4176832")],
+    ("hlm", "fixef", "Table 2.11", ("(Intercept)", "standLRT")): [("-0.01164735", "0.55653515")],
+    ("hlm", "ranef", "Table 2.12", ("(Intercept)", "standLRT")): [
+        ("-0.6691444", "-0.1874853"), ("0.6453891", "0.3510208"), ("-0.7183029", "-0.1405719"),
+        ("-0.5094876", "-0.1160188"), ("0.3650904", "-0.1519202"), ("-0.3639388", "-0.1201726"),
+        ("0.4706778", "0.1657405"), ("-0.3139303", "-0.1375143"), ("-0.2933836", "-0.1388519")],
+}
+
+
+def kaplan_school_tables() -> pd.DataFrame:
+    """Kaplan's (2010) tables of ``coef``, ``fixef`` and ``ranef`` for its three models (Tables 2.2–2.4,
+    2.6–2.8, 2.10–2.12), every printed number as the printed string, in the original's order.
+
+    A tidy table with the columns ``table`` (``"Table 2.3"``), ``model`` (``"vi"``, ``"vs"``, ``"hlm"``:
+    variable intercept, variable slope, both vary), ``what`` (``"coef"``, ``"fixef"``, ``"ranef"``),
+    ``school`` (``None`` for ``fixef``), ``term`` (lme4's coefficient name) and ``printed``; by table, then
+    by column, then by school in the original's order (:data:`KAPLAN_NINE`).
+    """
+    rows = []
+    for (model, what, table, terms), values in _SCHOOL_TABLES_PRINTED.items():
+        schools = [None] if what == "fixef" else list(KAPLAN_NINE)
+        for k, term in enumerate(terms):
+            for school, v in zip(schools, values):
+                rows.append({"table": table, "model": model, "what": what, "school": school, "term": term,
+                             "printed": v[k]})
+    out = pd.DataFrame(rows)
+    out["school"] = pd.Series([r["school"] for r in rows], dtype=object)   # school numbers, None for fixef
+    return out
 
 
 # ---------------------------------------------------------------------------

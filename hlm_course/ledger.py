@@ -4,7 +4,7 @@ Each chapter that follows a published document (Monette 2010, Kaplan 2010, the l
 Raudenbush & Bryk 2002) collects the numbers it compares into one table, and the back-matter page
 *Reproducibility* shows these tables together.  A row is
 
-    (quantity, printed, ours[, R value[, note]])
+    (quantity, printed, ours[, R value[, note[, kind]]])
 
 with ``printed`` the number **as the original prints it** (a string: ``"0.5878300"`` shows seven decimals,
 the float 0.58783 would not), ``ours`` our unrounded value, the optional ``R value`` R's (lme4 1.1-31 or nlme
@@ -17,8 +17,19 @@ A row whose value does not round to the printed one must carry a note that says 
 typo, an optimizer that stopped early, a formula the original did not use, …): :func:`ledger` refuses a
 silent mismatch.
 
+Every row has a *kind* (:data:`KINDS`), so that a count of rows that do not round says something:
+
+* ``"reproduced"`` (the default): the same computation as the original's, on the same data — ours should
+  round to the printed value, and where it does not, the note names the cause (an optimizer that stopped
+  elsewhere, a typo or truncation in the original);
+* ``"random"``: a simulation (bootstrap endpoints, a bootstrap p-value), which no two runs repeat;
+* ``"machine-dependent"``: a run time;
+* ``"different formula"``: by design not the original's computation (eq. 3.16 where the original's code
+  departs from it; an exact Hessian where the original's program takes finite differences).
+
 Contents: :func:`ledger` (rows → table), :func:`ledger_rows` (the rows of an existing comparison table),
-:func:`style_ledger` (the book's table style), :func:`ledger_counts` (numbers compared, rounding, not).
+:func:`style_ledger` (the book's table style), :func:`ledger_counts` (numbers compared, rounding, not; and
+the rows that do not round, by kind).
 """
 
 from __future__ import annotations
@@ -33,7 +44,8 @@ import pandas as pd
 from .display import style_table
 from .printed import as_printed, check_printed, rounds_to_printed
 
-__all__ = ["ledger", "ledger_rows", "style_ledger", "ledger_counts", "ROUNDS", "NOTE", "R_COLUMN"]
+__all__ = ["ledger", "ledger_rows", "style_ledger", "ledger_counts", "ROUNDS", "NOTE", "R_COLUMN", "KIND",
+           "KINDS", "KIND_KEYS"]
 
 #: column of a ledger saying whether ours rounds to the printed value
 ROUNDS = "rounds to printed?"
@@ -42,22 +54,30 @@ NOTE = "note"
 #: column of a ledger with R's value (R 4.2.2: lm, lme4 1.1-31, nlme 3.1-162)
 R_COLUMN = "R 4.2.2"
 OURS = "ours"
+#: column of a ledger with the kind of row
+KIND = "kind"
+#: the kinds of row: the same computation as the original's; a simulation; a run time; a different formula by design
+KINDS = ("reproduced", "random", "machine-dependent", "different formula")
+#: each kind's short name in the keys of :func:`ledger_counts` (and so in the glue names of the chapters)
+KIND_KEYS = {"reproduced": "reproduced", "random": "random", "machine-dependent": "machine",
+             "different formula": "formula"}
 
 
 def _is_number(x) -> bool:
     return isinstance(x, (numbers.Real, np.floating, np.integer)) and not isinstance(x, (bool, np.bool_))
 
 
-def _row(row) -> tuple[str, str, float, float | None, str]:
+def _row(row) -> tuple[str, str, float, float | None, str, str]:
     if isinstance(row, Mapping):
-        unknown = set(row) - {"quantity", "printed", "ours", "r", "note"}
+        unknown = set(row) - {"quantity", "printed", "ours", "r", "note", "kind"}
         if unknown:
             raise ValueError(f"unknown field(s) {sorted(unknown)} in ledger row {row!r}; "
-                             "use quantity, printed, ours, r, note")
-        row = (row.get("quantity"), row.get("printed"), row.get("ours"), row.get("r"), row.get("note", ""))
-    if not isinstance(row, (tuple, list)) or not 3 <= len(row) <= 5:
-        raise ValueError(f"a ledger row is (quantity, printed, ours[, R value[, note]]), got {row!r}")
-    quantity, printed, ours, r, note = (list(row) + [None, ""])[:5]
+                             "use quantity, printed, ours, r, note, kind")
+        row = (row.get("quantity"), row.get("printed"), row.get("ours"), row.get("r"), row.get("note", ""),
+               row.get("kind", KINDS[0]))
+    if not isinstance(row, (tuple, list)) or not 3 <= len(row) <= 6:
+        raise ValueError(f"a ledger row is (quantity, printed, ours[, R value[, note[, kind]]]), got {row!r}")
+    quantity, printed, ours, r, note, kind = (list(row) + [None, "", KINDS[0]][len(row) - 3:])[:6]
     if not isinstance(quantity, str) or not quantity.strip():
         raise ValueError(f"the quantity of a ledger row must be a non-empty string, got {quantity!r}")
     check_printed(quantity, printed)
@@ -69,20 +89,26 @@ def _row(row) -> tuple[str, str, float, float | None, str]:
         note = ""
     if not isinstance(note, str):
         raise TypeError(f"{quantity}: the note must be a string, got {note!r}")
-    return quantity, printed.strip(), float(ours), (None if r is None else float(r)), note.strip()
+    if kind is None:
+        kind = KINDS[0]
+    if kind not in KINDS:
+        raise ValueError(f"{quantity}: the kind of a ledger row must be one of {list(KINDS)}, got {kind!r}")
+    return quantity, printed.strip(), float(ours), (None if r is None else float(r)), note.strip(), kind
 
 
 def ledger(rows, source: str) -> pd.DataFrame:
     """One table of printed numbers against ours (and R's), at the printed digits.
 
-    ``rows`` are ``(quantity, printed, ours[, r[, note]])`` tuples or dicts with those keys (see the module
-    docstring); ``source`` names the original (``"Kaplan (2010)"``).  Returns a DataFrame indexed by
-    ``quantity`` (unique) with the columns ``"<source> printed"``, ``"ours"`` and ``R_COLUMN`` (strings,
-    ours and R's rounded as printed; R's blank where none is given), ``"rounds to printed?"`` (bool) and
-    ``"note"``.  The unrounded values are in ``.attrs["ours"]`` and ``.attrs["r"]``.
+    ``rows`` are ``(quantity, printed, ours[, r[, note[, kind]]])`` tuples or dicts with those keys (see the
+    module docstring; ``kind`` is one of :data:`KINDS`, ``"reproduced"`` when not given); ``source`` names
+    the original (``"Kaplan (2010)"``).  Returns a DataFrame indexed by ``quantity`` (unique) with the
+    columns ``"<source> printed"``, ``"ours"`` and ``R_COLUMN`` (strings, ours and R's rounded as printed;
+    R's blank where none is given), ``"kind"``, ``"rounds to printed?"`` (bool) and ``"note"``, in the
+    order of ``rows`` (the chapters give them in the original's order).  The unrounded values are in
+    ``.attrs["ours"]`` and ``.attrs["r"]``.
 
-    Raises ``ValueError`` for a malformed row, a repeated quantity, or a row that does not round to the
-    printed value and has no note.
+    Raises ``ValueError`` for a malformed row, an unknown kind, a repeated quantity, or a row that does not
+    round to the printed value and has no note.
     """
     if not isinstance(source, str) or not source.strip():
         raise ValueError(f"source must name the original, got {source!r}")
@@ -103,6 +129,7 @@ def ledger(rows, source: str) -> pd.DataFrame:
         f"{source} printed": printed,
         OURS: [as_printed(o, p) for o, p in zip(ours, printed)],
         R_COLUMN: ["" if p[3] is None else as_printed(p[3], p[1]) for p in parsed],
+        KIND: [p[5] for p in parsed],
         ROUNDS: match,
         NOTE: [p[4] for p in parsed],
     }, index=pd.Index(names, name="quantity"))
@@ -113,15 +140,18 @@ def ledger(rows, source: str) -> pd.DataFrame:
 
 
 def ledger_rows(table: pd.DataFrame, prefix: str = "", r: Mapping | Sequence | None = None,
-                notes: Mapping[str, str] | None = None) -> list[tuple]:
+                notes: Mapping[str, str] | None = None, kind: str = KINDS[0]) -> list[tuple]:
     """The rows of a comparison table the chapters already show, ready for :func:`ledger`.
 
     ``table`` comes from :func:`hlm_course.methods.published_table` or
     :func:`hlm_course.exam_tables.printed_comparison` (or :func:`~hlm_course.exam_tables.printout_comparison`):
     its first column holds the printed strings and ``.attrs["ours"]`` our unrounded values.  ``prefix`` is
     put before each quantity (``"Table 2.1: "``); ``r`` gives R's values, by quantity (a mapping, missing
-    keys left blank) or in row order; ``notes`` maps a quantity (without the prefix) to its note.
+    keys left blank) or in row order; ``notes`` maps a quantity (without the prefix) to its note; ``kind``
+    (one of :data:`KINDS`) is the kind of every row.
     """
+    if kind not in KINDS:
+        raise ValueError(f"the kind of a ledger row must be one of {list(KINDS)}, got {kind!r}")
     if not isinstance(table, pd.DataFrame) or "ours" not in table.attrs:
         raise TypeError("expected a table from published_table or printed_comparison (with .attrs['ours'])")
     names = [str(q) for q in table.index]
@@ -141,7 +171,7 @@ def ledger_rows(table: pd.DataFrame, prefix: str = "", r: Mapping | Sequence | N
         if len(r_values) != len(names):
             raise ValueError(f"{len(r_values)} R values for a table of {len(names)} rows")
     printed = table.iloc[:, 0].tolist()
-    return [(prefix + n, p, o, rv, notes.get(n, ""))
+    return [(prefix + n, p, o, rv, notes.get(n, ""), kind)
             for n, p, o, rv in zip(names, printed, table.attrs["ours"], r_values)]
 
 
@@ -163,8 +193,16 @@ def style_ledger(table: pd.DataFrame, caption: str | None = None):
 
 
 def ledger_counts(table: pd.DataFrame) -> dict[str, int]:
-    """``{"compared": n, "round": k, "do not round": n − k}`` of a ledger."""
+    """``{"compared": n, "round": k, "do not round": n − k}`` of a ledger, then for each kind (its short name
+    ``s`` in :data:`KIND_KEYS`) ``s``: the number of rows of that kind and ``"s do not round"``: how many of
+    them do not round (a ledger without a kind column counts every row as reproduced)."""
     if ROUNDS not in table.columns:
         raise KeyError(f"expected a table from ledger (column {ROUNDS!r})")
     n, k = len(table), int(table[ROUNDS].sum())
-    return {"compared": n, "round": k, "do not round": n - k}
+    kinds = table[KIND] if KIND in table.columns else pd.Series(KINDS[0], index=table.index)
+    counts = {"compared": n, "round": k, "do not round": n - k}
+    for kind, short in KIND_KEYS.items():
+        of_kind = (kinds == kind).to_numpy()
+        counts[short] = int(of_kind.sum())
+        counts[f"{short} do not round"] = int((of_kind & ~table[ROUNDS].to_numpy(bool)).sum())
+    return counts

@@ -107,6 +107,23 @@ def _glue_text(key: str, fmt: str, glue: dict[str, dict]) -> str:
     return format_plain_text(bundle["text/plain"], fmt)
 
 
+_STYLE = re.compile(r"<style[^>]*>.*?</style>", re.DOTALL | re.IGNORECASE)
+
+
+def _glue_block(key: str, glue: dict[str, dict]) -> str:
+    """A ``{glue}`` directive's value for a Markdown cell: its HTML (a table) without ``<style>`` and blank
+    lines, so that it stays one HTML block inside a blockquote; else its text in a code block."""
+    if key not in glue:
+        raise KeyError(f"glue key {key!r} is not defined in the executed notebook")
+    bundle = glue[key]
+    if "text/html" in bundle:
+        html = _STYLE.sub("", "".join(bundle["text/html"]))
+        return "\n".join(line for line in html.splitlines() if line.strip())
+    if "text/plain" in bundle:
+        return "```\n" + "".join(bundle["text/plain"]).strip("\n") + "\n```"
+    raise ValueError(f"glue key {key!r} has neither an HTML nor a text representation to show")
+
+
 # ---------------------------------------------------------------------------
 # Markdown: roles and directives
 # ---------------------------------------------------------------------------
@@ -244,6 +261,9 @@ def convert_markdown(text: str, ctx: BookContext, glue: dict[str, dict], solutio
             out.append(SOLUTIONS_NOTE)
             continue
         if name in _DROP or (name == "div" and WEBSITE_ONLY in arg.split()):
+            continue
+        if name in ("glue", "glue:", "glue:any", "glue:figure"):  # a glued table or figure shown in the prose
+            out.append(_glue_block(arg.strip(), glue))
             continue
         body = convert_markdown(body, ctx, glue, solutions)
         if name == "div" and NOTEBOOK_ONLY in arg.split():

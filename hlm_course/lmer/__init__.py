@@ -24,6 +24,8 @@ paper's sections and equations:
 * :mod:`.fit`, :mod:`.multiterm`, :mod:`.mermod` — §4–5, the output module
   (``merMod``): :func:`lmer`, :class:`LmerFit` (one grouping factor) and
   :class:`LmerFitMulti` (several) with lme4's accessors;
+* :mod:`.predict` — lme4's ``predict``: new data through the fit's model frame, ``re_form``,
+  ``allow_new_levels``;
 * :mod:`.batch` — refitting one model to many responses (the parametric
   bootstrap's engine);
 * :mod:`.family`, :mod:`.pirls`, :mod:`.glmm` — §6, generalized linear mixed

@@ -97,7 +97,7 @@ class BlockedProblem:
         d = np.sign(np.diag(R))
         d[d == 0] = 1.0
         Q, R = Q * d[None, :], R * d[:, None]
-        if np.min(np.abs(np.diag(R))) <= 1e-10 * max(1.0, float(np.max(np.abs(np.diag(R))))):
+        if p and np.min(np.abs(np.diag(R))) <= 1e-10 * max(1.0, float(np.max(np.abs(np.diag(R))))):
             raise MixedModelError("fixed-effects design matrix is rank deficient")
         sqn = np.sqrt(n)
         self.Ainv = R / sqn

@@ -373,13 +373,14 @@ def pls_at_factor(lam: np.ndarray, xp: CrossProducts, criterion_only: bool = Fal
     RX, info = _dpotrf(A, lower=0, clean=1)
     if info != 0:
         raise MixedModelError("the fixed-effects cross-product R_X'R_X is not positive definite")
-    cbeta, _ = _dtrtrs(RX, rhs_beta, lower=0, trans=1)
+    # (p = 0, y ~ 0 + (1 | g): no fixed effects; LAPACK's dtrtrs refuses an empty matrix, loudly)
+    cbeta = _dtrtrs(RX, rhs_beta, lower=0, trans=1)[0] if p else np.zeros(0)
     pwrss = xp.yty - float(S[p, p]) - float(cbeta @ cbeta)
     logdet_RX = 2.0 * float(np.log(np.abs(RX.diagonal())).sum())
     if criterion_only:
         return pwrss, logdet_L, logdet_RX
     Mrhs = Mrhs.copy()  # (q > 1: out of the shared buffer)
-    beta, _ = _dtrtrs(RX, cbeta, lower=0, trans=0)
+    beta = _dtrtrs(RX, cbeta, lower=0, trans=0)[0] if p else np.zeros(0)
     u = (Mrhs[:, p, :] - np.tensordot(beta, Mrhs[:, :p, :], axes=(0, 1))).T  # (J, q)
     Minv_v = np.ascontiguousarray(Minv.T).reshape(J, q, q)
     return Minv_v, RX, beta, u, pwrss, logdet_L, logdet_RX

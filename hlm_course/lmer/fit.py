@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 
 from .blas import one_blas_thread
-from .checks import check_fixed_rank, warn_convergence
+from .checks import check_fixed_rank, drop_dependent_columns, warn_convergence
 from .deviance import (SINGULAR_TOL, CrossProducts, PLSSolution, ScaledProblem, free_theta, pls_solve, theta_lower,
                        thin_qr)
 from .errors import MixedModelError
-from .formula import (ParsedFormula, build_design, evaluate, expression_variables, formula_variables, model_frame,
-                      parse_formula)
+from .formula import (R_CONSTANTS, ParsedFormula, build_design, evaluate, expression_variables, formula_variables,
+                      model_frame, parse_formula)
 from .mermod import MerMod
 from .multiterm import LmerFitMulti, lmer_multi
 from .optimize import ConvergenceCheck, LmerControl, OptimizerRun, fit_theta
@@ -58,6 +58,7 @@ class LmerFit(MerMod):
     n_dropped: int = 0
     _fixed_design_info: object = field(default=None, repr=False)
     _random_design_info: object = field(default=None, repr=False)
+    _random_design_infos: tuple = field(default=None, repr=False)  # each term's patsy DesignInfo (predict)
     _fixed_r_names: dict = field(default=None, repr=False)  # patsy column -> R's name (r_column_names)
     check: ConvergenceCheck | None = None  # the convergence check at the estimate (optimize.check_optimum)
     control: LmerControl = field(default_factory=LmerControl)
@@ -282,7 +283,7 @@ def _lmer_one_factor(formula, parsed, data, mf, reml, control, frame, y, offset,
     problem, the optimizer, the fit."""
     Zparts, blocks, random_names = [], [], []
     for t, term in enumerate(parsed.terms):
-        Zt = build_design(term.expr, frame, f"random-effects {term}")
+        Zt = build_design(term.expr, frame, f"random-effects {term}", full=mf.full)
         Zparts.append(Zt)
         names = [Zt.attrs["r_names"][c] for c in Zt.columns]
         blocks += [t] * len(names)  # one block of Λθ per term ('||' is already split into terms)
@@ -314,6 +315,7 @@ def _lmer_one_factor(formula, parsed, data, mf, reml, control, frame, y, offset,
                   groups=groups, fixed_names=fixed_names, random_names=random_names, xp=xp,
                   pls=pls_solve(opt.best.theta, xp), runs=opt.runs, n_dropped=mf.n_dropped,
                   _fixed_design_info=Xdf.design_info, _random_design_info=Zparts[0].design_info,
+                  _random_design_infos=tuple(z.design_info for z in Zparts),
                   _fixed_r_names=Xdf.attrs["r_names"], check=opt.check, control=control,
                   blocks=None if one_term else blocks, offset=offset, response=parsed.response)
     return fit
@@ -338,7 +340,14 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True,
         crossed ``"y ~ x + (1 | a) + (1 | b)"``, nested ``"y ~ year + (year | school/child)"`` (lme4's
         ``(year | child:school) + (year | school)``), interactions ``(1 | a:b)``.  R's semantics: factors,
         ``C()``, ``*`` and ``:`` interactions, ``I()`` with ``^`` a power, R's ``scale``
-        (sd with n − 1), orthogonal ``poly``, ``log``, ``exp``, ``sqrt``, ``offset``.
+        (sd with n − 1), orthogonal ``poly``, ``log``, ``exp``, ``sqrt``, ``offset``.  A name is a column
+        or a function, never a Python attribute: dotted columns (``IQ.verb``, ``y.T``) as they are, R's
+        backticks (`` `my var` ``) or patsy's ``Q('my var')``; R's contrasts ``C(f, contr.sum)`` /
+        ``C(f, sum)`` (and helmert, poly, treatment) or patsy's ``C(f, Sum)``.  As in R's model frame,
+        ``scale()`` and ``poly()`` are computed on every row of ``data`` before rows with a missing value
+        are dropped, factor levels left without rows are dropped (lme4's ``drop.unused.levels``), and
+        fixed-effect columns that are (to 1e-7) linear combinations of earlier ones are dropped with a
+        warning (lme4's ``checkRankX``).
     data
         A pandas DataFrame (any index).  Rows with a missing value (NaN, None,
         ``pd.NA``) in any variable of the model are dropped (lme4's
@@ -364,7 +373,8 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True,
     elif not isinstance(control, LmerControl):
         raise MixedModelError(f"control must be an hc.LmerControl, got {type(control).__name__}")
     parsed, variables = _parse(formula) if isinstance(formula, str) else parse_formula(formula)  # (raises)
-    order = [c for c in data.columns if c in variables] + sorted(v for v in variables if v not in data.columns)
+    order = [c for c in data.columns if c in variables] + sorted(v for v in variables if v not in data.columns
+                                                                 and v not in R_CONSTANTS)  # (TRUE, pi: R's)
     mf = model_frame(data, order)
     if mf.n_dropped:
         warnings.warn(f"{mf.n_dropped} row(s) with missing values in the model's variables were dropped "
@@ -378,7 +388,7 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True,
         if parsed.offsets:
             offset = sum(evaluate(o, frame, "offset") for o in parsed.offsets)
             y = y - offset
-        Xdf = build_design(parsed.fixed, frame, "fixed-effects")
+        Xdf = drop_dependent_columns(build_design(parsed.fixed, frame, "fixed-effects", full=mf.full))
         if len(parsed.groups) > 1:  # several grouping factors: the general random-effects terms (lme4's reTrms)
             fit = lmer_multi(formula, parsed, data, mf, reml, control, frame, y, offset, Xdf)
         else:  # one grouping factor: per-group blocks (the fast path of deviance.py)

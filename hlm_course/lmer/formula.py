@@ -15,6 +15,11 @@ models of the course with R's semantics:
   on the same grouping factor are allowed (Λθ is then block diagonal, §2.2);
 * coefficients are named as R prints them (``(Intercept)``, ``sectorCatholic``,
   ``DboolTRUE``, ``poly(Days, 2)1``);
+* a name is a column or a function, never a Python attribute: dotted columns (``IQ.verb``, ``y.T``),
+  R's backticks and patsy's ``Q('name')`` name columns; R's contrasts ``C(f, contr.sum)``, ``C(f, sum)``;
+* the model frame is R's: ``scale()`` and ``poly()`` learn on every row before ``na.omit``, and factor
+  levels with no row left are dropped (``drop.unused.levels``); ``offset(o)`` is one offset however often
+  it is written, also inside a bar ``(offset(o) | g)`` (lme4 reads it so);
 * nested ``(1 | a/b)`` (lme4's ``expandSlash``: ``(1 | b:a) + (1 | a)``),
   interactions ``(1 | a:b)`` and crossed ``(1 | g1) + (1 | g2)`` terms are read
   as lme4 reads them; :mod:`.reterms` builds their matrices.
@@ -39,7 +44,7 @@ import patsy
 from .errors import MixedModelError
 
 __all__ = ["ParsedFormula", "RandomTerm", "parse_formula", "lme4_name", "r_column_names", "model_frame",
-           "build_design", "R_FUNCTIONS"]
+           "build_design", "R_FUNCTIONS", "R_CONSTANTS"]
 
 
 # ---------------------------------------------------------------------------
@@ -50,6 +55,10 @@ class _RScale:
 
     Stateful (patsy): predictions on new data use the mean and sd of the data
     the model was fitted to, as R's ``makepredictcall`` does for ``scale``.
+    As in R, the mean and sd are those of every row of the data given to the
+    fit where x is present — also the rows that a missing response (or another
+    missing variable) then drops from the model frame — not of the complete rows
+    only (R evaluates ``scale(x)`` in ``model.frame`` before ``na.omit``).
     """
 
     def __init__(self):
@@ -62,6 +71,7 @@ class _RScale:
     def memorize_finish(self):
         center, scale = self._args
         x = np.concatenate(self._chunks)
+        x = x[~np.isnan(x)]  # R's scale: colMeans(na.rm = TRUE), and n − 1 counts the non-missing values
         self.mean = float(np.mean(x)) if center is True else (0.0 if center is False else float(center))
         if scale is True:
             xc = x - self.mean
@@ -98,9 +108,14 @@ class _RPoly:
         degree = int(degree)
         if degree < 1:
             raise MixedModelError(f"poly(): degree must be at least 1, got {degree}")
-        if len(np.unique(x)) <= degree:
-            raise MixedModelError(f"poly(): 'degree' ({degree}) must be less than the number of unique points "
-                                  f"({len(np.unique(x))})")
+        if np.isnan(x).any():
+            raise MixedModelError("poly(): missing values are not allowed in 'poly' (R refuses them too): "
+                                  "drop the rows with a missing predictor first")
+        if len(np.unique(x)) <= degree or _linpack_rank(
+                (x - np.mean(x))[:, None] ** np.arange(degree + 1)[None, :]) < degree:
+            raise MixedModelError(f"poly(): 'degree' must be less than number of unique points (R's message; "
+                                  f"degree {degree}, {len(np.unique(x))} unique points, and R's rank test of "
+                                  "the powers of x at tolerance 1e-7); use a lower degree")
         xbar = float(np.mean(x))
         xc = x - xbar
         V = xc[:, None] ** np.arange(degree + 1)[None, :]
@@ -125,6 +140,34 @@ class _RPoly:
         return pd.DataFrame(out, columns=[str(k) for k in range(1, d + 1)])
 
 
+def linpack_pivot(X, tol: float = 1e-7) -> np.ndarray:
+    """The column order of R's ``qr(X, tol, LAPACK = FALSE)`` (LINPACK's ``dqrdc2``, "limited pivoting"):
+    columns in their order, except that a column whose norm, once the earlier kept columns are projected
+    out, is below ``tol`` × its original norm is moved to the end.  The first ``rank`` entries are the kept
+    columns (lme4's ``chkRank.drop.cols`` keeps them; R's ``poly`` needs rank ≥ degree)."""
+    X = np.array(X, dtype=float, copy=True)
+    n, p = X.shape
+    norms = np.linalg.norm(X, axis=0)
+    norms[norms == 0] = 1.0
+    kept, moved, basis = [], [], []
+    for j in range(p):
+        v = X[:, j].copy()
+        for _ in range(2):  # twice is enough (Gram–Schmidt with reorthogonalization)
+            for b in basis:
+                v -= (b @ v) * b
+        nv = np.linalg.norm(v)
+        if nv < tol * norms[j]:
+            moved.append(j)
+        else:
+            kept.append(j)
+            basis.append(v / nv)
+    return np.array(kept + moved, dtype=int), len(kept)
+
+
+def _linpack_rank(X, tol: float = 1e-7) -> int:
+    return linpack_pivot(X, tol)[1]
+
+
 def _offset(x):
     return np.asarray(x, dtype=float)
 
@@ -138,15 +181,79 @@ R_FUNCTIONS = {
 }
 
 
+#: R's constants, usable in a formula where the data have no column of that name (a column wins, as in R)
+R_CONSTANTS = {"TRUE": True, "FALSE": False, "pi": np.pi, "T": True, "F": False}
+_CONSTANTS = R_CONSTANTS
+
+
 def _eval_env():
-    return patsy.EvalEnvironment([dict(R_FUNCTIONS, factor=lambda x: pd.Categorical(x), TRUE=True, FALSE=False,
-                                       pi=np.pi)])
+    return patsy.EvalEnvironment([dict(R_FUNCTIONS, factor=lambda x: pd.Categorical(x), as_numeric=_as_numeric,
+                                       **_CONSTANTS, **_CONTRAST_NAMES)])
 
 
+def _as_numeric(x):
+    return np.asarray(x, dtype=float)
+
+
+def _expr_env(frame: pd.DataFrame) -> dict:
+    """The names an expression outside patsy's model matrices may use (a response ``I(y/10)``, an
+    offset): R's functions, patsy's ``I`` and ``Q`` (Q looks the column up in the frame)."""
+    return {"I": lambda x: x, "Q": lambda name: frame[name], "C": patsy.builtins.C}
+
+
+#: R's contrast functions in ``C(f, contr.sum)`` or ``C(f, sum)`` (also helmert, poly, treatment), as patsy's
+_CONTRASTS = {"sum": patsy.Sum, "helmert": patsy.Helmert, "poly": patsy.Poly, "treatment": patsy.Treatment}
+_CONTRAST_SPELLINGS = {f"contr.{k}" for k in _CONTRASTS}
+_CONTRAST_NAMES = {"contr": type("contr", (), dict(_CONTRASTS)),
+                   **{k: v for k, v in _CONTRASTS.items() if k != "poly"}}
+_C_POLY = re.compile(r"\bC\(\s*([^,()]+?)\s*,\s*poly\s*\)")
+#: an R name with a dot in it (``IQ.verb``, ``y.T``, ``.x``): a column, never a Python attribute
+_DOTTED = re.compile(r"(?<![\w.'\"])((?:[A-Za-z]|\.[A-Za-z_])[\w.]*)")
+#: R's dotted functions a formula may call, as our evaluation environment names them
+_DOTTED_FUNCTIONS = {"as.numeric": "as_numeric", "as.factor": "factor", "as.double": "as_numeric"}
+
+
+@lru_cache(maxsize=1024)
 def to_patsy(expr: str) -> str:
-    """R formula syntax → patsy syntax: ``^`` is ``**`` (a power inside ``I()``,
-    an interaction power outside it, in both languages)."""
-    return expr.replace("^", "**")
+    """R formula syntax → patsy syntax.
+
+    * ``^`` is ``**`` (a power inside ``I()``, an interaction power outside it, in both languages);
+    * a name is a column or a function, never a Python attribute: a name with a dot (``IQ.verb``,
+      ``y.T``, ``x.index``) and R's backticks (`` `IQ.verb` ``, `` `my var` ``) become patsy's
+      ``Q('IQ.verb')``, which looks the column up by its whole name; patsy's own ``Q()`` is kept;
+    * R's contrasts ``C(f, contr.sum)``, ``C(f, sum)`` (also helmert, poly, treatment) are patsy's
+      ``C(f, Sum)`` (named as R names them, ``C(f, contr.sum)1``); patsy's own ``C(f, Sum)`` works too;
+      R's ``as.numeric(x)`` and ``as.factor(x)`` are understood.
+    """
+    out, k = [], 0
+    # split off quoted strings (left as they are) and backticked names (→ Q)
+    for m in re.finditer(r"`([^`]*)`|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", expr):
+        out.append(_rewrite_names(expr[k:m.start()]))
+        out.append(f"Q({m.group(1)!r})" if m.group(1) is not None else m.group(0))
+        k = m.end()
+    out.append(_rewrite_names(expr[k:]))
+    return "".join(out).replace("^", "**")
+
+
+def _rewrite_names(code: str) -> str:
+    """Dotted R names → ``Q('name')`` and R's contrast and function spellings → patsy's (outside strings)."""
+    # R's contrasts keep their spelling (R names the columns after it): ``contr.sum`` and ``sum`` are names of
+    # the evaluation environment (:data:`_CONTRAST_NAMES`); ``C(f, poly)`` is ``contr.poly`` (poly() is taken)
+    code = _C_POLY.sub(r"C(\1, contr.poly)", code)
+
+    def name(m):
+        word = m.group(1)
+        if "." not in word or re.fullmatch(r"\.\d.*", word) or word in _CONTRAST_SPELLINGS:
+            return word
+        rest = code[m.end():]
+        if rest.lstrip().startswith("("):  # a function call
+            if word in _DOTTED_FUNCTIONS:
+                return _DOTTED_FUNCTIONS[word]
+            raise MixedModelError(f"unknown function {word}() in the formula: the functions a formula may call "
+                                  f"are {sorted(set(R_FUNCTIONS) | set(_DOTTED_FUNCTIONS) | {'I', 'C', 'Q', 'factor'})}")
+        return f"Q({word!r})"
+
+    return _DOTTED.sub(name, code)
 
 
 # ---------------------------------------------------------------------------
@@ -289,6 +396,14 @@ def _expand_double_bar(expr: str, term: str) -> list[str]:
     return (["1"] if has_int else []) + pieces
 
 
+def _pull_offsets(expr: str) -> tuple[str, list[str]]:
+    """Split ``offset(...)`` terms off a sum: (the rest, the offsets' expressions, spaces removed)."""
+    parts = [p for p in _split_top_level(expr) if p]
+    offsets = [re.sub(r"\s+", "", m.group(1)) for p in parts for m in [re.fullmatch(r"offset\((.*)\)", p)] if m]
+    rest = " + ".join(p for p in parts if not re.fullmatch(r"offset\((.*)\)", p))
+    return rest, offsets
+
+
 def parse_formula(formula: str) -> ParsedFormula:
     """Split an lme4 formula into response, fixed part and random-effects terms.
 
@@ -311,9 +426,13 @@ def parse_formula(formula: str) -> ParsedFormula:
         raise MixedModelError(
             f"formula {formula!r} has no random-effects term: add one such as (1 | school); "
             "for a model without random effects use statsmodels' ols")
-    terms = []
+    terms, re_offsets = [], []
     for _, _, expr, bar, group in bars:
         term = f"({expr} {bar} {group})"
+        expr, offs = _pull_offsets(expr)  # (offset(o) | g): lme4 takes offset(o) as the model's offset
+        re_offsets += offs
+        if offs and not expr:
+            expr = "1"
         if not expr:
             raise MixedModelError(f"empty random-effects term {term} in {formula!r}")
         if "|" in expr or "|" in group:
@@ -324,6 +443,7 @@ def parse_formula(formula: str) -> ParsedFormula:
                                   "nothing else): lme4 refuses it too; remove the term")
         if not group:
             raise MixedModelError(f"random-effects term {term} has no grouping factor after the bar")
+        group = re.sub(r"`([^`]*)`", r"\1", group)  # R's backticks: (1 | `school.id`)
         for part in group.split("/"):
             cols = [c.strip() for c in part.split(":")]
             if not all(_NAME.match(c) for c in cols):
@@ -341,14 +461,47 @@ def parse_formula(formula: str) -> ParsedFormula:
     if "|" in fixed:
         raise MixedModelError(f"formula {formula!r} has a bar '|' outside a parenthesized random-effects term: "
                               "write each term as (expr | g)")
-    parts = [p for p in _split_top_level(fixed) if p]
-    offsets = tuple(m.group(1).strip() for p in parts for m in [re.fullmatch(r"offset\((.*)\)", p)] if m)
-    parts = [p for p in parts if not re.fullmatch(r"offset\((.*)\)", p)]
-    fixed = " + ".join(parts)
+    fixed, offs = _pull_offsets(fixed)
+    # R's terms() keeps one copy of a repeated term: offset(o) + offset(o) is one offset, as in lme4
+    offsets = tuple(dict.fromkeys(offs + re_offsets))
     fixed = re.sub(r"\+\s*-", "- ", fixed).strip()
     if not fixed or fixed.startswith("-"):
         fixed = "1" if not fixed else "1 " + fixed
     return ParsedFormula(response, fixed, terms[0].expr, terms[0].group, tuple(terms), offsets)
+
+
+def _ast_columns(tree) -> set[str]:
+    """The data columns an expression's syntax tree names: every name that is not called as a function,
+    ``Q('name')``'s string, and the first argument only of ``C(f, Sum)``."""
+    names: set[str] = set()
+
+    def visit(node):
+        if isinstance(node, ast.Call):
+            func = node.func
+            fname = func.id if isinstance(func, ast.Name) else None
+            if fname == "Q" and node.args and isinstance(node.args[0], ast.Constant) \
+                    and isinstance(node.args[0].value, str):
+                names.add(node.args[0].value)
+                return
+            args = node.args[:1] if fname == "C" else node.args
+            if not isinstance(func, ast.Name):
+                visit(func)
+            for a in args:
+                visit(a)
+            for kw in node.keywords:
+                if fname != "C":
+                    visit(kw.value)
+            return
+        if isinstance(node, ast.Attribute):  # (not reached from a formula: dotted names are Q('...'))
+            raise MixedModelError(f"'{ast.unparse(node)}' in the formula is neither a column nor a function")
+        if isinstance(node, ast.Name):  # (R's constants too: a column of that name wins; see R_CONSTANTS)
+            names.add(node.id)
+            return
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return names
 
 
 def formula_variables(expr: str) -> set[str]:
@@ -358,28 +511,23 @@ def formula_variables(expr: str) -> set[str]:
         desc = patsy.ModelDesc.from_formula(to_patsy(expr))
         codes = [factor.name() for term in desc.rhs_termlist + desc.lhs_termlist for factor in term.factors]
     except patsy.PatsyError as err:
-        raise MixedModelError(f"cannot parse the formula part {expr!r}: {err}") from err
+        raise MixedModelError(f"cannot parse the formula part {expr!r}: {str(err).splitlines()[0]}") from err
     for code in codes:
         try:
             tree = ast.parse(code, mode="eval")
         except SyntaxError:  # pragma: no cover - patsy accepted it
             continue
-        called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
-        attr_bases = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Name) and id(node) not in called and id(node) not in attr_bases:
-                names.add(node.id)
+        names |= _ast_columns(tree)
     return names
 
 
 def expression_variables(expr: str) -> set[str]:
-    """Names of data columns in a plain expression such as ``log(Reaction)``."""
+    """Names of data columns in a plain expression such as ``log(Reaction)`` or ``I(y/10)``."""
     try:
         tree = ast.parse(to_patsy(expr), mode="eval")
     except SyntaxError as err:
         raise MixedModelError(f"cannot parse {expr!r}: {err}") from err
-    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in called}
+    return _ast_columns(tree)
 
 
 # ---------------------------------------------------------------------------
@@ -393,9 +541,10 @@ class ModelFrame:
     frame: pd.DataFrame
     keep: np.ndarray
     n_dropped: int
+    full: pd.DataFrame | None = None  # every row (None when none was dropped): scale() and poly() learn on it
 
 
-def _clean_column(name: str, s: pd.Series) -> pd.Series:
+def clean_column(name: str, s: pd.Series) -> pd.Series:
     """Nullable and extension dtypes → numpy dtypes with NaN (pd.NA is R's NA);
     strings → a pandas Categorical with sorted levels (R's factor)."""
     dtype = s.dtype
@@ -438,7 +587,7 @@ def model_frame(data: pd.DataFrame, variables: list[str], numeric: set[str] = fr
         col = data[v]
         if isinstance(col, pd.DataFrame):
             raise MixedModelError(f"data has more than one column named '{v}'")
-        cleaned = _clean_column(v, col)
+        cleaned = clean_column(v, col)
         dtype = cleaned.dtype
         if isinstance(dtype, pd.CategoricalDtype):
             cols[v] = cleaned.array
@@ -465,9 +614,21 @@ def model_frame(data: pd.DataFrame, variables: list[str], numeric: set[str] = fr
                 raise MixedModelError(f"column '{v}' must be numeric, got dtype {data[v].dtype}")
     frame = pd.DataFrame(cols, index=pd.RangeIndex(n))
     keep = ~na
+    full = None
     if na.any():
+        full = frame
         frame = frame.loc[keep].reset_index(drop=True)
-    return ModelFrame(frame=frame, keep=keep, n_dropped=int(na.sum()))
+    # R's model.frame(drop.unused.levels = TRUE), as lme4 calls it: a factor level with no row left (an
+    # unused pandas category, or a level whose rows all had a missing value) is no level of the model
+    for v in frame.columns:
+        col = frame[v]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            used = np.bincount(col.array.codes[col.array.codes >= 0], minlength=len(col.cat.categories)) > 0
+            if not used.all():
+                frame[v] = col.cat.remove_unused_categories()
+                if full is not None:
+                    full[v] = full[v].cat.set_categories(frame[v].cat.categories)
+    return ModelFrame(frame=frame, keep=keep, n_dropped=int(na.sum()), full=full)
 
 
 # ---------------------------------------------------------------------------
@@ -482,10 +643,35 @@ def lme4_name(patsy_name: str) -> str:
     """
     if patsy_name == "Intercept":
         return "(Intercept)"
+    patsy_name = re.sub(r"Q\((['\"])(.*?)\1\)", lambda m: _r_symbol(m.group(2)), patsy_name)
     name = re.sub(r"(poly\([^\[\]]*\))\[(\d+)\]", lambda m: f"{m.group(1)}{int(m.group(2)) + 1}", patsy_name)
     name = re.sub(r"\[(?:T\.)?(True|False)\]", lambda m: m.group(1).upper(), name)
     name = re.sub(r"\[(?:T\.)?([^\]]+)\]", r"\1", name)
     return re.sub(r"\s*\*\*\s*", "^", name)
+
+
+def _r_symbol(name: str) -> str:
+    """A column name as R deparses it: as it is when syntactic (``IQ.verb``), else in backticks."""
+    return name if re.fullmatch(r"(?:[A-Za-z]|\.[._A-Za-z])[._A-Za-z0-9]*|\.", name) else f"`{name}`"
+
+
+def _number_contrasts(columns) -> dict[str, str]:
+    """patsy's ``C(f, Sum)[S.b]`` and ``C(f, Helmert)[H.c]`` → R's ``C(f, Sum)1``, ``…2`` (R numbers the
+    columns of contr.sum and contr.helmert)."""
+    seen: dict = {}
+    out = {}
+    for col in columns:
+        parts = []
+        for part in col.split(":"):
+            m = re.fullmatch(r"(.*)\[(?:S|H)\.(.+)\]", part)
+            if m:
+                labels = seen.setdefault(m.group(1), [])
+                if m.group(2) not in labels:
+                    labels.append(m.group(2))
+                part = f"{m.group(1)}[{labels.index(m.group(2)) + 1}]"
+            parts.append(part)
+        out[col] = ":".join(parts)
+    return out
 
 
 def r_column_names(info, termlist) -> dict[str, str]:
@@ -504,32 +690,44 @@ def r_column_names(info, termlist) -> dict[str, str]:
     for term, columns in info.term_slices.items():
         k = len(term.factors)
         perm = sorted(range(k), key=lambda i: first_seen.get(term.factors[i], k + i))
+        numbered = _number_contrasts(info.column_names[columns])
         for col in info.column_names[columns]:
-            parts = col.split(":")
+            parts = numbered[col].split(":")
             if k > 1 and len(parts) == k and perm != list(range(k)):
                 col_r = ":".join(parts[i] for i in perm)
             else:
-                col_r = col
+                col_r = numbered[col]
             names[col] = lme4_name(col_r)
     return names
 
 
-def build_design(formula_rhs: str, frame: pd.DataFrame, what: str) -> pd.DataFrame:
+def build_design(formula_rhs: str, frame: pd.DataFrame, what: str, full: pd.DataFrame | None = None,
+                 design_info=None) -> pd.DataFrame:
     """patsy design matrix of an R right-hand side, columns in R's order.
 
     patsy groups terms by their numeric factors; R's ``model.matrix`` orders
     them by interaction order, then by first appearance.  We reorder so that
     ``fixef`` prints in the order the seeds' lme4 output does.  The frame has
-    no missing values (see :func:`model_frame`).
+    no missing values (see :func:`model_frame`).  ``full`` (the model frame's every row, missing values
+    included) is where ``scale()`` and ``poly()`` learn their centre, scale and basis, as R evaluates them
+    before ``na.omit``; ``design_info`` (a fit's) builds the matrix of new data with the fit's levels and
+    transforms (R's ``makepredictcall``).
     """
     rhs = to_patsy(formula_rhs)
     try:
         desc = _model_desc(rhs)
-        fast = _numeric_design(rhs, desc, frame)
-        if fast is None:
+        stateful = full is not None and re.search(r"\b(scale|poly)\s*\(", rhs)
+        fast = None if (stateful or design_info is not None) else _numeric_design(rhs, desc, frame)
+        if fast is None and not stateful and design_info is None:
             fast = _factor_design(rhs, desc, frame)
         if fast is not None:
             dm = fast
+        elif design_info is not None:
+            (dm,) = patsy.build_design_matrices([design_info], frame, NA_action=_NO_NA, return_type="matrix")
+        elif stateful:
+            info = patsy.design_matrix_builders([desc.rhs_termlist], lambda: iter([full]), _eval_env(),
+                                                NA_action=patsy.NAAction(NA_types=["None", "NaN"]))[0]
+            (dm,) = patsy.build_design_matrices([info], frame, NA_action=_NO_NA, return_type="matrix")
         else:
             # the frame has no missing values (model_frame dropped them) and infinities are caught below, so
             # patsy's NA scan of every column is skipped; return_type "matrix" avoids a pandas round trip
@@ -725,7 +923,9 @@ def evaluate(expr: str, frame: pd.DataFrame, what: str) -> np.ndarray:
         val = {"+": np.add, "-": np.subtract, "*": np.multiply}[m[2]](a, b)
     else:
         try:
-            val = _eval_env().eval(to_patsy(expr), inner_namespace={c: frame[c] for c in frame.columns})
+            ns = {c: frame[c] for c in frame.columns}
+            ns.update(_expr_env(frame))
+            val = _eval_env().eval(to_patsy(expr), inner_namespace=ns)
         except Exception as err:
             raise MixedModelError(f"could not evaluate the {what} {expr!r}: {type(err).__name__}: {err}") from err
     val = np.asarray(val, dtype=float)

@@ -38,7 +38,9 @@ from scipy import stats
 
 from .errors import MixedModelError
 from .family import Family, as_family
-from .formula import build_design, evaluate, expression_variables, formula_variables, model_frame, parse_formula
+from .checks import drop_dependent_columns
+from .formula import (R_CONSTANTS, build_design, evaluate, expression_variables, formula_variables, model_frame,
+                      parse_formula)
 from .pirls import GlmmProblem, ReBlock
 from .optimize import scaled_max_gradient
 from .reterms import ReTerms, grouping_factor, mk_re_terms
@@ -607,9 +609,12 @@ class GlmerFit:
         (then their random effects are zero, as lme4)."""
         if type not in ("link", "response"):
             raise MixedModelError(f"type must be 'link' or 'response', got {type!r}")
+        from .predict import no_random_effects
+
         use_re = re_form is None
-        if re_form not in (None, "NA", False, "~0"):
-            raise MixedModelError("re_form must be None (all random effects) or 'NA' (none)")
+        if not use_re and not no_random_effects(re_form):
+            raise MixedModelError("re_form must be None (all random effects) or False / 'NA' / '~0' (none; lme4's "
+                                  "re.form = NA); a partial re_form such as '~(1 | g)' is available for lmer fits")
         if newdata is None:
             eta = self.eta if use_re else self.problem.offset + self.problem.X @ self.beta
             index = self.data.index
@@ -624,8 +629,12 @@ class GlmerFit:
         if not isinstance(newdata, pd.DataFrame):
             raise MixedModelError(f"newdata must be a pandas DataFrame, got {type(newdata).__name__}")
         parsed = self.parsed
+        from .predict import is_group_only
+
         frame = newdata.reset_index(drop=True)
         for c in frame.columns:
+            if is_group_only(self, c):  # a new level is a new group, not a missing value
+                continue
             if c in self.data.columns and isinstance(self.data[c].dtype, pd.CategoricalDtype):
                 frame[c] = pd.Categorical(frame[c], categories=self.data[c].cat.categories)
             elif c in self.data.columns and self.data[c].dtype == object:
@@ -655,9 +664,10 @@ class GlmerFit:
                 keys = np.asarray(f.categories, dtype=object)[f.codes]
                 pos = pd.Index(lev).get_indexer(keys)
                 if np.any(pos < 0) and not allow_new_levels:
-                    new = sorted(set(map(str, keys[pos < 0])))[:5]
-                    raise MixedModelError(f"newdata has level(s) {new} of '{b.group}' not in the fitted data; "
-                                          "use allow_new_levels=True to predict them with zero random effects")
+                    from .predict import NEW_LEVELS
+
+                    new = sorted(set(map(str, keys[pos < 0])))[:10]
+                    raise MixedModelError(NEW_LEVELS.format(levels=", ".join(new), group=b.group))
                 Bn = np.where(pos[:, None] >= 0, B[np.maximum(pos, 0)], 0.0)
                 eta = eta + np.sum(Zn * Bn, axis=1)
         return eta, newdata.index
@@ -885,7 +895,8 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
     oname = offset if isinstance(offset, str) else None
     if oname is not None:
         variables = variables | {oname}
-    order = [c for c in data.columns if c in variables] + sorted(v for v in variables if v not in data.columns)
+    order = [c for c in data.columns if c in variables] + sorted(v for v in variables if v not in data.columns
+                                                                 and v not in R_CONSTANTS)  # (TRUE, pi: R's)
     if offset is not None and oname is None:
         o_all = np.asarray(offset, dtype=float)
         if o_all.shape != (len(data),):
@@ -920,7 +931,7 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nagq: int = 1, we
         offset_ = sum(evaluate(o, frame, "offset") for o in parsed.offsets)
     if oname is not None:
         offset_ = evaluate(oname, frame, "offset") + (0.0 if offset_ is None else offset_)
-    Xdf = build_design(parsed.fixed, frame, "fixed-effects")
+    Xdf = drop_dependent_columns(build_design(parsed.fixed, frame, "fixed-effects", full=mf.full))  # as lme4
     fixed_names = [Xdf.attrs["r_names"][c] for c in Xdf.columns]
     X = np.asfortranarray(Xdf.to_numpy(dtype=float))
     from .fit import one_blas_thread

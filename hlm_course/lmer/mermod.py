@@ -23,9 +23,25 @@ class MerMod:
         return self.pls.deviance(reml=True)
 
     @property
+    def ml_deviance(self) -> float:
+        """The ML deviance −2ℓ (eq. 34) at the fit's estimates: for an ML fit its deviance, for a REML fit
+        the ML deviance profiled at the REML estimate of θ — lme4's ``deviance(fit, REML = FALSE)`` (not the
+        deviance of an ML refit, which is smaller: ``fit.refit(reml=False).ml_deviance``)."""
+        return self.pls.deviance(reml=False)
+
+    @property
     def deviance(self) -> float:
-        """lme4's ``deviance()``: for ML fits the deviance −2ℓ (eq. 34); for
-        REML fits the ML deviance profiled at the REML estimate of θ."""
+        """lme4's ``deviance(fit)``: for an ML fit the deviance −2ℓ (eq. 34).  For a REML fit lme4 1.1-31
+        returns the REML criterion and warns that this use is deprecated; so does this property.  Ask for
+        what you mean: ``reml_criterion`` (lme4's ``REMLcrit``) or ``ml_deviance`` (lme4's
+        ``deviance(fit, REML = FALSE)``)."""
+        if self.reml:
+            import warnings
+
+            warnings.warn("deviance is deprecated for REML fits (as lme4's deviance()): it returns the REML "
+                          "criterion; use fit.reml_criterion for the REML criterion or fit.ml_deviance for the "
+                          "ML deviance at the REML estimates", FutureWarning, stacklevel=2)
+            return self.reml_criterion
         return self.pls.deviance(reml=False)
 
     @property
@@ -80,6 +96,16 @@ class MerMod:
     def scaled_resid(self) -> pd.Series:
         return (self.resid / self.sigma).rename("scaled_resid")
 
+    def predict(self, newdata: pd.DataFrame | None = None, re_form=None, allow_new_levels: bool = False) -> pd.Series:
+        """lme4's ``predict``: X β̂ (+ offset) + the random effects of ``re_form`` — None all (lme4's
+        ``re.form = NULL``), False none (``re.form = NA``), or a formula of the model's terms such as
+        ``"~(1 | g)"`` — for ``newdata`` (the fitted rows if None) in the fit's model frame (its factor
+        levels, its scale()/poly() parameters); new levels are an error unless ``allow_new_levels``, when their
+        random effects are zero.  See :mod:`hlm_course.lmer.predict`."""
+        from .predict import predict
+
+        return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
+
     @property
     def optimizers(self) -> pd.DataFrame:
         """Every optimizer run (criterion, θ, evaluations, status) and, last, the
@@ -125,7 +151,7 @@ class MerMod:
             lines.append(f"REML criterion at convergence: {self.reml_criterion:.1f}")
         else:
             lines.append(f"{'AIC':>9}{'BIC':>10}{'logLik':>10}{'deviance':>10}{'df.resid':>10}")
-            lines.append(f"{self.aic:9.1f}{self.bic:10.1f}{self.loglik:10.1f}{self.deviance:10.1f}"
+            lines.append(f"{self.aic:9.1f}{self.bic:10.1f}{self.loglik:10.1f}{self.ml_deviance:10.1f}"
                          f"{self.nobs - self.npar:10d}")
         q = np.quantile(self.scaled_resid, [0, 0.25, 0.5, 0.75, 1])
         lines += ["", "Scaled residuals:", "     Min       1Q   Median       3Q      Max",

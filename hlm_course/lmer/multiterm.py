@@ -342,7 +342,7 @@ def lmer_multi(formula, parsed, data, mf, reml: bool, control: LmerControl, fram
     X = np.asfortranarray(Xdf.to_numpy(dtype=float))
     fixed_names = [Xdf.attrs["r_names"][c] for c in Xdf.columns]
     check_fixed_rank(X, fixed_names)
-    re = mk_re_terms(parsed.terms, frame)
+    re = mk_re_terms(parsed.terms, frame, full=mf.full)
     check_re_terms(re, len(frame))
     bp = BlockedProblem(re, X, y)
     opt = fit_theta_blocked(bp, reml, control=control)

@@ -47,6 +47,8 @@ class ReTerm:
     columns: list  # R's names of the columns of expr: "(Intercept)", "cses", ...
     Z: np.ndarray  # n × k model matrix of expr (X_i of eq. 5)
     correlated: bool = True  # False for the pieces of a || term
+    expr: str = ""  # the term's expression as parsed ("1 + x"), for predict
+    design_info: object = None  # patsy DesignInfo of expr (None for a plain intercept): predict's model frame
 
     @property
     def nlevels(self) -> int:
@@ -149,7 +151,7 @@ def grouping_factor(group: str, frame: pd.DataFrame) -> pd.Categorical:
                 codes = (np.cumsum(used) - 1)[codes]
                 cats = cats[used]
             codes_all.append(codes)
-            labels_all.append([_r_label(v) for v in cats])
+            labels_all.append([r_label(v) for v in cats])
             continue
         else:
             try:
@@ -160,7 +162,7 @@ def grouping_factor(group: str, frame: pd.DataFrame) -> pd.Categorical:
         if (cat.codes < 0).any():
             raise MixedModelError(f"grouping column '{c}' has missing values")
         codes_all.append(cat.codes.astype(np.int64))
-        labels_all.append([_r_label(v) for v in cat.categories])
+        labels_all.append([r_label(v) for v in cat.categories])
     if len(cols) == 1:
         return pd.Categorical.from_codes(codes_all[0], categories=pd.Index(labels_all[0], dtype=object),
                                          validate=False)
@@ -180,14 +182,14 @@ def grouping_factor(group: str, frame: pd.DataFrame) -> pd.Categorical:
                                      validate=False)
 
 
-def _r_label(v) -> str:
+def r_label(v) -> str:
     """A level's label as R's ``as.character`` writes it (2.0 → "2")."""
     if isinstance(v, (float, np.floating)) and float(v).is_integer():
         return str(int(v))
     return str(v)
 
 
-def mk_re_terms(random_terms, frame: pd.DataFrame, matrices: bool = True) -> ReTerms:
+def mk_re_terms(random_terms, frame: pd.DataFrame, matrices: bool = True, full: pd.DataFrame | None = None) -> ReTerms:
     """lme4's ``mkReTrms``: the random-effects terms of a model frame (§2.3).
 
     ``random_terms`` are :class:`~hlm_course.lmer.formula.RandomTerm` (as
@@ -206,16 +208,19 @@ def mk_re_terms(random_terms, frame: pd.DataFrame, matrices: bool = True) -> ReT
         if rt.group not in factors:
             factors[rt.group] = grouping_factor(rt.group, frame)
         f = factors[rt.group]
+        info = None
         if rt.expr.strip() == "1":  # a random intercept (the commonest term): no design to build
             columns, Z = ["(Intercept)"], np.ones((len(frame), 1), order="F")
         else:
-            Zdf = build_design(rt.expr, frame, f"random-effects {rt}")
+            Zdf = build_design(rt.expr, frame, f"random-effects {rt}", full=full)  # full: all rows (scale, poly)
             columns = [Zdf.attrs["r_names"][c] for c in Zdf.columns]
             if not columns:
                 raise MixedModelError(f"random-effects term {rt} has no columns")
             Z = np.asfortranarray(Zdf.to_numpy(dtype=float))
+            info = Zdf.design_info
         terms.append(ReTerm(group=rt.group, codes=np.asarray(f.codes, dtype=np.int64),
-                            levels=list(f.categories), columns=columns, Z=Z, correlated=not rt.uncorrelated))
+                            levels=list(f.categories), columns=columns, Z=Z, correlated=not rt.uncorrelated,
+                            expr=rt.expr, design_info=info))
     nl = np.array([t.nlevels for t in terms])
     if np.any(np.diff(nl) > 0):  # lme4: ord <- rev(order(nl)), order() being stable
         order = np.argsort(nl, kind="stable")[::-1]

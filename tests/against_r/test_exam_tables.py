@@ -105,13 +105,13 @@ def test_fit_criteria(fits, model):
     f = fits[model]
     aic, bic, loglik, dev, remldev = CRITERIA[model]
     # old lme4 printed AIC/BIC/logLik from the REML criterion, "deviance" =
-    # the ML deviance at the REML estimates (our fit.deviance), REMLdev =
+    # the ML deviance at the REML estimates (our fit.ml_deviance), REMLdev =
     # the REML criterion
     assert round(f.aic) == aic and round(f.bic) == bic
     assert round(f.loglik) == loglik
-    assert round(f.deviance) == dev and round(f.reml_criterion) == remldev
+    assert round(f.ml_deviance) == dev and round(f.reml_criterion) == remldev
     # it is not the deviance of an ML refit
-    assert f.refit(reml=False).deviance < f.deviance
+    assert f.refit(reml=False).deviance < f.ml_deviance
 
 
 @pytest.mark.parametrize("model", ["vi", "vs", "hlm"])
@@ -206,7 +206,7 @@ def test_old_lme4_header(fits, model):
     tab = et.old_lme4_header(f, CRITERIA[model])
     assert list(tab.index) == ["AIC", "BIC", "logLik", "deviance", "REMLdev"]
     assert list(tab.columns) == ["ours", "Kaplan (2010)"]
-    np.testing.assert_allclose(tab["ours"], [f.aic, f.bic, f.loglik, f.deviance, f.reml_criterion], rtol=0)
+    np.testing.assert_allclose(tab["ours"], [f.aic, f.bic, f.loglik, f.ml_deviance, f.reml_criterion], rtol=0)
     np.testing.assert_array_equal(tab["ours"].round().to_numpy(), tab["Kaplan (2010)"].to_numpy())
     assert list(et.old_lme4_header(f).columns) == ["ours"]
 

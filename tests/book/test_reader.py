@@ -200,3 +200,26 @@ def test_latex_environments_are_not_myst_syntax():
     assert raw_syntax(nb) == []
     nb.cells.append(nbformat.v4.new_markdown_cell("see {eq}`eq-one` and {cite:t}`kaplan2010`"))
     assert raw_syntax(nb) == ["{eq}", "{cite:t}"]
+
+
+def test_a_glued_table_is_shown_as_html_without_its_style_and_a_missing_one_is_named():
+    text = """:::{admonition} Checking against the original
+:class: dropdown
+
+The comparison:
+
+```{glue} cmp
+```
+
+All agree.
+:::"""
+    html = '<style type="text/css">\n#T_1 td {color: red}\n</style>\n<table id="T_1">\n\n<tr><td>0.56</td></tr>\n</table>'
+    out = convert_markdown(text, CTX, {"cmp": {"text/html": html, "text/plain": "<Styler>"}})
+    assert "> **Checking against the original**" in out
+    assert '> <table id="T_1">' in out and "> <tr><td>0.56</td></tr>" in out
+    assert "style" not in out and "color: red" not in out and "{glue}" not in out and "cmp" not in out
+    assert "> All agree." in out
+    plain = convert_markdown("```{glue} n\n```", CTX, {"n": {"text/plain": "40"}})
+    assert plain == "```\n40\n```"
+    with pytest.raises(KeyError, match="'nope'"):
+        convert_markdown("```{glue} nope\n```", CTX, {})

@@ -5,13 +5,15 @@ import pandas as pd
 import pytest
 
 import hlm_course as hc
-from hlm_course.ledger import NOTE, R_COLUMN, ROUNDS, ledger, ledger_counts, ledger_rows, style_ledger
+from hlm_course.ledger import (KIND, KIND_KEYS, KINDS, NOTE, R_COLUMN, ROUNDS, ledger, ledger_counts, ledger_rows,
+                               style_ledger)
 
 
 def test_rounds_at_the_printed_decimals():
     t = ledger([("a", "0.5878300", 0.58783004), ("b", "9377", 9376.6), ("c", "-0.01462", -0.014624)],
                "Kaplan (2010)")
-    assert list(t.columns) == ["Kaplan (2010) printed", "ours", R_COLUMN, ROUNDS, NOTE]
+    assert list(t.columns) == ["Kaplan (2010) printed", "ours", R_COLUMN, KIND, ROUNDS, NOTE]
+    assert t[KIND].tolist() == ["reproduced"] * 3   # the default kind
     assert t["ours"].tolist() == ["0.5878300", "9377", "-0.01462"]
     assert t[ROUNDS].tolist() == [True, True, True]
     assert t.attrs["ours"] == [0.58783004, 9376.6, -0.014624]
@@ -47,13 +49,59 @@ def test_r_column_rounded_as_printed_and_blank_when_missing():
 def test_dict_rows_and_counts():
     t = ledger([{"quantity": "a", "printed": "1.0", "ours": 1.04},
                 {"quantity": "b", "printed": "2.0", "ours": 2.2, "note": "a typo in the original"}], "s")
-    assert ledger_counts(t) == {"compared": 2, "round": 1, "do not round": 1}
+    assert ledger_counts(t) == {"compared": 2, "round": 1, "do not round": 1,
+                                "reproduced": 2, "reproduced do not round": 1, "random": 0, "random do not round": 0,
+                                "machine": 0, "machine do not round": 0, "formula": 0, "formula do not round": 0}
+
+
+def test_the_four_kinds_of_row_and_the_counts_by_kind():
+    assert KINDS == ("reproduced", "random", "machine-dependent", "different formula")
+    assert set(KIND_KEYS) == set(KINDS)
+    t = ledger([("fit", "1.0", 1.01),
+                ("typo", "2.0", 2.2, None, "a typo in the original"),
+                ("bootstrap lower", "0.5", 0.56, None, "random: 1000 simulations", "random"),
+                ("bootstrap p", "0.001", 0.001, None, "", "random"),
+                {"quantity": "seconds", "printed": "42.41", "ours": 3.1, "note": "run time",
+                 "kind": "machine-dependent"},
+                ("interval", "0.2082923", 0.21, None, "eq. 3.16, not the original's code", "different formula")],
+               "Kaplan (2010)")
+    assert t[KIND].tolist() == ["reproduced", "reproduced", "random", "random", "machine-dependent",
+                                "different formula"]
+    counts = ledger_counts(t)
+    assert (counts["compared"], counts["round"], counts["do not round"]) == (6, 2, 4)
+    assert [(counts[k], counts[f"{k} do not round"]) for k in ("reproduced", "random", "machine", "formula")] == \
+        [(2, 1), (2, 1), (1, 1), (1, 1)]
+    # the kinds partition the rows, and those that do not round
+    assert sum(counts[k] for k in KIND_KEYS.values()) == counts["compared"]
+    assert sum(counts[f"{k} do not round"] for k in KIND_KEYS.values()) == counts["do not round"]
+    html = style_ledger(t).to_html()
+    assert ">kind<" in html and ">machine-dependent<" in html and ">different formula<" in html
+
+
+def test_a_kind_is_one_of_the_four_and_never_excuses_a_silent_mismatch():
+    with pytest.raises(ValueError, match="must be one of \\['reproduced', 'random'"):
+        ledger([("a", "1.0", 1.0, None, "", "optimizer")], "s")
+    with pytest.raises(ValueError, match="no note saying why: \\['b'\\]"):
+        ledger([("b", "1.0", 1.2, None, "", "random")], "s")
+    pub = hc.published_table([("Int", "-2.027255", -2.0272553964)])
+    assert ledger_rows(pub, kind="random")[0][-1] == "random"
+    assert ledger_rows(pub)[0][-1] == "reproduced"
+    with pytest.raises(ValueError, match="must be one of"):
+        ledger_rows(pub, kind="bootstrap")
+
+
+def test_counts_of_a_ledger_without_a_kind_column_count_every_row_as_reproduced():
+    t = ledger([("a", "1.0", 1.04), ("b", "2.0", 2.2, None, "typo")], "s").drop(columns=KIND)
+    counts = ledger_counts(t)
+    assert counts["reproduced"] == 2 and counts["reproduced do not round"] == 1 and counts["random"] == 0
 
 
 @pytest.mark.parametrize("rows, error, message", [
     ([("a", 1.5, 1.5)], TypeError, "string the original prints"),
     ([("a", "n/a", 1.5)], ValueError, "is not a number"),
     ([("a", "1.5")], ValueError, "quantity, printed, ours"),
+    ([("a", "1.5", 1.5, None, "", "random", "x")], ValueError, "quantity, printed, ours"),
+    ([("a", "1.5", 1.5, None, "", "")], ValueError, "must be one of"),
     ([("a", "1.5", "1.5")], TypeError, "finite number"),
     ([("a", "1.5", np.nan)], TypeError, "finite number"),
     ([("a", "1.5", 1.5, "1.5")], TypeError, "R's value"),
@@ -70,8 +118,8 @@ def test_bad_input_gets_a_clear_error(rows, error, message):
 def test_rows_from_the_chapters_comparison_tables():
     pub = hc.published_table([("Int", "-2.027255", -2.0272553964), ("p", "0.0146", 0.0146035)])
     rows = ledger_rows(pub, "Method 2a: ", r={"Int": -2.02725539637}, notes={"p": "p-value"})
-    assert rows[0] == ("Method 2a: Int", "-2.027255", -2.0272553964, -2.02725539637, "")
-    assert rows[1][-1] == "p-value" and rows[1][3] is None
+    assert rows[0] == ("Method 2a: Int", "-2.027255", -2.0272553964, -2.02725539637, "", "reproduced")
+    assert rows[1][4] == "p-value" and rows[1][3] is None
     kap = hc.printed_comparison([("slope", "0.563308", 0.5633069)])
     assert ledger_rows(kap)[0][:3] == ("slope", "0.563308", 0.5633069)
     with pytest.raises(KeyError, match="not in the table"):
