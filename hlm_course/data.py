@@ -6,6 +6,7 @@
 * :func:`load_exam` -- the London exam data of seed 002 (mlmRev ``Exam``);
 * :func:`load_egsingle` -- the growth data of Raudenbush & Bryk (2002, ch. 8) (mlmRev ``egsingle``).
 * :func:`load_contraception` -- mlmRev's ``Contraception`` (chapter 18, binary outcomes).
+* :func:`load_scotssec` -- mlmRev's ``ScotsSec`` (chapter 19, crossed memberships).
 * :func:`load_mmmec` -- mlmRev's ``Mmmec``, melanoma deaths in the European Community (chapter 20, counts).
 * :func:`load_grouseticks` -- lme4's ``grouseticks``, ticks on red grouse chicks (chapter 20, counts).
 
@@ -36,7 +37,7 @@ import pandas as pd
 
 __all__ = ["DATA_ENV_VAR", "EXPECTED_SHA256", "data_dir", "load_contraception", "load_egsingle", "load_exam",
            "load_grouseticks", "load_hs40", "load_hsb",
-           "load_mmmec"]
+           "load_mmmec", "load_scotssec"]
 
 #: Environment variable naming a folder that overrides the default ``data/``.
 DATA_ENV_VAR = "HLM_COURSE_DATA"
@@ -50,6 +51,7 @@ EXPECTED_SHA256: dict[str, str] = {
     "exam.csv": "dc599b3dcab6c7fe3693219fd9a742ed156ac20b0992690d71050b9369c50926",
     "egsingle.csv": "da4bc1a57fb0c2c697f49c4c0ec6a2e14437243d1fb2d7c5342ead8f8f203b76",
     "contraception.csv": "b83c7f0c978e26485d3cb9cec40472195b2e04b6c0b9ee16c5a96eba2623c712",
+    "scotssec.csv": "ca5fb4574c7f2688413a4ac04a78035ba86de6e3649be22bfc826c5f8ed2e844",
     "mmmec.csv": "576564066cead2877d1ce3a68fcb372d03a055cc86cb7e812082e6275c4a4f78",
     "grouseticks.csv": "ae957e44ea3b0954f19fd4b8364b9bff0ff39426863756018416aff8fef0f5a0",
 }
@@ -273,6 +275,25 @@ def load_contraception(*, verify_checksum: bool = True) -> pd.DataFrame:
     return df
 
 
+_SCOTSSEC = _Spec(
+    filename="scotssec.csv",
+    columns=("verbal", "attain", "primary", "sex", "social", "second"),
+    dtypes={"verbal": "int64", "attain": "int64", "primary": "int64", "social": "int64", "second": "int64"},
+    factors={"sex": ("M", "F")},
+)
+
+
+def load_scotssec(*, verify_checksum: bool = True) -> pd.DataFrame:
+    """mlmRev's ``ScotsSec``: 3435 Scottish pupils classified by 148 primary and 19 secondary schools.
+
+    The data of Paterson (1991), in mlmRev's row order (by primary school).  Columns ``verbal, attain,
+    primary, sex, social, second`` (see data/README.md): ``attain`` the score of a standardized test at age
+    16, ``verbal`` a verbal-reasoning score on entry to secondary school, ``social`` a social-class scale
+    (four values, 0, 1, 20 and 31, low to high), ``sex`` a factor with mlmRev's levels M, F (so lme4's dummy
+    is ``sexF``), and ``primary`` (1 … 148) and ``second`` (1 … 19) the two schools, as integers.  The two
+    school classifications are crossed, not nested: most primaries send pupils to several secondaries.
+    """
+    return _read(_SCOTSSEC, verify_checksum=verify_checksum)
 _MMMEC = _Spec(
     filename="mmmec.csv",
     columns=("nation", "region", "county", "deaths", "expected", "uvb"),

@@ -322,6 +322,41 @@ def test_contraception_loader(tmp_path, monkeypatch):
         load_contraception()
 
 
+# ------------------------------------------------------------- ScotsSec ----
+
+
+def test_scotssec_loader(tmp_path, monkeypatch):
+    """mlmRev's ScotsSec (chapter 19): counts, levels, the crossing, and a checked file."""
+    from hlm_course.data import load_scotssec
+
+    df = load_scotssec()
+    assert list(df.columns) == ["verbal", "attain", "primary", "sex", "social", "second"]
+    assert df.shape == (3435, 6)
+    assert sorted(df["primary"].unique()) == list(range(1, 149)) and sorted(df["second"].unique()) == list(range(1, 20))
+    assert list(df["sex"].cat.categories) == ["M", "F"] and df["sex"].value_counts().to_dict() == {"M": 1739, "F": 1696}
+    assert sorted(df["social"].unique()) == [0, 1, 20, 31]
+    assert df.iloc[0].tolist() == [11, 10, 1, "M", 0, 9]  # mlmRev's first row
+    # crossed, not nested: most primaries feed several secondaries
+    per_primary = df.groupby("primary")["second"].nunique()
+    assert (per_primary > 1).sum() == 91 and per_primary.max() == 6
+    assert df.groupby(["primary", "second"]).ngroups == 303
+    # the same rows as the engine's test copy written by tests/r/multi_term_reference.R
+    engine = pd.read_csv(REPO / "tests" / "reference" / "multi_scotssec.csv.gz")
+    np.testing.assert_array_equal(engine[["attain", "verbal", "social", "primary", "second"]].to_numpy(),
+                                  df[["attain", "verbal", "social", "primary", "second"]].to_numpy())
+    assert (engine["sex"] == df["sex"].astype(str)).all()
+    # an altered byte is caught by the checksum
+    folder = tmp_path / "data"
+    folder.mkdir()
+    content = bytearray((REPO / "data" / "scotssec.csv").read_bytes())
+    i = content.index(b"\n") + 1
+    content[i] = ord("7") if content[i] != ord("7") else ord("8")
+    (folder / "scotssec.csv").write_bytes(bytes(content))
+    monkeypatch.setenv(DATA_ENV_VAR, str(folder))
+    with pytest.raises(ValueError, match=r"scotssec\.csv: checksum mismatch"):
+        load_scotssec()
+
+
 # -------------------------------------------------------------- Mmmec ----
 
 
