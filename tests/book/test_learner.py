@@ -68,7 +68,7 @@ def test_the_introduction_explains_the_marks_and_maps_reading_paths():
         assert mark in intro
     for path in ("two-week short course", "semester", "I have my own data"):
         assert path in intro
-    for label in ("ch-planning", "ch-growth", "ch-binary"):
+    for label in ("ch-planning", "ch-growth", "ch-binary", "ch-crossed", "ch-counts"):
         assert f"{{ref}}`{label}`" in intro
 
 
