@@ -106,6 +106,36 @@ class MerMod:
 
         return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
 
+    # -- after the fit: lme4's update, profile, confint, simulate (thin: see update.py, profile.py,
+    #    simulate.py; one copy for LmerFit and LmerFitMulti)
+    def update(self, formula: str | None = None, data=None, reml: bool | None = None, control=None):
+        """lme4's ``update``: refit with a changed formula (R's dots: ``". ~ . + x"``), data, REML or control
+        (:func:`hlm_course.lmer.update.update`)."""
+        from .update import update
+
+        return update(self, formula, data=data, reml=reml, control=control)
+
+    def profile(self, which=None, **kwargs):
+        """lme4's ``profile``: the profile ζ of every parameter on the ML deviance
+        (:func:`hlm_course.lmer.profile.profile`)."""
+        from .profile import profile
+
+        return profile(self, which=which, **kwargs)
+
+    def confint(self, parm=None, level: float = 0.95, method: str = "profile", **kwargs) -> pd.DataFrame:
+        """lme4's ``confint``: profile (default), Wald or parametric bootstrap ("boot") intervals
+        (:func:`hlm_course.lmer.profile.confint`)."""
+        from .profile import confint
+
+        return confint(self, parm=parm, level=level, method=method, **kwargs)
+
+    def simulate(self, nsim: int = 1, seed=None, use_u: bool = False) -> np.ndarray:
+        """Responses simulated from the fit (lme4's ``simulate``), (nsim, n), offset included:
+        :func:`~hlm_course.lmer.simulate.simulate_lmer` (``use_u=True``: lme4's ``use.u``)."""
+        from .simulate import simulate_lmer
+
+        return simulate_lmer(self, nsim, seed, use_u=use_u)
+
     @property
     def optimizers(self) -> pd.DataFrame:
         """Every optimizer run (criterion, θ, evaluations, status) and, last, the
