@@ -118,6 +118,17 @@ def register(key: str, *, kind: str = "number", rtol: float = 1e-3, atol: float 
     return deco
 
 
+def wald_ratio(fit, name: str, step: float = 1.0, level: float = 0.95) -> list[float]:
+    """``[exp(step·b), lower, upper]``: the odds or rate ratio of a GLMM coefficient ``name`` for a change of
+    ``step`` in its predictor, with its Wald interval ``exp(step·(b ∓ z·SE))`` (z the normal quantile of
+    ``level``) — the answer of the chapters' exercises on odds and rate ratios."""
+    from scipy import stats
+
+    b, se = float(fit.fixef[name]), float(fit.se[name])
+    z = stats.norm.ppf(0.5 + level / 2)
+    return [math.exp(step * b), math.exp(step * (b - z * se)), math.exp(step * (b + z * se))]
+
+
 def keys() -> list[str]:
     """The keys of all registered checks, sorted."""
     _load()

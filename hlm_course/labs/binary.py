@@ -12,7 +12,7 @@ import functools
 import math
 import warnings
 
-from . import register
+from . import register, wald_ratio
 
 #: The chapter's logistic GLMM (a random intercept per district, Laplace approximation).
 FORMULA = "use ~ age + I(age^2) + urban + livch + (1 | district)"
@@ -50,12 +50,7 @@ def _which_model():
           hint="exp of the livch3+ coefficient and of coefficient -/+ 1.96 (more exactly, the normal 97.5% "
                "quantile) times its standard error: [odds ratio, lower, upper]")
 def _or_livch3():
-    from scipy import stats
-
-    fit = binary_model()
-    b, se = float(fit.fixef["livch3+"]), float(fit.se["livch3+"])
-    z = stats.norm.ppf(0.975)
-    return [math.exp(b), math.exp(b - z * se), math.exp(b + z * se)]
+    return wald_ratio(binary_model(), "livch3+")
 
 
 @register("binary-icc-urban", rtol=1e-3,

@@ -12,7 +12,7 @@ import functools
 import math
 import warnings
 
-from . import register
+from . import register, wald_ratio
 
 #: The chapter's Poisson GLMM with regions within nations and a county-level (observation-level) effect.
 OLRE_FORMULA = "deaths ~ uvb + offset(log(expected)) + (1 | nation/region) + (1 | county)"
@@ -60,12 +60,7 @@ def _underdispersed():
           hint="exp of 5 times the uvb coefficient of the OLRE model, and exp of 5 times (coefficient -/+ 1.96 "
                "(the normal 97.5% quantile) times its SE): [rate ratio, lower, upper]")
 def _rr_uvb5():
-    from scipy import stats
-
-    fit = olre_model()
-    b, se = float(fit.fixef["uvb"]), float(fit.se["uvb"])
-    z = stats.norm.ppf(0.975)
-    return [math.exp(UVB_STEP * b), math.exp(UVB_STEP * (b - z * se)), math.exp(UVB_STEP * (b + z * se))]
+    return wald_ratio(olre_model(), "uvb", step=UVB_STEP)
 
 
 @register("counts-olre-ratio", rtol=1e-3,
