@@ -196,3 +196,10 @@ def _marginal_r2():
     from .. import marginal_conditional as mc
 
     return float(mc.nakagawa_r2(fit("final"))["marginal"])
+
+
+@register("lab2-same-gap", kind="text",
+          hint="does failing to reject a zero variance show that the variance is zero? Think of the power of the "
+               "test when each school's gap rests on a few minority students: answer \"yes\" or \"no\"")
+def _same_gap():
+    return "no"

@@ -16,7 +16,7 @@ import pytest
 
 import hlm_course as hc
 from hlm_course.lmer import MixedModelError
-from tests.conftest import reference
+from conftest import reference
 
 REF = reference("formula_edge_lme4")
 PRED = REF["predict"]
