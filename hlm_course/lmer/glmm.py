@@ -42,7 +42,7 @@ from .checks import drop_dependent_columns
 from .formula import (R_CONSTANTS, build_design, evaluate, expression_variables, formula_variables, model_frame,
                       parse_formula)
 from .pirls import GlmmProblem, ReBlock
-from .optimize import scaled_max_gradient
+from .optimize import finite_recorded, scaled_max_gradient
 from .reterms import ReTerms, grouping_factor, mk_re_terms
 from .update import register_fitter
 
@@ -353,24 +353,10 @@ def _bobyqa(fun, x0, lower, step, maxeval, ftol=1e-10, xtol=1e-9):
     """NLopt's BOBYQA from x0 (``ftol``: absolute change of the deviance; ``xtol``: of the parameters)."""
     n = len(x0)
     best = [np.array(x0, float), np.inf]
-    count = [0]
-
-    def f(x, grad):
-        count[0] += 1
-        try:
-            v = float(fun(np.asarray(x, float)))
-        except (FloatingPointError, np.linalg.LinAlgError, ValueError):
-            v = np.inf
-        if not np.isfinite(v):
-            return 1e300
-        if v < best[1]:
-            best[0], best[1] = np.array(x, float), v
-        return v
-
     opt = nlopt.opt(nlopt.LN_BOBYQA, n)
     opt.set_lower_bounds(np.where(np.isfinite(lower), lower, -1e300))
     opt.set_upper_bounds(np.full(n, 1e300))
-    opt.set_min_objective(f)
+    opt.set_min_objective(finite_recorded(fun, best, errors=(FloatingPointError, np.linalg.LinAlgError, ValueError)))
     opt.set_ftol_abs(ftol)
     opt.set_ftol_rel(1e-15)
     opt.set_xtol_abs(xtol)
@@ -385,7 +371,7 @@ def _bobyqa(fun, x0, lower, step, maxeval, ftol=1e-10, xtol=1e-9):
         status = "roundoff limited"
     except (ValueError, RuntimeError) as err:
         status = f"nlopt failure: {err}"
-    return best[0], best[1], count[0], status
+    return best[0], best[1], opt.get_numevals(), status
 
 
 # ---------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from .deviance import (CrossProducts, criterion, lambda_theta, lower_factor, pls
 from .errors import MixedModelError
 
 __all__ = ["LmerControl", "OptimizerRun", "ConvergenceCheck", "Optimum", "fit_theta", "optimize_theta",
-           "check_optimum"]
+           "check_optimum", "finite_recorded"]
 
 
 @dataclass(frozen=True)
@@ -170,11 +170,15 @@ class Objective:
         return np.maximum(th[self.free], self.lower)
 
 
-def _finite_recorded(fun, best):
+def finite_recorded(fun, best, errors: tuple = ()):
     """``fun`` for an optimizer: NaN (an evaluation lost to rounding) becomes 1e300, a wall BOBYQA turns back
-    from, and the best point seen is recorded in ``best`` ([x, value]), in case the optimizer ends elsewhere."""
+    from, and the best point seen is recorded in ``best`` ([x, value]), in case the optimizer ends elsewhere.
+    An exception of a class in ``errors`` (a factorization that fails, say) counts as such a lost evaluation."""
     def f(x, grad=None):
-        v = fun(np.asarray(x, float))
+        try:
+            v = float(fun(np.asarray(x, float)))
+        except errors:
+            v = np.nan
         if not np.isfinite(v):
             return 1e300
         if v < best[1]:
@@ -191,7 +195,7 @@ def _nlopt_minimize(obj: Objective, x0, name, maxeval=100_000, lme4_defaults=Fal
     opt.set_upper_bounds(np.full(n, np.inf))
     best = [x0.copy(), np.inf]
     start_count = obj.count
-    opt.set_min_objective(_finite_recorded(obj, best))
+    opt.set_min_objective(finite_recorded(obj, best))
     if lme4_defaults:  # lme4 1.1-31's nloptwrap: xtol_abs = ftol_abs = 1e-8, NLopt's default initial step
         opt.set_ftol_abs(1e-8)
         opt.set_xtol_abs(1e-8)
@@ -225,7 +229,7 @@ def _nlopt_minimize(obj: Objective, x0, name, maxeval=100_000, lme4_defaults=Fal
 def _lbfgsb_minimize(obj: Objective, x0, maxiter=2000) -> OptimizerRun:
     start_count = obj.count
     best = [np.asarray(x0, float), np.inf]
-    f = _finite_recorded(obj, best)
+    f = finite_recorded(obj, best)
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in obj.lower]
     res = optimize.minimize(f, np.maximum(x0, obj.lower), method="L-BFGS-B", bounds=bounds,
                             options={"ftol": 1e-14, "gtol": 1e-8, "maxiter": maxiter, "maxfun": maxiter})

@@ -51,6 +51,7 @@ from scipy import linalg, stats
 from .blas import one_blas_thread
 from .deviance import LOG_2PI, lambda_theta, pls_at_factor, pls_solve, theta_lower, theta_of
 from .errors import MixedModelError
+from .optimize import finite_recorded
 from .reterms import template_index
 
 __all__ = ["profile", "confint", "LmerProfile", "wald_confint", "register_bootstrap"]
@@ -236,22 +237,11 @@ def _minimize(f, x0, lower, upper, typical=None) -> tuple[np.ndarray, float]:
     if n == 0:
         return x0, float(f(x0))
     best = [x0.copy(), np.inf]
-
-    def g(x, grad=None):
-        try:
-            v = float(f(x))
-        except (np.linalg.LinAlgError, FloatingPointError, ValueError, ZeroDivisionError):
-            v = np.nan
-        if not np.isfinite(v):
-            return 1e300
-        if v < best[1]:
-            best[0], best[1] = np.array(x, float), v
-        return v
-
     opt = nlopt.opt(nlopt.LN_BOBYQA, n)
     opt.set_lower_bounds(np.asarray(lower, float))
     opt.set_upper_bounds(np.asarray(upper, float))
-    opt.set_min_objective(g)
+    opt.set_min_objective(finite_recorded(
+        f, best, errors=(np.linalg.LinAlgError, FloatingPointError, ValueError, ZeroDivisionError)))
     opt.set_ftol_abs(1e-9)  # in the deviance: ζ to ~1e-9 where it matters (|ζ| ~ 2)
     opt.set_xtol_rel(1e-7)
     span = np.where(np.isfinite(upper) & np.isfinite(lower), 0.25 * (np.asarray(upper) - np.asarray(lower)), np.inf)
