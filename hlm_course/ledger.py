@@ -20,8 +20,14 @@ silent mismatch.
 Every row has a *kind* (:data:`KINDS`), so that a count of rows that do not round says something:
 
 * ``"reproduced"`` (the default): the same computation as the original's, on the same data — ours should
-  round to the printed value, and where it does not, the note names the cause (an optimizer that stopped
-  elsewhere, a typo or truncation in the original);
+  round to the printed value, and where it does not, the note names the cause (a typo, a truncation or a
+  printing rule of the original);
+* ``"different optimum"``: the original's computation on the same data, where the printed digits show that
+  the original's program (an older lme4, HLM, or lme4 1.1-31's default optimizer) stopped at another point
+  of the same criterion — higher than ours, or equal to it within the optimizers' tolerance on a flat
+  criterion; the note says which program and, where known, how far.  Only a row that does not round can be
+  of this kind (one that rounds is simply reproduced), so a count of these is a count of visible differences
+  between optimizers, never of our errors;
 * ``"random"``: a simulation (bootstrap endpoints, a bootstrap p-value), which no two runs repeat;
 * ``"machine-dependent"``: a run time;
 * ``"different formula"``: by design not the original's computation (eq. 3.16 where the original's code
@@ -45,7 +51,7 @@ from .display import style_table
 from .printed import as_printed, check_printed, rounds_to_printed
 
 __all__ = ["ledger", "ledger_rows", "style_ledger", "ledger_counts", "ROUNDS", "NOTE", "R_COLUMN", "KIND",
-           "KINDS", "KIND_KEYS"]
+           "KINDS", "KIND_KEYS", "OPTIMUM", "optimum_note"]
 
 #: column of a ledger saying whether ours rounds to the printed value
 ROUNDS = "rounds to printed?"
@@ -56,10 +62,12 @@ R_COLUMN = "R 4.2.2"
 OURS = "ours"
 #: column of a ledger with the kind of row
 KIND = "kind"
-#: the kinds of row: the same computation as the original's; a simulation; a run time; a different formula by design
-KINDS = ("reproduced", "random", "machine-dependent", "different formula")
+#: the kinds of row: the same computation as the original's; the same, but the original's optimizer stopped
+#: elsewhere; a simulation; a run time; a different formula by design
+KINDS = ("reproduced", "different optimum", "random", "machine-dependent", "different formula")
+OPTIMUM = KINDS[1]
 #: each kind's short name in the keys of :func:`ledger_counts` (and so in the glue names of the chapters)
-KIND_KEYS = {"reproduced": "reproduced", "random": "random", "machine-dependent": "machine",
+KIND_KEYS = {"reproduced": "reproduced", "different optimum": "optimum", "random": "random", "machine-dependent": "machine",
              "different formula": "formula"}
 
 
@@ -125,6 +133,10 @@ def ledger(rows, source: str) -> pd.DataFrame:
     silent = [p[0] for p, ok in zip(parsed, match) if not ok and not p[4]]
     if silent:
         raise ValueError(f"these numbers do not round to the printed value and have no note saying why: {silent}")
+    agreeing = [p[0] for p, ok in zip(parsed, match) if ok and p[5] == OPTIMUM]
+    if agreeing:
+        raise ValueError(f"these numbers round to the printed value, so they are {KINDS[0]!r}, not {OPTIMUM!r} "
+                         f"(that kind is for a visible difference between optimizers): {agreeing}")
     table = pd.DataFrame({
         f"{source} printed": printed,
         OURS: [as_printed(o, p) for o, p in zip(ours, printed)],
@@ -139,8 +151,18 @@ def ledger(rows, source: str) -> pd.DataFrame:
     return table
 
 
+def optimum_note(ours: float, printed: str, why: str) -> tuple[str, str]:
+    """The ``(note, kind)`` of a ledger row whose value comes from a fit the original's program may have
+    stopped elsewhere: ``("", "reproduced")`` when ``ours`` rounds to ``printed``, else ``(why, "different
+    optimum")`` — ``why`` names the program and, where known, how far above ours it stopped."""
+    if not isinstance(why, str) or not why.strip():
+        raise ValueError("a row that may not round needs the reason it would not: why must be a non-empty string")
+    return ("", KINDS[0]) if rounds_to_printed([ours], [printed])[0] else (why, OPTIMUM)
+
+
 def ledger_rows(table: pd.DataFrame, prefix: str = "", r: Mapping | Sequence | None = None,
-                notes: Mapping[str, str] | None = None, kind: str = KINDS[0]) -> list[tuple]:
+                notes: Mapping[str, str] | None = None, kind: str = KINDS[0],
+                kinds: Mapping[str, str] | None = None) -> list[tuple]:
     """The rows of a comparison table the chapters already show, ready for :func:`ledger`.
 
     ``table`` comes from :func:`hlm_course.methods.published_table` or
@@ -148,17 +170,21 @@ def ledger_rows(table: pd.DataFrame, prefix: str = "", r: Mapping | Sequence | N
     its first column holds the printed strings and ``.attrs["ours"]`` our unrounded values.  ``prefix`` is
     put before each quantity (``"Table 2.1: "``); ``r`` gives R's values, by quantity (a mapping, missing
     keys left blank) or in row order; ``notes`` maps a quantity (without the prefix) to its note; ``kind``
-    (one of :data:`KINDS`) is the kind of every row.
+    (one of :data:`KINDS`) is the kind of every row, except those that ``kinds`` maps (by quantity, without
+    the prefix) to another.
     """
-    if kind not in KINDS:
-        raise ValueError(f"the kind of a ledger row must be one of {list(KINDS)}, got {kind!r}")
+    kinds = dict(kinds or {})
+    for k in [kind, *kinds.values()]:
+        if k not in KINDS:
+            raise ValueError(f"the kind of a ledger row must be one of {list(KINDS)}, got {k!r}")
     if not isinstance(table, pd.DataFrame) or "ours" not in table.attrs:
         raise TypeError("expected a table from published_table or printed_comparison (with .attrs['ours'])")
     names = [str(q) for q in table.index]
     notes = dict(notes or {})
-    unknown = [k for k in notes if k not in names]
-    if unknown:
-        raise KeyError(f"notes for quantities {unknown} that are not in the table; it has {names}")
+    for what, given in (("notes", notes), ("kinds", kinds)):
+        unknown = [k for k in given if k not in names]
+        if unknown:
+            raise KeyError(f"{what} for quantities {unknown} that are not in the table; it has {names}")
     if r is None:
         r_values = [None] * len(names)
     elif isinstance(r, Mapping):
@@ -171,7 +197,7 @@ def ledger_rows(table: pd.DataFrame, prefix: str = "", r: Mapping | Sequence | N
         if len(r_values) != len(names):
             raise ValueError(f"{len(r_values)} R values for a table of {len(names)} rows")
     printed = table.iloc[:, 0].tolist()
-    return [(prefix + n, p, o, rv, notes.get(n, ""), kind)
+    return [(prefix + n, p, o, rv, notes.get(n, ""), kinds.get(n, kind))
             for n, p, o, rv in zip(names, printed, table.attrs["ours"], r_values)]
 
 

@@ -6,7 +6,7 @@ import pytest
 
 import hlm_course as hc
 from hlm_course.ledger import (KIND, KIND_KEYS, KINDS, NOTE, R_COLUMN, ROUNDS, ledger, ledger_counts, ledger_rows,
-                               style_ledger)
+                               optimum_note, style_ledger)
 
 
 def test_rounds_at_the_printed_decimals():
@@ -50,27 +50,30 @@ def test_dict_rows_and_counts():
     t = ledger([{"quantity": "a", "printed": "1.0", "ours": 1.04},
                 {"quantity": "b", "printed": "2.0", "ours": 2.2, "note": "a typo in the original"}], "s")
     assert ledger_counts(t) == {"compared": 2, "round": 1, "do not round": 1,
-                                "reproduced": 2, "reproduced do not round": 1, "random": 0, "random do not round": 0,
+                                "reproduced": 2, "reproduced do not round": 1, "optimum": 0,
+                                "optimum do not round": 0, "random": 0, "random do not round": 0,
                                 "machine": 0, "machine do not round": 0, "formula": 0, "formula do not round": 0}
 
 
-def test_the_four_kinds_of_row_and_the_counts_by_kind():
-    assert KINDS == ("reproduced", "random", "machine-dependent", "different formula")
+def test_the_five_kinds_of_row_and_the_counts_by_kind():
+    assert KINDS == ("reproduced", "different optimum", "random", "machine-dependent", "different formula")
     assert set(KIND_KEYS) == set(KINDS)
     t = ledger([("fit", "1.0", 1.01),
                 ("typo", "2.0", 2.2, None, "a typo in the original"),
+                ("tau", "0.0861", 0.0866, None, "the 2010 lme4 stopped earlier", "different optimum"),
                 ("bootstrap lower", "0.5", 0.56, None, "random: 1000 simulations", "random"),
                 ("bootstrap p", "0.001", 0.001, None, "", "random"),
                 {"quantity": "seconds", "printed": "42.41", "ours": 3.1, "note": "run time",
                  "kind": "machine-dependent"},
                 ("interval", "0.2082923", 0.21, None, "eq. 3.16, not the original's code", "different formula")],
                "Kaplan (2010)")
-    assert t[KIND].tolist() == ["reproduced", "reproduced", "random", "random", "machine-dependent",
-                                "different formula"]
+    assert t[KIND].tolist() == ["reproduced", "reproduced", "different optimum", "random", "random",
+                                "machine-dependent", "different formula"]
     counts = ledger_counts(t)
-    assert (counts["compared"], counts["round"], counts["do not round"]) == (6, 2, 4)
-    assert [(counts[k], counts[f"{k} do not round"]) for k in ("reproduced", "random", "machine", "formula")] == \
-        [(2, 1), (2, 1), (1, 1), (1, 1)]
+    assert (counts["compared"], counts["round"], counts["do not round"]) == (7, 2, 5)
+    assert [(counts[k], counts[f"{k} do not round"])
+            for k in ("reproduced", "optimum", "random", "machine", "formula")] == \
+        [(2, 1), (1, 1), (2, 1), (1, 1), (1, 1)]
     # the kinds partition the rows, and those that do not round
     assert sum(counts[k] for k in KIND_KEYS.values()) == counts["compared"]
     assert sum(counts[f"{k} do not round"] for k in KIND_KEYS.values()) == counts["do not round"]
@@ -78,8 +81,8 @@ def test_the_four_kinds_of_row_and_the_counts_by_kind():
     assert ">kind<" in html and ">machine-dependent<" in html and ">different formula<" in html
 
 
-def test_a_kind_is_one_of_the_four_and_never_excuses_a_silent_mismatch():
-    with pytest.raises(ValueError, match="must be one of \\['reproduced', 'random'"):
+def test_a_kind_is_one_of_the_five_and_never_excuses_a_silent_mismatch():
+    with pytest.raises(ValueError, match="must be one of \\['reproduced', 'different optimum', 'random'"):
         ledger([("a", "1.0", 1.0, None, "", "optimizer")], "s")
     with pytest.raises(ValueError, match="no note saying why: \\['b'\\]"):
         ledger([("b", "1.0", 1.2, None, "", "random")], "s")
@@ -88,6 +91,25 @@ def test_a_kind_is_one_of_the_four_and_never_excuses_a_silent_mismatch():
     assert ledger_rows(pub)[0][-1] == "reproduced"
     with pytest.raises(ValueError, match="must be one of"):
         ledger_rows(pub, kind="bootstrap")
+    with pytest.raises(ValueError, match="must be one of"):
+        ledger_rows(pub, kinds={"Int": "optimizer"})
+    with pytest.raises(KeyError, match="kinds for quantities \\['Slope'\\]"):
+        ledger_rows(pub, kinds={"Slope": "random"})
+
+
+def test_a_different_optimum_is_only_a_row_that_does_not_round():
+    """The kind counts visible differences between optimizers: a row that rounds is reproduced."""
+    with pytest.raises(ValueError, match="round to the printed value, so they are 'reproduced'.*\\['tau'\\]"):
+        ledger([("tau", "0.0861", 0.08612, None, "the 2010 lme4 stopped earlier", "different optimum")], "s")
+    assert optimum_note(0.08612, "0.0861", "lme4 stops early") == ("", "reproduced")
+    assert optimum_note(0.0866, "0.0861", "lme4 stops early") == ("lme4 stops early", "different optimum")
+    with pytest.raises(ValueError, match="non-empty string"):
+        optimum_note(0.0866, "0.0861", " ")
+    pub = hc.published_table([("Int", "-2.027255", -2.0272553964), ("Slope", "0.55", 0.5633)])
+    rows = ledger_rows(pub, notes={"Slope": "the 2010 lme4"}, kinds={"Slope": "different optimum"})
+    assert [r[-1] for r in rows] == ["reproduced", "different optimum"]
+    t = ledger(rows, "Kaplan (2010)")
+    assert ledger_counts(t)["optimum do not round"] == 1 and ledger_counts(t)["reproduced do not round"] == 0
 
 
 def test_counts_of_a_ledger_without_a_kind_column_count_every_row_as_reproduced():
