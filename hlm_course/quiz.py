@@ -11,7 +11,11 @@ needed, so the questions work on the static website and in untrusted notebooks; 
 (Tab, then Enter or Space), and the ✔/✘ badges carry their own background (white on dark green / vermilion,
 ≥ 6:1, the labs' colours) so they read the same in light and dark mode. Choices of one question share a
 ``name``, so where the browser supports it opening one choice closes the others. The right answer is never
-shown before a choice is opened.
+shown before a choice is opened. An untrusted notebook (one handed out or downloaded, with saved outputs) is
+shown through JupyterLab's HTML sanitizer, which drops ``role``, ``aria-labelledby`` and ``name`` but keeps
+the choices, the feedback and the inline colours; ``tests/book/test_quiz_jupyterlab.py`` checks this in a real
+JupyterLab, in its light and dark themes. VS Code and Colab render the same ``<details>`` HTML but are not
+tested here.
 
 Where HTML is not shown (a terminal, a plain-text front end) the same object prints the questions as text,
 and :func:`answer` gives the feedback of one choice::
