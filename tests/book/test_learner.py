@@ -111,12 +111,49 @@ return {summary: ratio(getComputedStyle(summary).color, bg(summary)),
 """
 
 
+BADGES_JS = """
+return [...document.querySelectorAll(arguments[0] + ' details[open] .hlm-quiz-badge')].map(
+  b => [getComputedStyle(b).backgroundColor, getComputedStyle(b).color]);
+"""
+
 OUTPUTS_CONTRAST_JS = CONTRAST_JS.split("const summary")[0] + """
 return [...document.querySelectorAll('div.cell_output div.output.text_html')].map(e => {
   const t = e.querySelector('td, summary, p') || e;
   return [e.innerText.slice(0, 30), ratio(getComputedStyle(t).color, bg(t))];
 }).filter(r => r[1] < 4.5);
 """
+
+
+def _rgb(hex_colour: str) -> str:
+    h = hex_colour.lstrip("#")
+    return "rgb({}, {}, {})".format(*(int(h[i:i + 2], 16) for i in (0, 2, 4)))
+
+
+def answer_wrong_then_right(driver, sel: str, q, open_choice) -> None:
+    """Open a wrong choice of question ``q`` (the element ``sel``) with ``open_choice(summary)``, then click the
+    right one: each shows its feedback and its badge in the labs' colours, nothing is revealed too early, and
+    the text reads at 4.5:1 or more."""
+    from hlm_course.labs import NOT_OK_COLOUR, OK_COLOUR
+
+    right = [c.right for c in q.choices].index(True)
+    wrong = next(i for i, c in enumerate(q.choices) if not c.right)
+    summaries = driver.find_elements("css selector", sel + " details summary")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", summaries[wrong])
+    open_choice(summaries[wrong])
+    state = driver.execute_script(QUIZ_STATE_JS, sel)
+    assert state["open"][wrong] and not state["open"][right]
+    assert "Not quite" in state["text"] and q.choices[wrong].feedback[:40] in state["text"]
+    assert "\u2714 Right" not in state["text"]
+    badge = driver.execute_script(BADGES_JS, sel)
+    assert badge == [[_rgb(NOT_OK_COLOUR), "rgb(255, 255, 255)"]], f"the badge's inline style was lost: {badge}"
+    ratios = driver.execute_script(CONTRAST_JS, sel)
+    assert ratios["summary"] >= 4.5 and ratios["badge"] >= 4.5, ratios
+
+    summaries[right].click()
+    state = driver.execute_script(QUIZ_STATE_JS, sel)
+    assert state["open"][right]
+    assert "\u2714 Right" in state["text"] and q.choices[right].feedback[:40] in state["text"]
+    assert [_rgb(OK_COLOUR), "rgb(255, 255, 255)"] in driver.execute_script(BADGES_JS, sel)
 
 
 def _shot(driver, name: str) -> Path:
@@ -137,8 +174,6 @@ def test_a_check_for_understanding_answers_a_wrong_and_a_right_choice(site, serv
 
     need((HTML_DIR / QUIZ_PAGE).exists(), NO_BOOK)
     q = quiz.questions(4)[2]
-    right = [c.right for c in q.choices].index(True)
-    wrong = next(i for i, c in enumerate(q.choices) if not c.right)
     sel = f'[aria-labelledby="hlm-quiz-{q.key.replace(".", "-")}"]'
     try:
         open_page(driver, server.url + QUIZ_PAGE, True)
@@ -148,19 +183,8 @@ def test_a_check_for_understanding_answers_a_wrong_and_a_right_choice(site, serv
         assert q.prompt[:40] in state["text"]
         _shot(driver, "quiz-1280-light.png")
 
-        summaries = driver.find_elements("css selector", sel + " details summary")
-        summaries[wrong].send_keys(Keys.ENTER)  # a summary is focusable; Enter opens it
-        state = driver.execute_script(QUIZ_STATE_JS, sel)
-        assert state["open"][wrong] and not state["open"][right]
-        assert "Not quite" in state["text"] and q.choices[wrong].feedback[:40] in state["text"]
-        assert "\u2714 Right" not in state["text"]
-        ratios = driver.execute_script(CONTRAST_JS, sel)
-        assert ratios["summary"] >= 4.5 and ratios["badge"] >= 4.5, ratios
-
-        summaries[right].click()
-        state = driver.execute_script(QUIZ_STATE_JS, sel)
-        assert state["open"][right]
-        assert "\u2714 Right" in state["text"] and q.choices[right].feedback[:40] in state["text"]
+        # a summary is focusable; Enter opens it
+        answer_wrong_then_right(driver, sel, q, lambda summary: summary.send_keys(Keys.ENTER))
         _shot(driver, "quiz-1280-light-answered.png")
 
         switch_to_dark_mode(driver)
