@@ -387,7 +387,7 @@ def method_fixed_lines(data: pd.DataFrame, y: str = "mathach", x: str = "ses", g
     return _result("fixed_lines", "2a. Fixed effects: average of school lines", get_fix(fit), rows, levels,
                    fit, coefs=lm_list(df, y, x, group),
                    slope_estimates="the within-school slope (β_W)",
-                   efficient="yes, for these schools (equal weights per school)",
+                   efficient="no: every school gets the same weight, whatever its n and spread of x (as Method 3)",
                    population="new students from these same schools only")
 
 
