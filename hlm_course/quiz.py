@@ -127,8 +127,10 @@ class Quiz:
                 'margin:0.5em 0">'
                 '<p style="margin:0 0 0.6em 0"><em>Open a choice to see whether it is right, and why.</em></p>'
                 + "".join(q.html() for q in self.questions)
-                + '<p style="margin:0;font-size:0.85em"><em>Without HTML (a terminal), answer with '
-                f'<code>hc.quiz.answer("{first}", "x")</code>, x the letter of your choice.</em></p></div>')
+                # for notebooks only: the book's stylesheet hides div.notebook-only on the website
+                + '<div class="notebook-only"><p style="margin:0;font-size:0.85em"><em>Where HTML is not shown '
+                f'(a terminal), answer with <code>hc.quiz.answer("{first}", "x")</code>, x the letter of your '
+                'choice.</em></p></div></div>')
 
     def __repr__(self) -> str:
         first = self.questions[0].key

@@ -161,6 +161,15 @@ def test_html_shows_no_verdict_and_no_feedback_until_a_choice_is_opened(n):
         assert page.count(f'name="hlm-quiz-{q.key.replace(".", "-")}"') == len(q.choices)
 
 
+def test_the_terminal_hint_is_for_notebooks_only():
+    """The website hides div.notebook-only (the book's stylesheet); a notebook shows the hint."""
+    page = quiz.show(8)._repr_html_()
+    hint = page.index("hc.quiz.answer(")
+    assert page.rfind('<div class="notebook-only">', 0, hint) > page.rfind("</details>", 0, hint)
+    css = (Path(__file__).resolve().parents[2] / "_static" / "hlm-course.css").read_text(encoding="utf-8")
+    assert re.search(r"div\.notebook-only\s*\{\s*display:\s*none", css)
+
+
 def test_plain_text_lists_the_choices_but_not_the_feedback():
     text = repr(quiz.show(8))
     for q in quiz.questions(8):
