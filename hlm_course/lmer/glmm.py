@@ -723,7 +723,12 @@ class GlmerFit:
 
     # -- comparison ----------------------------------------------------------------------------
     def anova(self, *others) -> pd.DataFrame:
-        """Likelihood-ratio tests between nested fits (lme4's ``anova``)."""
+        """Likelihood-ratio tests between nested fits (lme4's ``anova``); with no other fit, lme4's one-model
+        table of the fixed-effects terms (:func:`hlm_course.lmer.anova.anova_fixed`)."""
+        if not others:
+            from .anova import anova_fixed
+
+            return anova_fixed(self)
         return anova_glmer(self, *others)
 
     @property

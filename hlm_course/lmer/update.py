@@ -22,7 +22,7 @@ import warnings
 
 from .errors import MixedModelError
 
-__all__ = ["update", "update_formula", "register_fitter"]
+__all__ = ["update", "update_formula", "register_fitter", "term_labels"]
 
 #: The fitting functions ``update`` calls: ``lmer`` and ``glmer`` register themselves here when their modules
 #: load (fit.py, glmm.py), so that this module does not import them (their fits' ``update`` methods call it).
@@ -276,6 +276,15 @@ def _rhs_terms(rhs: str) -> tuple[_Terms, list]:
     state.removed = []
     terms = _Parser(rhs, state).parse()
     return state, terms
+
+
+def term_labels(rhs: str) -> list[tuple[str, tuple[str, ...]]]:
+    """R's ``attr(terms(~ rhs), "term.labels")`` in R's order (by degree, then as generated), each with its
+    variables as written (a call such as ``I(x^2)`` or ``poly(x, 2)`` is one variable); the intercept and
+    offsets are not terms."""
+    state, terms = _rhs_terms(rhs)
+    return [(_label(t, state), tuple(state.display[state.variables[i]] for i in sorted(t)))
+            for t in sorted(terms, key=len)]
 
 
 def update_formula(old: str, new: str) -> str:

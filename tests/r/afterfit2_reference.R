@@ -75,12 +75,18 @@ anovas <- list(
   hsb_ses_sector = list("mathach ~ ses * sector + (1 | school)", "hsb", TRUE),
   hsb_sector_ses = list("mathach ~ sector * ses + (1 | school)", "hsb", TRUE),
   hsb_no_intercept = list("mathach ~ 0 + sector + ses + minority + (1 | school)", "hsb", TRUE),
-  hsb_three = list("mathach ~ minority + ses * sector + cses:sector + (cses | school)", "hsb", TRUE)
+  hsb_three = list("mathach ~ minority + ses * sector + cses:sector + (cses | school)", "hsb", TRUE),
+  sleep_poly = list("Reaction ~ poly(Days, 2) + (1 | Subject)", "sleep", TRUE),
+  sleep_I = list("Reaction ~ Days + I(Days^2) + (1 | Subject) + (0 + Days | Subject)", "sleep", TRUE),
+  exam_nested = list("normexam ~ standLRT * sex + (1 | school/sex)", "exam", TRUE)
 )
+exam <- read.csv(Sys.glob(file.path(ref, "multi_exam.csv*"))[1],
+                 colClasses = c(school = "character", sex = "character", student = "character"))
+exam$school <- factor(exam$school); exam$sex <- factor(exam$sex)
 anova_out <- list()
 for (key in names(anovas)) {
   s <- anovas[[key]]
-  d <- if (s[[2]] == "sleep") sleep else hsb
+  d <- switch(s[[2]], sleep = sleep, hsb = hsb, exam = exam)
   m <- lmer(as.formula(s[[1]]), data = d, REML = s[[3]])
   a <- anova(m)
   anova_out[[key]] <- c(list(formula = s[[1]], data = s[[2]], reml = s[[3]], sigma = sigma(m),
@@ -93,6 +99,7 @@ gm <- glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), data = cbp
 a <- anova(gm)
 anova_out[["cbpp_glmer"]] <- c(list(formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)",
                                     data = "cbpp", sigma = sigma(gm), fixef = unname(fixef(gm)),
+                                    theta = unname(getME(gm, "theta")), deviance = -2 * as.numeric(logLik(gm)),
                                     RX = unname(as.matrix(getME(gm, "RX")))), tab(a))
 cat("cbpp_glmer\n"); print(a)
 gt <- read.csv(file.path(ref, "glmer_grouseticks.csv"), colClasses = c(BROOD = "character", YEAR = "character",
@@ -100,7 +107,9 @@ gt <- read.csv(file.path(ref, "glmer_grouseticks.csv"), colClasses = c(BROOD = "
 gm2 <- glmer(TICKS ~ YEAR * cHEIGHT + (1 | BROOD) + (1 | LOCATION), data = gt, family = poisson)
 a <- anova(gm2)
 anova_out[["grouse_glmer"]] <- c(list(formula = "TICKS ~ YEAR * cHEIGHT + (1 | BROOD) + (1 | LOCATION)",
-                                      data = "grouseticks", sigma = sigma(gm2), fixef = unname(fixef(gm2))), tab(a))
+                                      data = "grouseticks", sigma = sigma(gm2), fixef = unname(fixef(gm2)),
+                                      theta = unname(getME(gm2, "theta")), RX = unname(as.matrix(getME(gm2, "RX"))),
+                                      deviance = -2 * as.numeric(logLik(gm2))), tab(a))
 cat("grouse_glmer\n"); print(a)
 
 # -- update.formula with ^ and %in% -----------------------------------------------------------------------------

@@ -67,3 +67,61 @@ def test_bad_formulas_are_refused_with_reasons():
         update_formula("y ~ (a + b", ". ~ .")
     with pytest.warns(UserWarning, match="'a:c' not in the formula"):
         assert update_formula("y ~ (a + b)^2", ". ~ . - c:a") == "y ~ a + b + a:b"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the one-model anova
+# ---------------------------------------------------------------------------------------------------------------
+def quiet(fn, *args, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kw)
+
+
+def school_data(seed=3, J=20, n=12):
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(J), n)
+    x = rng.normal(size=J * n)
+    sector = np.where(np.arange(J) % 2 == 0, "Public", "Catholic")[g]
+    y = 10 + 2 * x + 1.5 * (sector == "Catholic") - 0.7 * x * (sector == "Catholic") + rng.normal(0, 1.2, J)[g] \
+        + rng.normal(0, 2, J * n)
+    return pd.DataFrame({"y": y, "x": x, "sector": pd.Categorical(sector, ["Public", "Catholic"]),
+                         "g": [f"s{k:02d}" for k in g]})
+
+
+SCHOOLS = school_data()
+SCHOOL_FIT = quiet(hc.lmer, "y ~ x * sector + (1 | g)", SCHOOLS)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.randoms(use_true_random=False))
+def test_the_anova_table_does_not_depend_on_row_order(rnd):
+    idx = list(range(len(SCHOOLS)))
+    rnd.shuffle(idx)
+    shuffled = quiet(hc.lmer, "y ~ x * sector + (1 | g)", SCHOOLS.iloc[idx])
+    a, b = SCHOOL_FIT.anova(), shuffled.anova()
+    assert list(a.index) == list(b.index) == ["x", "sector", "x:sector"]
+    # two optimizations of one criterion: θ̂ agrees to the optimizer's tolerance, the table to 1e-5
+    np.testing.assert_allclose(b.to_numpy(), a.to_numpy(), rtol=1e-5)
+
+
+def test_the_last_terms_f_is_its_squared_t_and_the_sums_add_up():
+    """The last term enters last: its 1-df F value is the square of its coefficient's t value; and the sums of
+    squares of all terms (with the intercept's) are ‖R_X β̂‖², σ̂² times β̂' V⁻¹ β̂."""
+    fit = SCHOOL_FIT
+    tab = fit.anova()
+    t_last = fit.coef_table["t value"].iloc[-1]
+    assert tab["F value"].iloc[-1] == pytest.approx(t_last ** 2, rel=1e-8)
+    beta = fit.fixef.to_numpy()
+    quad = beta @ np.linalg.solve(fit.vcov.to_numpy(), beta) * fit.sigma ** 2
+    rx = np.linalg.cholesky(np.linalg.inv(fit.vcov.to_numpy()) * fit.sigma ** 2).T
+    intercept_ss = (rx @ beta)[0] ** 2
+    assert tab["Sum Sq"].sum() + intercept_ss == pytest.approx(quad, rel=1e-8)
+
+
+def test_anova_of_one_fit_refuses_other_models_with_a_pointer():
+    with pytest.raises(MixedModelError, match=r"hc.anova\(m0, m1"):
+        SCHOOL_FIT.anova(SCHOOL_FIT)
+    no_intercept = quiet(hc.lmer, "y ~ 0 + sector + x + (1 | g)", SCHOOLS)
+    tab = no_intercept.anova()
+    assert list(tab.index) == ["sector", "x"] and list(tab["npar"]) == [2, 1]
