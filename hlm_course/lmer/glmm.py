@@ -142,7 +142,7 @@ def re_blocks(terms, frame: pd.DataFrame) -> tuple[list[ReBlock], list[pd.Index]
     blocks, levels = [], []
     for i, t in enumerate(re_terms.terms):
         blocks.append(ReBlock(t.group, np.asarray(t.codes, np.int64), t.nlevels, np.ascontiguousarray(t.Z),
-                              list(t.columns), slice(int(off[i]), int(off[i + 1]))))
+                              list(t.columns), slice(int(off[i]), int(off[i + 1])), t.expr, t.design_info))
         levels.append(pd.Index(t.levels, name=t.group))
     return blocks, levels, re_terms
 
@@ -591,18 +591,25 @@ class GlmerFit:
     def predict(self, newdata: pd.DataFrame | None = None, type: str = "link", re_form=None,
                 allow_new_levels: bool = False) -> pd.Series:
         """lme4's ``predict``: the linear predictor (``type="link"``) or the mean (``"response"``),
-        conditional on the random effects (``re_form=None``) or not (``re_form=NA``, written
-        ``re_form="NA"`` or ``False``).  New levels are an error unless ``allow_new_levels``
+        conditional on the random effects (``re_form=None``), on none (``re_form=NA``, written
+        ``re_form="NA"`` or ``False``) or on some terms (``re_form="~(1 | g)"``: lmer's
+        :func:`hlm_course.lmer.predict.predict`).  New levels are an error unless ``allow_new_levels``
         (then their random effects are zero, as lme4)."""
         if type not in ("link", "response"):
             raise MixedModelError(f"type must be 'link' or 'response', got {type!r}")
-        from .predict import no_random_effects
+        from .predict import no_random_effects, predict as predict_terms
 
         use_re = re_form is None
-        if not use_re and not no_random_effects(re_form):
-            raise MixedModelError("re_form must be None (all random effects) or False / 'NA' / '~0' (none; lme4's "
-                                  "re.form = NA); a partial re_form such as '~(1 | g)' is available for lmer fits")
-        if newdata is None:
+        if not use_re and not no_random_effects(re_form):  # some terms: lmer's predict of the linear predictor
+            if self._offset_arg == "_glmer_offset_" and newdata is not None:
+                raise MixedModelError("the model was fitted with offset= an array: give the offset as a column "
+                                      "(offset='name') or an offset() term to predict for new data")
+            link = predict_terms(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
+            eta, index = link.to_numpy(), link.index
+            if self._offset_arg is not None:
+                frame = self.data if newdata is None else newdata.reset_index(drop=True)
+                eta = eta + evaluate(self._offset_arg, frame, "offset")
+        elif newdata is None:
             eta = self.eta if use_re else self.problem.offset + self.problem.X @ self.beta
             index = self.data.index
         else:

@@ -125,3 +125,51 @@ def test_anova_of_one_fit_refuses_other_models_with_a_pointer():
     no_intercept = quiet(hc.lmer, "y ~ 0 + sector + x + (1 | g)", SCHOOLS)
     tab = no_intercept.anova()
     assert list(tab.index) == ["sector", "x"] and list(tab["npar"]) == [2, 1]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# glmer: predict with a partial re_form
+# ---------------------------------------------------------------------------------------------------------------
+def counts_data(seed=5):
+    rng = np.random.default_rng(seed)
+    a, b = np.meshgrid(np.arange(15), np.arange(8), indexing="ij")
+    a, b = np.repeat(a.ravel(), 2), np.repeat(b.ravel(), 2)
+    x = rng.normal(size=a.size)
+    expo = rng.uniform(1, 3, a.size)
+    eta = 0.3 + 0.4 * x + np.log(expo) + rng.normal(0, 0.6, 15)[a] + rng.normal(0, 0.4, 8)[b]
+    return pd.DataFrame({"y": rng.poisson(np.exp(eta)), "x": x, "a": [f"a{k:02d}" for k in a],
+                         "b": [f"b{k}" for k in b], "lexpo": np.log(expo)})
+
+
+COUNTS = counts_data()
+GCOUNTS = quiet(hc.glmer, "y ~ x + (1 | a) + (1 | b)", COUNTS, family="poisson", offset="lexpo")
+
+
+def test_a_partial_re_form_adds_the_named_terms_modes_and_the_offset():
+    fit = GCOUNTS
+    pop = fit.predict(re_form="NA")
+    only_a = fit.predict(re_form="~(1 | a)")
+    both = fit.predict(re_form="~(1 | a) + (1 | b)")
+    np.testing.assert_allclose(both, fit.predict(), atol=1e-12)  # every term named: re_form=None
+    np.testing.assert_allclose(only_a - pop, fit.ranef["a"].loc[COUNTS["a"], "(Intercept)"].to_numpy(), atol=1e-12)
+    np.testing.assert_allclose(fit.predict(re_form="~(1 | b)", type="response"),
+                               np.exp(fit.predict(re_form="~(1 | b)")), rtol=1e-12)
+    # new data: the offset column is used, a new level of b gets zero, b is not needed for ~(1 | a)
+    nd = pd.DataFrame({"x": [0.0, 1.0], "a": ["a00", "a03"], "lexpo": [0.0, np.log(2.0)]})
+    got = fit.predict(nd, re_form="~(1 | a)")
+    re_a = fit.ranef["a"]["(Intercept)"]
+    want = fit.fixef["(Intercept)"] + fit.fixef["x"] * nd["x"] + nd["lexpo"] + re_a.loc[nd["a"]].to_numpy()
+    np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+def test_glmer_partial_re_form_bad_input():
+    with pytest.raises(MixedModelError, match="not present in original model"):
+        GCOUNTS.predict(re_form="~(x | a)")
+    with pytest.raises(MixedModelError, match="newdata lacks column"):
+        GCOUNTS.predict(pd.DataFrame({"x": [0.0], "lexpo": [0.0]}), re_form="~(1 | a)")
+    with pytest.raises(MixedModelError, match="re_form must be None"):
+        GCOUNTS.predict(re_form=3)
+    arr = quiet(hc.glmer, "y ~ x + (1 | a) + (1 | b)", COUNTS, family="poisson", offset=COUNTS["lexpo"].to_numpy())
+    np.testing.assert_allclose(arr.predict(re_form="~(1 | a)"), GCOUNTS.predict(re_form="~(1 | a)"), atol=1e-6)
+    with pytest.raises(MixedModelError, match="offset= an array"):
+        arr.predict(COUNTS.head(2), re_form="~(1 | a)")
