@@ -44,6 +44,7 @@ from .formula import (R_CONSTANTS, build_design, evaluate, expression_variables,
 from .pirls import GlmmProblem, ReBlock
 from .optimize import finite_recorded, scaled_max_gradient
 from .reterms import ReTerms, grouping_factor, mk_re_terms
+from .simulate import RE_FORM_NA, conditioned_effects
 from .update import register_fitter
 
 __all__ = ["glmer", "GlmerFit", "GlmerControl", "parse_glmer_formula", "re_blocks", "anova_glmer", "pb_test_glmer",
@@ -667,9 +668,12 @@ class GlmerFit:
         return eta, newdata.index
 
     # -- simulation and refitting --------------------------------------------------------------
-    def simulate(self, nsim: int = 1, seed=None) -> np.ndarray:
-        """Responses simulated from the fitted model (lme4's ``simulate``, new random effects
-        u ~ N(0, I)): an (nsim, n) array on the response's scale (proportions for a binomial)."""
+    def simulate(self, nsim: int = 1, seed=None, use_u=None, re_form=RE_FORM_NA) -> np.ndarray:
+        """Responses simulated from the fitted model (lme4's ``simulate``): an (nsim, n) array on the
+        response's scale (proportions for a binomial).  New random effects u ~ N(0, I) (lme4's default
+        ``re.form = NA``); ``re_form=None`` or ``use_u=True`` keeps the conditional modes, ``re_form="~(1 | g)"``
+        g's modes only (:func:`hlm_course.lmer.simulate.conditioned_effects`)."""
+        keep = conditioned_effects(self, re_form, use_u)
         rng = np.random.default_rng(seed)
         p = self.problem
         ZL = p._zlam(self.theta)
@@ -677,7 +681,8 @@ class GlmerFit:
         out = np.empty((int(nsim), p.nobs))
         trials = p.wt if (self.weights is None and p.family.family == "binomial") else p.n
         for s_ in range(int(nsim)):
-            mu = self.family.linkinv(xb + p._zlam_u(ZL, rng.standard_normal(p.q)))
+            u = rng.standard_normal(p.q)
+            mu = self.family.linkinv(xb + p._zlam_u(ZL, u if keep is None else np.where(keep, self.u, u)))
             if self.family.family == "poisson":
                 out[s_] = rng.poisson(mu)
             else:

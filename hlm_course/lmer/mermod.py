@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from scipy import linalg
 
+from .simulate import RE_FORM_NA
+
 __all__ = ["MerMod"]
 
 
@@ -142,12 +144,13 @@ class MerMod:
 
         return anova_fixed(self)
 
-    def simulate(self, nsim: int = 1, seed=None, use_u: bool = False) -> np.ndarray:
+    def simulate(self, nsim: int = 1, seed=None, use_u=None, re_form=RE_FORM_NA) -> np.ndarray:
         """Responses simulated from the fit (lme4's ``simulate``), (nsim, n), offset included:
-        :func:`~hlm_course.lmer.simulate.simulate_lmer` (``use_u=True``: lme4's ``use.u``)."""
+        :func:`~hlm_course.lmer.simulate.simulate_lmer` (``use_u=True``: lme4's ``use.u``; ``re_form``: lme4's
+        ``re.form`` — "NA" new random effects (default), None the conditional modes, "~(1 | g)" g's modes)."""
         from .simulate import simulate_lmer
 
-        return simulate_lmer(self, nsim, seed, use_u=use_u)
+        return simulate_lmer(self, nsim, seed, use_u=use_u, re_form=re_form)
 
     @property
     def optimizers(self) -> pd.DataFrame:

@@ -40,7 +40,7 @@ from .formula import (R_CONSTANTS, clean_column, build_design, evaluate, express
                       parse_formula, to_patsy)
 from .reterms import r_label
 
-__all__ = ["predict", "random_terms_of", "no_random_effects", "NEW_LEVELS"]
+__all__ = ["predict", "random_terms_of", "no_random_effects", "chosen_terms", "NEW_LEVELS"]
 
 #: the error for levels a fit has no conditional modes for (lme4's message first)
 NEW_LEVELS = ("new levels detected in newdata: {levels} (lme4's message) — level(s) of '{group}' the model was not "
@@ -116,6 +116,13 @@ def _parse_re_form(re_form, terms: list[dict]) -> list[dict]:
                                   f"{[_term_str(t) for t in terms]}")
         chosen.append(keys[key])
     return chosen
+
+
+def chosen_terms(fit, re_form) -> list[bool]:
+    """For each term of :func:`random_terms_of`, whether ``re_form`` names it (None: all; lme4's NA: none)."""
+    terms = random_terms_of(fit)
+    chosen = _parse_re_form(re_form, terms)
+    return [any(c is t for c in chosen) for t in terms]
 
 
 def _term_str(t: dict) -> str:
