@@ -600,11 +600,11 @@ class GlmerFit:
             raise MixedModelError(f"type must be 'link' or 'response', got {type!r}")
         from .predict import no_random_effects, predict as predict_terms
 
+        if self._offset_arg == "_glmer_offset_" and newdata is not None:
+            raise MixedModelError("the model was fitted with offset= an array: give the offset as a column "
+                                  "(offset='name') or an offset() term to predict for new data")
         use_re = re_form is None
         if not use_re and not no_random_effects(re_form):  # some terms: lmer's predict of the linear predictor
-            if self._offset_arg == "_glmer_offset_" and newdata is not None:
-                raise MixedModelError("the model was fitted with offset= an array: give the offset as a column "
-                                      "(offset='name') or an offset() term to predict for new data")
             link = predict_terms(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
             eta, index = link.to_numpy(), link.index
             if self._offset_arg is not None:
@@ -642,10 +642,7 @@ class GlmerFit:
         eta = Xn @ self.beta
         for o in parsed.offsets:
             eta = eta + evaluate(o, frame, "offset")
-        if self._offset_arg == "_glmer_offset_":
-            raise MixedModelError("the model was fitted with offset= an array: give the offset as a column "
-                                  "(offset='name') or an offset() term to predict for new data")
-        if self._offset_arg is not None:
+        if self._offset_arg is not None:  # (an offset= array was refused by predict)
             eta = eta + evaluate(self._offset_arg, frame, "offset")
         if use_re:
             built = {}

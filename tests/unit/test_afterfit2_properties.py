@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import hlm_course as hc
 from hlm_course.lmer import MixedModelError
 from hlm_course.lmer.update import update_formula
+from test_after_fit_properties import crossed, two_level  # the data sets of part 1's simulate tests
 
 VARS = ["a", "b", "c", "d"]
 
@@ -178,22 +179,6 @@ def test_glmer_partial_re_form_bad_input():
 # ---------------------------------------------------------------------------------------------------------------
 # simulate with re_form (lme4's re.form): which random effects are held at their conditional modes
 # ---------------------------------------------------------------------------------------------------------------
-def two_level(seed=1, J=15, n=8):
-    rng = np.random.default_rng(seed)
-    g = np.repeat(np.arange(J), n)
-    x = rng.normal(size=J * n)
-    y = 2 + 0.5 * x + rng.normal(0, 1.0, J)[g] + rng.normal(0, 0.8, J * n)
-    return pd.DataFrame({"y": y, "x": x, "g": [f"g{k:02d}" for k in g]})
-
-
-def crossed(seed=2):
-    rng = np.random.default_rng(seed)
-    a, b = np.meshgrid(np.arange(12), np.arange(6), indexing="ij")
-    a, b = np.repeat(a.ravel(), 2), np.repeat(b.ravel(), 2)
-    y = 5 + rng.normal(0, 1.0, 12)[a] + rng.normal(0, 0.7, 6)[b] + rng.normal(0, 0.5, a.size)
-    return pd.DataFrame({"y": y, "a": [f"a{k:02d}" for k in a], "b": [f"b{k}" for k in b]})
-
-
 TWO = two_level()
 FIT2 = quiet(hc.lmer, "y ~ x + (1 | g)", TWO)
 CROSSED = crossed()
@@ -242,9 +227,9 @@ def test_a_partial_re_form_holds_one_terms_modes_and_draws_the_others():
     assert np.max(np.abs(Y.mean(axis=0) - centre)) < 4.5 * np.sqrt((tau_b2 + s2) / NSIM)
     assert Y.var(axis=0).mean() == pytest.approx(tau_b2 + s2, rel=0.03)
     a, b = CROSSED["a"].to_numpy(), CROSSED["b"].to_numpy()
-    same_a = np.flatnonzero((a == "a00") & (b != "b0"))[0]
-    same_b = np.flatnonzero((a != "a00") & (b == "b0"))[0]
-    first = 0  # row 0 is a00, b0
+    same_a = np.flatnonzero((a == "a0") & (b != "b0"))[0]
+    same_b = np.flatnonzero((a != "a0") & (b == "b0"))[0]
+    first = 0  # row 0 is a0, b0
     r_a = np.corrcoef(Y[:, first], Y[:, same_a])[0, 1]
     assert abs(r_a) < 0.06
     assert np.cov(Y[:, first], Y[:, same_b])[0, 1] == pytest.approx(tau_b2, rel=0.10)
@@ -286,3 +271,23 @@ def test_simulate_re_form_bad_input():
         FIT2.simulate(2, seed=1, re_form=3)
     with pytest.raises(MixedModelError, match="theta= cannot change them"):
         hc.simulate_response(FIT2, 2, seed=1, re_form=None, theta=[0.5])
+
+
+def test_a_partial_re_form_of_one_grouping_factor_with_two_terms():
+    """(1 | g) + (0 + x | g): one grouping factor, two terms (the fit's random effects are level-major, both terms
+    interleaved).  re_form="~(1 | g)" holds the intercepts at their modes and draws the slopes: each row's mean is
+    predict(re_form="~(1 | g)") (within 4.5 standard errors), its variance τ_slope² x² + σ² (pooled, within 3 %)."""
+    data = two_level(seed=3, slope_sd=1.0)
+    fit = quiet(hc.lmer, "y ~ x + (1 | g) + (0 + x | g)", data)
+    Y = fit.simulate(NSIM, seed=16, re_form="~(1 | g)")
+    vc = fit.varcorr
+    tau_s2 = float(vc.loc[vc["Name"] == "x", "Variance"].iloc[0])
+    assert tau_s2 > 0.5  # (0.755: the slopes' draws are visible beside σ² = 0.564)
+    x = data["x"].to_numpy()
+    var = tau_s2 * x ** 2 + fit.sigma2
+    centre = fit.predict(re_form="~(1 | g)").to_numpy()
+    assert np.max(np.abs(Y.mean(axis=0) - centre) / np.sqrt(var / NSIM)) < 4.5
+    assert (Y.var(axis=0) / var).mean() == pytest.approx(1.0, abs=0.03)
+    slopes_held = fit.simulate(NSIM, seed=16, re_form="~(0 + x | g)")
+    assert (slopes_held.var(axis=0) / (float(vc["Variance"].iloc[0]) + fit.sigma2)).mean() == \
+        pytest.approx(1.0, abs=0.03)
