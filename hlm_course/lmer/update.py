@@ -119,6 +119,7 @@ class _Terms:
         self.display: dict[str, str] = {}
         self.intercept = True
         self.offsets: list[str] = []
+        self.removed: list[frozenset] = []  # terms subtracted that were not there (update warns, R is silent)
 
     def atom(self, text: str) -> int:
         k = _key(text)
@@ -273,7 +274,6 @@ class _Parser:
 
 def _rhs_terms(rhs: str) -> tuple[_Terms, list]:
     state = _Terms()
-    state.removed = []
     terms = _Parser(rhs, state).parse()
     return state, terms
 
