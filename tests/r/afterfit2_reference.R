@@ -78,7 +78,10 @@ anovas <- list(
   hsb_three = list("mathach ~ minority + ses * sector + cses:sector + (cses | school)", "hsb", TRUE),
   sleep_poly = list("Reaction ~ poly(Days, 2) + (1 | Subject)", "sleep", TRUE),
   sleep_I = list("Reaction ~ Days + I(Days^2) + (1 | Subject) + (0 + Days | Subject)", "sleep", TRUE),
-  exam_nested = list("normexam ~ standLRT * sex + (1 | school/sex)", "exam", TRUE)
+  exam_nested = list("normexam ~ standLRT * sex + (1 | school/sex)", "exam", TRUE),
+  hsb_power = list("mathach ~ (ses + sector + minority)^2 + (1 | school)", "hsb", TRUE),
+  hsb_calls = list("mathach ~ scale(ses) + log(size) + factor(himinty) * ses + (1 | school)", "hsb", TRUE),
+  hsb_nest_offset = list("mathach ~ ses/sector + offset(ses) + (1 | school)", "hsb", FALSE)
 )
 exam <- read.csv(Sys.glob(file.path(ref, "multi_exam.csv*"))[1],
                  colClasses = c(school = "character", sex = "character", student = "character"))
