@@ -1,6 +1,6 @@
 """Inference for mixed models: likelihood-ratio tables and the parametric bootstrap.
 
-* ``anova(*fits, refit=True)`` — lme4's ``anova()`` table for nested fits;
+* ``anova(*fits, refit=True)`` — lme4's ``anova()`` table for nested fits (one fit: its fixed effects' table);
   REML fits are refitted by ML when fixed effects differ (``refit=True``),
   and a 50:50 χ² mixture p-value is added for variance-component tests,
   whose null value lies on the boundary of the parameter space
@@ -122,7 +122,9 @@ def anova(*fits: LmerFit, refit: bool = True, names: list[str] | None = None, **
     Any number of models (lme4's sequential table: each row against the row above, after ordering by npar,
     ties kept in the order given; ``Pr(>Chisq)`` is NaN where Df is 0, R's NA), one grouping factor or several.
     Models passed by keyword are named by it, as R names them by their variables:
-    ``anova(m0=m0, m1=m1, m2=m2)``.  glmer fits go to :func:`hlm_course.lmer.glmm.anova_glmer`.
+    ``anova(m0=m0, m1=m1, m2=m2)``.  glmer fits go to :func:`hlm_course.lmer.glmm.anova_glmer`.  One fit alone
+    gives lme4's ``anova(fit)``: the sequential table of its fixed-effects terms
+    (:func:`hlm_course.lmer.anova.anova_fixed`).
     """
     if named:
         if names is not None:
@@ -131,6 +133,10 @@ def anova(*fits: LmerFit, refit: bool = True, names: list[str] | None = None, **
         fits = tuple(fits) + tuple(named.values())
     from .lmer.glmm import GlmerFit, anova_glmer
 
+    if len(fits) == 1 and isinstance(fits[0], (LmerFit, LmerFitMulti, GlmerFit)):  # lme4's one-model table
+        from .lmer.anova import anova_fixed
+
+        return anova_fixed(fits[0])
     if fits and all(isinstance(f, GlmerFit) for f in fits):
         if names is not None:
             raise ValueError("names= is not supported for glmer fits")

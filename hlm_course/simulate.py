@@ -20,23 +20,24 @@ import numpy as np
 import pandas as pd
 
 from .lmer import LmerFit, LmerFitMulti, MixedModelError
-from .lmer.simulate import simulate_lmer
+from .lmer.simulate import RE_FORM_NA, simulate_lmer
 from .lmer.simulate import simulate_response as _engine_simulate
 
 __all__ = ["simulate", "simulate_response", "simulate_two_level", "monette_school"]
 
 
 def simulate_response(fit, nsim: int = 1, seed=None, *, beta=None, theta=None, sigma=None,
-                      use_u: bool = False) -> np.ndarray:
+                      use_u=None, re_form=RE_FORM_NA) -> np.ndarray:
     """Responses simulated from a fitted model (lme4's ``simulate``), shape (nsim, n), without the offset.
 
     ``y* = X β + Z b* + ε*`` with ``b* = σ Λθ u*``, ``u* ~ N(0, I_q)`` and
     ``ε* ~ N(0, σ² I)`` — so ``Var(b*_j) = σ² Λθ Λθ' = T`` (Bates et al. 2015,
     eqs. 2–3).  ``beta``, ``theta`` and ``sigma`` override the fitted values; ``use_u=True`` keeps the
-    conditional modes b̂ (lme4's ``use.u``).  One grouping factor or several: the engine's
+    conditional modes b̂ (lme4's ``use.u``), as ``re_form=None`` does; ``re_form="~(1 | g)"`` keeps g's modes and
+    draws the other terms' (lme4's ``re.form``).  One grouping factor or several: the engine's
     :func:`hlm_course.lmer.simulate.simulate_response`.
     """
-    return _engine_simulate(fit, nsim, seed, use_u=use_u, beta=beta, theta=theta, sigma=sigma)
+    return _engine_simulate(fit, nsim, seed, use_u=use_u, re_form=re_form, beta=beta, theta=theta, sigma=sigma)
 
 
 def simulate_two_level(n_groups: int, gamma=(12.0, 2.0), G=((16.0, 8.0), (8.0, 25.0)), sigma2: float = 20.0,

@@ -28,7 +28,8 @@ paper's sections and equations:
   ``allow_new_levels``;
 * :mod:`.update`, :mod:`.profile`, :mod:`.simulate` — what comes after a fit, in lme4's names:
   ``update`` (R's formula dots), ``profile`` and ``confint`` (profile-likelihood, Wald and bootstrap
-  intervals), ``simulate`` (new random effects, or ``use_u``);
+  intervals), ``simulate`` (new random effects, the conditional modes, or some terms' modes: ``re_form``);
+* :mod:`.anova` — lme4's one-model ``anova(fit)``: the sequential table of the fixed effects from R_X β̂;
 * :mod:`.batch` — refitting one model to many responses (the parametric
   bootstrap's engine);
 * :mod:`.family`, :mod:`.pirls`, :mod:`.glmm` — §6, generalized linear mixed

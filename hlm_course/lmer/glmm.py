@@ -44,6 +44,7 @@ from .formula import (R_CONSTANTS, build_design, evaluate, expression_variables,
 from .pirls import GlmmProblem, ReBlock
 from .optimize import finite_recorded, scaled_max_gradient
 from .reterms import ReTerms, grouping_factor, mk_re_terms
+from .simulate import RE_FORM_NA, conditioned_effects
 from .update import register_fitter
 
 __all__ = ["glmer", "GlmerFit", "GlmerControl", "parse_glmer_formula", "re_blocks", "anova_glmer", "pb_test_glmer",
@@ -142,7 +143,7 @@ def re_blocks(terms, frame: pd.DataFrame) -> tuple[list[ReBlock], list[pd.Index]
     blocks, levels = [], []
     for i, t in enumerate(re_terms.terms):
         blocks.append(ReBlock(t.group, np.asarray(t.codes, np.int64), t.nlevels, np.ascontiguousarray(t.Z),
-                              list(t.columns), slice(int(off[i]), int(off[i + 1]))))
+                              list(t.columns), slice(int(off[i]), int(off[i + 1])), t.expr, t.design_info))
         levels.append(pd.Index(t.levels, name=t.group))
     return blocks, levels, re_terms
 
@@ -591,18 +592,25 @@ class GlmerFit:
     def predict(self, newdata: pd.DataFrame | None = None, type: str = "link", re_form=None,
                 allow_new_levels: bool = False) -> pd.Series:
         """lme4's ``predict``: the linear predictor (``type="link"``) or the mean (``"response"``),
-        conditional on the random effects (``re_form=None``) or not (``re_form=NA``, written
-        ``re_form="NA"`` or ``False``).  New levels are an error unless ``allow_new_levels``
+        conditional on the random effects (``re_form=None``), on none (``re_form=NA``, written
+        ``re_form="NA"`` or ``False``) or on some terms (``re_form="~(1 | g)"``: lmer's
+        :func:`hlm_course.lmer.predict.predict`).  New levels are an error unless ``allow_new_levels``
         (then their random effects are zero, as lme4)."""
         if type not in ("link", "response"):
             raise MixedModelError(f"type must be 'link' or 'response', got {type!r}")
-        from .predict import no_random_effects
+        from .predict import no_random_effects, predict as predict_terms
 
+        if self._offset_arg == "_glmer_offset_" and newdata is not None:
+            raise MixedModelError("the model was fitted with offset= an array: give the offset as a column "
+                                  "(offset='name') or an offset() term to predict for new data")
         use_re = re_form is None
-        if not use_re and not no_random_effects(re_form):
-            raise MixedModelError("re_form must be None (all random effects) or False / 'NA' / '~0' (none; lme4's "
-                                  "re.form = NA); a partial re_form such as '~(1 | g)' is available for lmer fits")
-        if newdata is None:
+        if not use_re and not no_random_effects(re_form):  # some terms: lmer's predict of the linear predictor
+            link = predict_terms(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
+            eta, index = link.to_numpy(), link.index
+            if self._offset_arg is not None:
+                frame = self.data if newdata is None else newdata.reset_index(drop=True)
+                eta = eta + evaluate(self._offset_arg, frame, "offset")
+        elif newdata is None:
             eta = self.eta if use_re else self.problem.offset + self.problem.X @ self.beta
             index = self.data.index
         else:
@@ -634,10 +642,7 @@ class GlmerFit:
         eta = Xn @ self.beta
         for o in parsed.offsets:
             eta = eta + evaluate(o, frame, "offset")
-        if self._offset_arg == "_glmer_offset_":
-            raise MixedModelError("the model was fitted with offset= an array: give the offset as a column "
-                                  "(offset='name') or an offset() term to predict for new data")
-        if self._offset_arg is not None:
+        if self._offset_arg is not None:  # (an offset= array was refused by predict)
             eta = eta + evaluate(self._offset_arg, frame, "offset")
         if use_re:
             built = {}
@@ -660,9 +665,12 @@ class GlmerFit:
         return eta, newdata.index
 
     # -- simulation and refitting --------------------------------------------------------------
-    def simulate(self, nsim: int = 1, seed=None) -> np.ndarray:
-        """Responses simulated from the fitted model (lme4's ``simulate``, new random effects
-        u ~ N(0, I)): an (nsim, n) array on the response's scale (proportions for a binomial)."""
+    def simulate(self, nsim: int = 1, seed=None, use_u=None, re_form=RE_FORM_NA) -> np.ndarray:
+        """Responses simulated from the fitted model (lme4's ``simulate``): an (nsim, n) array on the
+        response's scale (proportions for a binomial).  New random effects u ~ N(0, I) (lme4's default
+        ``re.form = NA``); ``re_form=None`` or ``use_u=True`` keeps the conditional modes, ``re_form="~(1 | g)"``
+        g's modes only (:func:`hlm_course.lmer.simulate.conditioned_effects`)."""
+        keep = conditioned_effects(self, re_form, use_u)
         rng = np.random.default_rng(seed)
         p = self.problem
         ZL = p._zlam(self.theta)
@@ -670,7 +678,8 @@ class GlmerFit:
         out = np.empty((int(nsim), p.nobs))
         trials = p.wt if (self.weights is None and p.family.family == "binomial") else p.n
         for s_ in range(int(nsim)):
-            mu = self.family.linkinv(xb + p._zlam_u(ZL, rng.standard_normal(p.q)))
+            u = rng.standard_normal(p.q)
+            mu = self.family.linkinv(xb + p._zlam_u(ZL, u if keep is None else np.where(keep, self.u, u)))
             if self.family.family == "poisson":
                 out[s_] = rng.poisson(mu)
             else:
@@ -723,7 +732,12 @@ class GlmerFit:
 
     # -- comparison ----------------------------------------------------------------------------
     def anova(self, *others) -> pd.DataFrame:
-        """Likelihood-ratio tests between nested fits (lme4's ``anova``)."""
+        """Likelihood-ratio tests between nested fits (lme4's ``anova``); with no other fit, lme4's one-model
+        table of the fixed-effects terms (:func:`hlm_course.lmer.anova.anova_fixed`)."""
+        if not others:
+            from .anova import anova_fixed
+
+            return anova_fixed(self)
         return anova_glmer(self, *others)
 
     @property

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from scipy import linalg
 
+from .simulate import RE_FORM_NA
+
 __all__ = ["MerMod"]
 
 
@@ -129,12 +131,26 @@ class MerMod:
 
         return confint(self, parm=parm, level=level, method=method, **kwargs)
 
-    def simulate(self, nsim: int = 1, seed=None, use_u: bool = False) -> np.ndarray:
+    def anova(self, *others) -> pd.DataFrame:
+        """lme4's ``anova(fit)`` of one model: the sequential table of the fixed-effects terms (npar, Sum Sq,
+        Mean Sq, F value; :func:`hlm_course.lmer.anova.anova_fixed`).  To compare models, ``hc.anova(m0, m1)``."""
+        from .errors import MixedModelError
+
+        if others:
+            raise MixedModelError("fit.anova() takes no other model: it is lme4's one-model table of the fixed "
+                                  "effects; compare fitted models with hc.anova(m0, m1, ...) (likelihood-ratio "
+                                  "tests, lme4's anova(m0, m1))")
+        from .anova import anova_fixed
+
+        return anova_fixed(self)
+
+    def simulate(self, nsim: int = 1, seed=None, use_u=None, re_form=RE_FORM_NA) -> np.ndarray:
         """Responses simulated from the fit (lme4's ``simulate``), (nsim, n), offset included:
-        :func:`~hlm_course.lmer.simulate.simulate_lmer` (``use_u=True``: lme4's ``use.u``)."""
+        :func:`~hlm_course.lmer.simulate.simulate_lmer` (``use_u=True``: lme4's ``use.u``; ``re_form``: lme4's
+        ``re.form`` — "NA" new random effects (default), None the conditional modes, "~(1 | g)" g's modes)."""
         from .simulate import simulate_lmer
 
-        return simulate_lmer(self, nsim, seed, use_u=use_u)
+        return simulate_lmer(self, nsim, seed, use_u=use_u, re_form=re_form)
 
     @property
     def optimizers(self) -> pd.DataFrame:

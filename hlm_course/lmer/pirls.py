@@ -60,6 +60,8 @@ class ReBlock:
     Z: np.ndarray
     columns: list
     theta_slice: slice
+    expr: str = "1"  # the term's expression as parsed ("1 + x"): predict's re_form names terms by it
+    design_info: object = None  # patsy DesignInfo of expr (None for a plain intercept): predict's model frame
 
     @property
     def k(self) -> int:

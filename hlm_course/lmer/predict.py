@@ -40,7 +40,7 @@ from .formula import (R_CONSTANTS, clean_column, build_design, evaluate, express
                       parse_formula, to_patsy)
 from .reterms import r_label
 
-__all__ = ["predict", "random_terms_of", "no_random_effects", "NEW_LEVELS"]
+__all__ = ["predict", "random_terms_of", "no_random_effects", "chosen_terms", "NEW_LEVELS"]
 
 #: the error for levels a fit has no conditional modes for (lme4's message first)
 NEW_LEVELS = ("new levels detected in newdata: {levels} (lme4's message) — level(s) of '{group}' the model was not "
@@ -62,11 +62,14 @@ def _term_key(group: str, expr: str) -> tuple:
 
 
 def random_terms_of(fit) -> list[dict]:
-    """Each random-effects term of an lmer fit, as predict needs it: ``group``, ``expr`` (the term's
+    """Each random-effects term of an lmer or glmer fit, as predict needs it: ``group``, ``expr`` (the term's
     expression as parsed), ``levels`` (the fitted levels as R's labels), ``columns`` (the effects' names),
     ``b`` (levels × columns: the conditional modes) and ``design_info`` (the term's patsy DesignInfo, None
     for a plain intercept)."""
     out = []
+    if hasattr(fit, "problem"):  # GlmerFit: its blocks are lme4's ordered terms
+        return [dict(group=b.group, expr=b.expr, levels=[str(v) for v in lev], columns=list(b.columns), b=B,
+                     design_info=b.design_info) for b, lev, B in zip(fit.blocks, fit.levels, fit._b_blocks())]
     if hasattr(fit, "re"):  # LmerFitMulti: lme4's ordered terms
         for t, b in zip(fit.re.terms, fit._per_term(fit.pls.b)):
             out.append(dict(group=t.group, expr=t.expr, levels=[str(v) for v in t.levels], columns=list(t.columns),
@@ -113,6 +116,13 @@ def _parse_re_form(re_form, terms: list[dict]) -> list[dict]:
                                   f"{[_term_str(t) for t in terms]}")
         chosen.append(keys[key])
     return chosen
+
+
+def chosen_terms(fit, re_form) -> list[bool]:
+    """For each term of :func:`random_terms_of`, whether ``re_form`` names it (None: all; lme4's NA: none)."""
+    terms = random_terms_of(fit)
+    chosen = _parse_re_form(re_form, terms)
+    return [any(c is t for c in chosen) for t in terms]
 
 
 def _term_str(t: dict) -> str:
@@ -195,6 +205,9 @@ def is_group_only(fit, v: str) -> bool:
 
 def _fixed_part(fit, frame: pd.DataFrame) -> np.ndarray:
     """X_new β̂ with the fit's DesignInfo (levels, contrasts, scale/poly parameters), in fit.fixed_names order."""
+    if not hasattr(fit, "pls"):  # a GlmerFit: its patsy columns in fixed_names' order
+        Xdf = build_design(fit.parsed.fixed, frame, "fixed-effects (newdata)", design_info=fit._fixed_info)
+        return Xdf[list(fit._fixed_order)].to_numpy(dtype=float) @ np.asarray(fit.beta, float)
     info = fit._fixed_design_info
     Xdf = build_design(fit.parsed.fixed, frame, "fixed-effects (newdata)", design_info=info)
     names = [fit._fixed_r_names.get(c, c) for c in Xdf.columns]
@@ -203,7 +216,9 @@ def _fixed_part(fit, frame: pd.DataFrame) -> np.ndarray:
 
 
 def predict(fit, newdata: pd.DataFrame | None = None, re_form=None, allow_new_levels: bool = False) -> pd.Series:
-    """lme4's ``predict(fit, newdata, re.form, allow.new.levels)`` for an lmer fit (see the module's table).
+    """lme4's ``predict(fit, newdata, re.form, allow.new.levels)`` for an lmer fit (see the module's table); for a
+    glmer fit, the linear predictor (``type = "link"``) without glmer's ``offset=`` argument (GlmerFit.predict
+    adds it and the inverse link).
 
     Returns a Series named ``"fit"`` indexed as ``newdata`` (or as the fitted rows when ``newdata`` is
     None): X β̂ + offset + the chosen terms' Z b̂.
@@ -211,7 +226,7 @@ def predict(fit, newdata: pd.DataFrame | None = None, re_form=None, allow_new_le
     terms = random_terms_of(fit)
     chosen = _parse_re_form(re_form, terms)
     if newdata is None:
-        if re_form is None:
+        if re_form is None and hasattr(fit, "pls"):
             return fit.fitted.rename("fit")
         newdata = fit.data
     if not isinstance(newdata, pd.DataFrame):

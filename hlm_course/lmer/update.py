@@ -5,9 +5,12 @@ R's formula update: in the new formula a ``.`` on the left stands for the old re
 for the old right-hand side, so ``. ~ . + x`` adds a term, ``. ~ . - x`` removes one (random-effects terms
 included: ``. ~ . - (Days | Subject) + (1 | Subject)``), ``log(.) ~ .`` transforms the response, ``~ . - 1``
 drops the intercept; a formula without a ``.`` replaces the old one.  The result is simplified as R's
-``terms.formula(simplify = TRUE)`` does for these cases (terms kept in order, a removed term dropped, the
-intercept written as ``- 1`` when removed); unlike R, ``a*b`` is not expanded into ``a + b + a:b`` in the
-formula's text (the fitted model is the same: the formula layer expands it).
+``terms.formula(simplify = TRUE)`` does: the right-hand side is read with R's terms algebra (``a*b`` is
+``a + b + a:b``, ``a/b`` is ``a + a:b``, ``(a + b + c)^2`` every main effect and two-way interaction,
+``a %in% b`` the term ``a:b``, ``-`` removes terms, ``- 1`` / ``+ 0`` the intercept), each term is labelled
+with its variables in their order of first appearance (``b:a + a`` prints ``a + b:a``; ``a:b`` and ``b:a`` are
+one term), and the terms are printed by degree, in the order they were generated within a degree, the
+offsets last and a removed intercept as ``- 1``.  A random-effects term ``(x | g)`` is one variable, as in R.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import warnings
 
 from .errors import MixedModelError
 
-__all__ = ["update", "update_formula", "register_fitter"]
+__all__ = ["update", "update_formula", "register_fitter", "term_labels"]
 
 #: The fitting functions ``update`` calls: ``lmer`` and ``glmer`` register themselves here when their modules
 #: load (fit.py, glmm.py), so that this module does not import them (their fits' ``update`` methods call it).
@@ -44,39 +47,6 @@ def _split_tilde(formula: str) -> tuple[str | None, str]:
             lhs = formula[:i].strip()
             return (lhs or None), formula[i + 1:].strip()
     raise MixedModelError(f"a formula needs '~': {formula!r}")
-
-
-def _signed_terms(rhs: str) -> list[tuple[int, str]]:
-    """The top-level terms of a right-hand side with their signs (+1, −1); a parenthesized sum without a bar
-    is expanded (its terms take the sign in front of it)."""
-    out, depth, start, sign = [], 0, 0, 1
-    s = rhs.strip()
-
-    def push(piece: str, sgn: int):
-        piece = piece.strip()
-        if not piece:
-            return
-        if piece.startswith("(") and _matching(piece, 0) == len(piece) - 1 and not _has_bar(piece[1:-1]):
-            out.extend((sgn * g, t) for g, t in _signed_terms(piece[1:-1]))
-        else:
-            out.append((sgn, piece))
-
-    for i, ch in enumerate(s):
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        elif ch in "+-" and depth == 0:
-            prev = s[:i].rstrip()
-            if ch == "-" and re.search(r"\d[eE]$", prev):  # 1e-3
-                continue
-            push(s[start:i], sign)
-            sign = 1 if ch == "+" else -1
-            start = i + 1
-    if depth != 0:
-        raise MixedModelError(f"unbalanced parentheses in {rhs!r}")
-    push(s[start:], sign)
-    return out
 
 
 def _matching(s: str, i: int) -> int:
@@ -107,53 +77,6 @@ def _key(term: str) -> str:
     return re.sub(r"\s+", "", term)
 
 
-def _top_split(s: str, op: str) -> list[str]:
-    """``s`` split at ``op`` outside parentheses."""
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(s):
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        elif ch == op and depth == 0:
-            parts.append(s[start:i])
-            start = i + 1
-    parts.append(s[start:])
-    return [p.strip() for p in parts]
-
-
-def _expand(term: str) -> list[str]:
-    """R's expansion of a fixed-effects term: ``a*b`` is ``a + b + a:b`` (every non-empty product of the
-    factors, lower orders first), ``a/b`` is ``a + a:b``; anything else (a bar term, a function call) is
-    itself."""
-    k = _key(term)
-    if k.startswith("(") and _matching(k, 0) == len(k) - 1:
-        return [term]
-    star = _top_split(k, "*")
-    if len(star) > 1:
-        from itertools import combinations
-
-        factors = [_expand(f) for f in star]
-        out = []
-        for r in range(1, len(factors) + 1):
-            for combo in combinations(range(len(factors)), r):
-                out.append(":".join(factors[c][-1] for c in combo) if all(len(factors[c]) == 1 for c in combo)
-                           else ":".join(star[c] for c in combo))
-        return out
-    slash = _top_split(k, "/")
-    if len(slash) == 2:
-        return [slash[0], f"{slash[0]}:{slash[1]}"]
-    return [term]
-
-
-def _degree(term: str) -> int:
-    """The order of a term (R's ``terms`` sorts by it): 1 + its top-level ':'s (a bar term is 1)."""
-    k = _key(term)
-    if k.startswith("(") and _matching(k, 0) == len(k) - 1:
-        return 1
-    return len(_top_split(k, ":"))
-
-
 def _deparse(term: str) -> str:
     """R's spacing: spaces around ``+``, ``|``, ``||``, ``*``, ``~`` and a binary ``-``; after a comma."""
     s = _key(term)
@@ -181,6 +104,189 @@ def _deparse(term: str) -> str:
     return re.sub(r" {2,}", " ", "".join(out)).strip()
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# R's terms algebra (terms.formula, simplify = TRUE): what update.formula prints
+# ---------------------------------------------------------------------------------------------------------------
+_NAME = re.compile(r"`[^`]*`|[A-Za-z.][A-Za-z0-9._]*|\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?")
+
+
+class _Terms:
+    """The state of one right-hand side as R's ``terms.formula`` builds it: the variables in order of first
+    appearance (a term's label lists its variables in this order), the intercept, the offsets."""
+
+    def __init__(self):
+        self.variables: list[str] = []  # keys (whitespace removed) of the atoms: names, calls, bar terms
+        self.display: dict[str, str] = {}
+        self.intercept = True
+        self.offsets: list[str] = []
+        self.removed: list[frozenset] = []  # terms subtracted that were not there (update warns, R is silent)
+
+    def atom(self, text: str) -> int:
+        k = _key(text)
+        if k not in self.display:
+            self.variables.append(k)
+            self.display[k] = _deparse(text)
+        return self.variables.index(k)
+
+
+def _union(X, Y):
+    """Terms of X, then those of Y not already there (R's ``+``)."""
+    out = list(X)
+    for t in Y:
+        if t not in out:
+            out.append(t)
+    return out
+
+
+def _colon(X, Y):
+    """R's ``:``: every union of a term of X with a term of Y, in that order."""
+    return _union([], [s | t for s in X for t in Y])
+
+
+class _Parser:
+    """A recursive-descent reader of a formula's right-hand side with R's precedences (``^`` above unary minus
+    above ``:`` above ``%in%`` above ``*`` and ``/`` above ``+`` and ``-``), evaluated to R's terms as it reads:
+    each term is a frozenset of the variables' positions."""
+
+    def __init__(self, text: str, state: _Terms):
+        self.s, self.i, self.st = text, 0, state
+
+    def error(self, what: str):
+        raise MixedModelError(f"invalid model formula {self.s!r}: {what}")
+
+    def peek(self) -> str:
+        while self.i < len(self.s) and self.s[self.i].isspace():
+            self.i += 1
+        return self.s[self.i] if self.i < len(self.s) else ""
+
+    def parse(self, negative=False):
+        out = self.sum(negative)
+        if self.peek():
+            self.error(f"unexpected {self.s[self.i:]!r}")
+        return out
+
+    def sum(self, negative):
+        if self.peek() == "-":  # a leading minus: "-1 + x"
+            self.i += 1
+            terms = self._remove([], self.product(not negative))
+        else:
+            terms = self.product(negative)
+        while self.peek() in ("+", "-"):
+            op = self.s[self.i]
+            self.i += 1
+            right = self.product(negative if op == "+" else not negative)
+            terms = _union(terms, right) if op == "+" else self._remove(terms, right)
+        return terms
+
+    def _remove(self, terms, gone):
+        self.st.removed.extend(t for t in gone if t not in terms)
+        return [t for t in terms if t not in gone]
+
+    def product(self, negative):
+        terms = self.nest(negative)
+        while self.peek() in ("*", "/"):
+            op = self.s[self.i]
+            self.i += 1
+            right = self.nest(negative)
+            if op == "*":
+                terms = _union(_union(terms, right), _colon(terms, right))
+            else:  # a/b: a + (every variable of a):b
+                whole = frozenset().union(*terms) if terms else frozenset()
+                terms = _union(terms, [whole | t for t in right])
+        return terms
+
+    def nest(self, negative):
+        terms = self.interaction(negative)
+        while self.peek() == "%":
+            if not self.s.startswith("%in%", self.i):
+                self.error(f"unknown operator at {self.s[self.i:]!r} (a formula knows %in%)")
+            self.i += 4
+            right = self.interaction(negative)
+            whole = frozenset().union(*right) if right else frozenset()
+            terms = _union([], [t | whole for t in terms])
+        return terms
+
+    def interaction(self, negative):
+        terms = self.power(negative)
+        while self.peek() == ":":
+            self.i += 1
+            terms = _colon(terms, self.power(negative))
+        return terms
+
+    def power(self, negative):
+        if self.peek() == "-":
+            self.i += 1
+            return self.power(not negative)  # R: a unary minus inside a product removes nothing sensible
+        terms = self.primary(negative)
+        if self.peek() == "^":
+            self.i += 1
+            m = _NAME.match(self.s, self.i) if self.peek() else None
+            try:
+                n = int(float(m.group(0))) if m else 0
+            except ValueError:
+                n = 0
+            if m:
+                self.i = m.end()
+            if n < 2:  # R's PowerTerms
+                raise MixedModelError(f"invalid power in formula (R's message): {self.s!r} — the power of a sum "
+                                      "of terms must be a whole number of at least 2, e.g. (a + b + c)^2")
+            out = list(terms)
+            for _ in range(n - 1):
+                out = _union(out, _colon(out, terms))
+            terms = out
+        return terms
+
+    def primary(self, negative):
+        ch = self.peek()
+        if ch == "(":
+            j = _matching(self.s, self.i)
+            if j < 0:
+                raise MixedModelError(f"unbalanced parentheses in {self.s!r}")
+            inner = self.s[self.i + 1:j]
+            self.i = j + 1
+            if _has_bar(inner):  # a random-effects term is one variable, written with its parentheses
+                return [frozenset([self.st.atom(f"({inner})")])]
+            return _Parser(inner, self.st).parse(negative)
+        m = _NAME.match(self.s, self.i)
+        if not m:
+            self.error(f"unexpected {self.s[self.i:]!r}" if ch else "a term is missing")
+        self.i = m.end()
+        name = m.group(0)
+        if self.peek() == "(" and not name[0].isdigit():  # a call: one variable, offset() apart
+            j = _matching(self.s, self.i)
+            if j < 0:
+                raise MixedModelError(f"unbalanced parentheses in {self.s!r}")
+            call = name + self.s[self.i:j + 1]
+            self.i = j + 1
+            if name == "offset":
+                if _key(call) not in map(_key, self.st.offsets):
+                    self.st.offsets.append(_deparse(call))
+                return []
+            return [frozenset([self.st.atom(call)])]
+        if name[0].isdigit() or name[0] == "." and name[1:2].isdigit():
+            if float(name) not in (0.0, 1.0):
+                self.error(f"the number {name} is not a term (only 1 and 0, the intercept)")
+            # +1 keeps the intercept, +0 or -1 removes it (negative: the sign in front of it)
+            self.st.intercept = (float(name) == 1.0) != negative
+            return []
+        return [frozenset([self.st.atom(name)])]
+
+
+def _rhs_terms(rhs: str) -> tuple[_Terms, list]:
+    state = _Terms()
+    terms = _Parser(rhs, state).parse()
+    return state, terms
+
+
+def term_labels(rhs: str) -> list[tuple[str, tuple[str, ...]]]:
+    """R's ``attr(terms(~ rhs), "term.labels")`` in R's order (by degree, then as generated), each with its
+    variables as written (a call such as ``I(x^2)`` or ``poly(x, 2)`` is one variable); the intercept and
+    offsets are not terms."""
+    state, terms = _rhs_terms(rhs)
+    return [(_label(t, state), tuple(state.display[state.variables[i]] for i in sorted(t)))
+            for t in sorted(terms, key=len)]
+
+
 def update_formula(old: str, new: str) -> str:
     """R's ``update.formula(old, new)``: ``.`` in ``new`` stands for the old response (left) and the old
     right-hand side (right); the result is simplified (removed terms dropped, order kept)."""
@@ -195,35 +301,22 @@ def update_formula(old: str, new: str) -> str:
             raise MixedModelError(f"update: the old formula {old!r} has no response for '.' in {new!r}")
         lhs = _DOT.sub(lambda m: old_lhs, new_lhs) if old_lhs is not None else new_lhs
     rhs = _DOT.sub(lambda m: f"({old_rhs})", new_rhs)
-    terms: list[str] = []
-    keys: list[str] = []
-    intercept = True
-    missing = []
-    for sign, t0 in _signed_terms(rhs):
-        if _key(t0) in ("1", "0"):
-            intercept = (_key(t0) == "1") == (sign > 0)
-            continue
-        for t in _expand(t0):
-            k = _key(t)
-            if sign > 0:
-                if k not in keys:
-                    terms.append(t)
-                    keys.append(k)
-            elif k in keys:
-                i = keys.index(k)
-                del terms[i], keys[i]
-            else:
-                missing.append(_deparse(t))
-    if missing:
-        warnings.warn(f"update: {', '.join(repr(m) for m in missing)} not in the formula {old!r}: nothing "
-                      "removed (R ignores it too)", stacklevel=3)
-    terms = sorted(terms, key=_degree)  # stable: R's terms order (main effects, then interactions)
-    body = " + ".join(_deparse(t) for t in terms)
-    if not intercept:
+    state, terms = _rhs_terms(rhs)
+    if state.removed:
+        warnings.warn(f"update: {', '.join(repr(_label(t, state)) for t in state.removed)} not in the formula "
+                      f"{old!r}: nothing removed (R ignores it too)", stacklevel=3)
+    terms = sorted(terms, key=len)  # stable: R's terms order (by degree, then as generated)
+    body = " + ".join([_label(t, state) for t in terms] + state.offsets)
+    if not state.intercept:
         body = f"{body} - 1" if body else "-1"
     elif not body:
         body = "1"
     return f"{_deparse(lhs)} ~ {body}" if lhs is not None else f"~{body}"
+
+
+def _label(term: frozenset, state: "_Terms") -> str:
+    """R's term label: the term's variables in their order of first appearance, joined by ':'."""
+    return ":".join(state.display[state.variables[i]] for i in sorted(term))
 
 
 def _refit(fitter, *args, **kwargs):

@@ -88,7 +88,9 @@ def test_anova_rejects_reml_comparison_of_different_fixed_parts():
     with pytest.raises(MixedModelError, match="not comparable"):
         hc.anova(f["int"], f["int_minority"], refit=False)
     with pytest.raises(MixedModelError, match="at least two"):
-        hc.anova(f["int"])
+        hc.anova()
+    # one fit alone is lme4's anova(fit): its fixed effects' table (checked against lme4 in test_afterfit2.py)
+    assert list(hc.anova(f["int"]).columns) == ["npar", "Sum Sq", "Mean Sq", "F value"]
 
 
 def test_mixture_pvalue_edges():
