@@ -171,15 +171,18 @@ def test_chapter_uses_every_check_and_quotes_lme4_correctly():
 
 
 def test_chapter_quotes_lme4_non_convergence_correctly():
-    """The non-convergence section quotes lme4's record of the book's 40-school model."""
+    """The non-convergence box glues lme4's record of the book's 40-school model from the reference runs: the
+    default optimizer warns just above the tolerance, bobyqa is silent, and the two criteria agree closely."""
     text = " ".join(CHAPTER.read_text().split())
     ref = reference("lme4_reference")["models"]
     default, bobyqa = ref["hs40_rc_reml"], ref["hs40_rc_reml_bobyqa"]
+    for key in ("hs40_rc_reml", "hs40_rc_reml_bobyqa"):
+        assert f'lme4_rc["{key}"]' in text or f"lme4_rc['{key}']" in text
+    for name in ("lab1_lme4_grad", "lab1_lme4_crit_default", "lab1_lme4_crit_bobyqa", "lab1_lme4_crit_gap"):
+        assert f"{{glue:text}}`{name}" in text, name
     grad = float(re.search(r"max\|grad\| = ([\d.]+)", default["optimizer_messages"]["lme4_messages"][0]).group(1))
-    assert f"max|grad| = {grad:.5f}"[:-1] in text or f"{grad:.3g}" in text
-    assert f"{default['reml_criterion']:.7f}" in text and f"{bobyqa['reml_criterion']:.7f}" in text
-    quoted = float(re.search(r"the two differ by ([\d.]+e-\d+)", text).group(1))
-    assert quoted == pytest.approx(default["reml_criterion"] - bobyqa["reml_criterion"], rel=0.01)
+    assert 0.002 < grad < 0.003   # "just above the tolerance": a false alarm, not a failed fit
+    assert 0 < default["reml_criterion"] - bobyqa["reml_criterion"] < 1e-4
     assert not bobyqa["optimizer_messages"]["lme4_messages"]
 
 
