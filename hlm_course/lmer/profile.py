@@ -272,6 +272,17 @@ def _minimize(f, x0, lower, upper, typical=None, step=None) -> tuple[np.ndarray,
     return best[0], best[1]
 
 
+def _deviance_rise(dev: float, base: float) -> float:
+    """dev − base, the likelihood-ratio statistic ζ²; a deviance clearly below the fit's is an error (lme4's
+    'profiling detected new, lower deviance')."""
+    diff = dev - base
+    if diff < -1e-6 * max(1.0, abs(base)):
+        raise MixedModelError(
+            f"profiling found a deviance {abs(diff):.3g} below the fit's: the fit did not reach the optimum "
+            "(lme4: 'profiling detected new, lower deviance'); refit with a stricter control")
+    return diff
+
+
 @dataclass
 class _Profiler:
     """The ζ functions of one ML fit (lme4's ``devfun2`` and ``fe.zeta``)."""
@@ -313,12 +324,7 @@ class _Profiler:
         return th
 
     def _check(self, dev) -> float:
-        diff = dev - self.base
-        if diff < -1e-6 * max(1.0, abs(self.base)):
-            raise MixedModelError(
-                f"profiling found a deviance {abs(diff):.3g} below the fit's: the fit did not reach the optimum "
-                "(lme4: 'profiling detected new, lower deviance'); refit with a stricter control")
-        return max(diff, self.devtol)
+        return max(_deviance_rise(dev, self.base), self.devtol)
 
     def zeta_var(self, w: int, value: float, start) -> np.ndarray:
         """The row (ζ, .sig01 …, .sigma, β) with variance parameter w held at ``value``."""
@@ -467,6 +473,12 @@ class _GlmmProfiler:
         return lambda x, prev: self.zeta_at(w, x, np.asarray(prev, float)[1:])
 
     def zeta_at(self, w: int, value: float, start) -> np.ndarray:
+        try:
+            return self._zeta_at(w, value, start)
+        finally:
+            self.done()  # the fit's PIRLS problem keeps the fit's modes between calls (LmerProfile.zeta too)
+
+    def _zeta_at(self, w: int, value: float, start) -> np.ndarray:
         nvp, npar = self.nvp, len(self.opt)
         ov = [i for i in range(nvp) if i != w]  # the other variance parameters
         ob = [i for i in range(nvp, npar) if i != w]  # the other fixed effects
@@ -488,20 +500,17 @@ class _GlmmProfiler:
         x0 = np.concatenate([np.where(np.isfinite(sv), sv, self.opt[ov]), np.zeros(len(ob))])
         lo = np.concatenate([self.lower[ov], np.full(len(ob), -np.inf)])
         hi = np.concatenate([self.upper[ov], np.full(len(ob), np.inf)])
-        typical = np.concatenate([np.where(self.lower[ov] < 0, 1.0, np.maximum(self.opt[ov], 0.1)),
-                                  np.ones(len(ob))])
-        step = np.concatenate([np.full(len(ov), np.nan), np.full(len(ob), 0.5)])
-        x, dev = _minimize(f, x0, lo, hi, typical, step)
+        # first steps: half a unit of z for the β's; at least 0.05 for an SD or a correlation (on the link
+        # scale an SD of 0.05 is small): from an SD at or near 0 — a singular fit — the deviance is flat in the
+        # SD (it moves with its square), and smaller steps would not see that a fixed effect held away from its
+        # estimate pulls the SD off the boundary
+        step = np.concatenate([np.maximum(_FIRST_STEP * np.abs(x0[:len(ov)]), 0.05), np.full(len(ob), 0.5)])
+        x, dev = _minimize(f, x0, lo, hi, step=step)
         if not np.isfinite(dev) or dev >= 1e299:
             return np.full(npar + 1, np.nan)
         pars[ov] = x[:len(ov)]
         pars[ob] = b0 + Rinv @ x[len(ov):]
-        diff = dev - self.base
-        if diff < -1e-6 * max(1.0, abs(self.base)):
-            raise MixedModelError(
-                f"profiling found a deviance {abs(diff):.3g} below the fit's: the fit did not reach the optimum "
-                "(lme4: 'profiling detected new, lower deviance'); refit with a stricter control")
-        z = np.sign(value - self.opt[w]) * np.sqrt(max(diff, 0.0))
+        z = np.sign(value - self.opt[w]) * np.sqrt(max(_deviance_rise(dev, self.base), 0.0))
         return np.concatenate([[z], pars])
 
 
@@ -683,7 +692,7 @@ def _select(parm, names: list[str]) -> list[str]:
     effects), names, or 0-based positions."""
     if parm is None:
         return list(names)
-    if isinstance(parm, str):
+    if isinstance(parm, (str, int, np.integer)):  # one name or position (R's parm = 2)
         parm = [parm]
     out = []
     for p in parm:
