@@ -241,3 +241,32 @@ def test_profile_evaluations_are_bounded():
     pr = prof("cbpp")
     assert pr.evaluations < 30_000
     assert pr.elapsed > 0
+
+
+def test_profile_plot_of_a_glmer_fit_has_no_sigma_panel():
+    fig = prof("cbpp").plot()
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_xlabel() for ax in axes] == [".sig01", "(Intercept)", "period2", "period3", "period4"]
+    assert "sd_(Intercept)|herd" in axes[0].get_title() and "sd_(Intercept)|herd" in fig.alt_text
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("loader, name, cols", [
+    (hc.load_contraception, "contra", ["woman", "district", "use", "livch", "age", "urban"]),
+    (hc.load_grouseticks, "grouse", ["INDEX", "TICKS", "BROOD", "HEIGHT", "YEAR", "LOCATION"]),
+])
+def test_the_package_loaders_give_the_rows_lme4_profiled(loader, name, cols):
+    """The reference fits read the CSV files R wrote from mlmRev's Contraception and lme4's grouseticks; the
+    course's loaders give the same rows with the same coding (Contraception: use N/Y, livch 0/1/2/3+, urban N/Y,
+    age centred), so the intervals hold for hc.load_contraception() and hc.load_grouseticks() too."""
+    ours, r = loader(), load(name)
+    assert len(ours) == len(r)
+    for c in cols:
+        if r[c].dtype.kind == "f":
+            np.testing.assert_allclose(ours[c].to_numpy(float), r[c].to_numpy(float), rtol=0, atol=1e-12)
+        else:
+            assert (ours[c].astype(str).to_numpy() == r[c].astype(str).to_numpy()).all(), c
+    assert list(ours["livch" if name == "contra" else "YEAR"].cat.categories) == (
+        ["0", "1", "2", "3+"] if name == "contra" else ["95", "96", "97"])
