@@ -10,8 +10,9 @@
 # uses lme4's defaults too: the fit's stage-2 optimizer (Nelder_Mead) over the other parameters of the deviance
 # function of (theta, beta) at the fit's nAGQ, points every cutoff/8 in zeta until |zeta| > sqrt(qchisq(.99, p)),
 # interval ends read from an interpolating spline.  The first profile() of each fit is timed (system.time,
-# elapsed); PROFILE_TIMING_REPS (default 1) sets how many times in all.  About 6 minutes (measured with the load at 3 on 2 cores), most
-# of it the contraception model's profile (twice: profile() and confint(), which must agree).
+# elapsed); PROFILE_TIMING_REPS (default 1) sets how many times in all.  About 6 minutes (measured with the load
+# at 3 on 2 cores), most of it the contraception model's profile (twice: profile() and confint(), which must
+# agree).
 suppressPackageStartupMessages({
   library(lme4)
   library(jsonlite)
