@@ -1,4 +1,5 @@
-"""Profile likelihood: lme4's ``profile()`` and ``confint(method = "profile")`` for linear mixed models.
+"""Profile likelihood: lme4's ``profile()`` and ``confint(method = "profile")`` for linear and generalized linear
+mixed models.
 
 Bates et al. (2015), §5.1 ("profile zeta"), and lme4's ``R/profile.R``.  Every profile is on the
 **maximum-likelihood** deviance, as lme4's (a REML fit is refitted by ML first, ``refitML``).  For a parameter
@@ -27,6 +28,13 @@ closed form: at a given θ, fixing β_j = b raises the penalized residual sum of
     d_j(b; θ) = log|L_θ|² + n [1 + log(2π (r²_θ + (b − β̂_θ,j)² / V_jj) / n)]
 
 is minimized over θ alone, with no new model matrices.
+
+*GLMMs* (glmer fits, nAGQ ≥ 1) have no closed forms to use: as lme4's ``profile.merMod`` does for a GLMM, every
+parameter — ``.sig01`` … (no ``.sigma``) and every fixed effect — is held in turn while the fit's own deviance
+function of (θ, β) (Laplace, or adaptive Gauss–Hermite at the fit's nAGQ: one PIRLS solve for the modes ũ per
+evaluation) is minimized over all the others (:class:`_GlmmProfiler`).  The first step away from the estimate is
+lme4's for a GLMM (1 %, or 10⁻³ from 0) for fixed effects too.  An nAGQ = 0 fit has no such function (lme4
+fails with 'theta size mismatch'); it is refused.
 
 The points at which ζ is computed follow lme4's ``profile.merMod`` (steps of ``δ = cutoff/8`` in ζ predicted
 from the last two points, at most ``maxmult`` times the last step, until |ζ| passes
