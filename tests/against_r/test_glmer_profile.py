@@ -3,7 +3,8 @@
 
 Reference: tests/reference/glmer_profile_lme4.json, written by tests/r/glmer_profile_reference.R from the rows of
 tests/reference/glmer_{cbpp,contraception,grouseticks}.csv and glmer_profile_{singular,slope}.csv (simulated:
-binary data whose fit is singular; Poisson counts with a correlated random slope, so a correlation is profiled).  Tolerances, and why:
+binary data whose fit is singular; Poisson counts with a correlated random slope, so a correlation is profiled).
+Tolerances, and why:
 
 * every point: at each of lme4's own profile points our deviance (the fit's plus ζ²) is never above lme4's (by more
   than 1e-6): our inner minimizations reach at least lme4's.  lme4's stop early — its profile uses the fit's
@@ -15,7 +16,7 @@ binary data whose fit is singular; Poisson counts with a correlated random slope
   ends differ in method too: lme4 reads each from an interpolating spline through its points (δ = cutoff/8 apart
   in ζ), ours are roots of the profile itself (Illinois' regula falsi on ζ between the bracketing points, as for
   the LMM profiles of test_after_fit.py); the spline's part of the difference is below 2e-3 in ζ, so our ζ at
-  lme4's ends is ±z within 2e-3 (1e-2 for contraception's age);
+  lme4's ends is ±z within 2e-3 (1.2e-2 for contraception's age: measured 9.3e-3);
 * a fit on the boundary (lme4's SD exactly 0, ours 5e-8): the lower end of the SD is the bound, 0, as lme4's;
 * the fits' −2 logLik within 1e-3 and never above lme4's; the estimates within 1e-3 relative or 1e-2 SE
   (test_glmer.py's rule: lme4's Nelder–Mead stops early).
@@ -105,7 +106,8 @@ def test_profile_confint_matches_lme4(key):
                 ours = ci.loc[p].iloc[col]
                 assert abs(ours - end) <= tol * (hi - lo), (p, col, level, ours, end)
                 if pr.lower[p] < end < pr.upper[p]:  # an end inside the bounds: lme4's ζ = ±z there is ours
-                    assert pr.zeta(p, end) == pytest.approx(target, abs=10 * tol if tol > 1e-3 else 2e-3), (p, end)
+                    zt = 1.2e-2 if (key, p) in END_TOL else 2e-3
+                    assert pr.zeta(p, end) == pytest.approx(target, abs=zt), (p, end)
 
 
 @pytest.mark.parametrize("key", KEYS)
