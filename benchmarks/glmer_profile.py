@@ -27,7 +27,7 @@ import hlm_course as hc  # noqa: E402
 REF = json.loads((ROOT / "tests/reference/glmer_profile_lme4.json").read_text())
 FILES = {"cbpp": ("glmer_cbpp.csv", {"herd": str, "period": str}),
          "contra": ("glmer_contraception.csv", {"district": str, "livch": str}),
-         "grouse": ("glmer_grouseticks.csv", {"BROOD": str, "YEAR": str}),
+         "grouse": ("glmer_grouseticks.csv", {"BROOD": str, "YEAR": str, "INDEX": str, "LOCATION": str}),
          "sing": ("glmer_profile_singular.csv", {"g": str}), "slope": ("glmer_profile_slope.csv", {"g": str})}
 
 

@@ -2,7 +2,8 @@
 "profile", lme4's default for glmer too) for binomial and Poisson fits, Laplace and adaptive Gauss–Hermite.
 
 Reference: tests/reference/glmer_profile_lme4.json, written by tests/r/glmer_profile_reference.R from the rows of
-tests/reference/glmer_{cbpp,contraception,grouseticks}.csv and glmer_profile_{singular,slope}.csv (simulated:
+tests/reference/glmer_{cbpp,contraception,grouseticks}.csv (grouseticks with one grouping factor and with three) and
+glmer_profile_{singular,slope}.csv (simulated:
 binary data whose fit is singular; Poisson counts with a correlated random slope, so a correlation is profiled).
 Tolerances, and why:
 
@@ -17,7 +18,9 @@ Tolerances, and why:
   in ζ), ours are roots of the profile itself (Illinois' regula falsi on ζ between the bracketing points, as for
   the LMM profiles of test_after_fit.py); the spline's part of the difference is below 2e-3 in ζ, so our ζ at
   lme4's ends is ±z within 2e-3 (1.2e-2 for contraception's age: measured 9.3e-3);
-* a fit on the boundary (lme4's SD exactly 0, ours 5e-8): the lower end of the SD is the bound, 0, as lme4's;
+* a fit on the boundary (lme4's SD exactly 0, ours 5e-8): the lower end of the SD is the bound, 0, as lme4's; so
+  is the lower end of LOCATION's SD in the grouseticks model with three grouping factors, whose estimate is not 0
+  (its profile stays above −1.96 down to 0);
 * the fits' −2 logLik within 1e-3 and never above lme4's; the estimates within 1e-3 relative or 1e-2 SE
   (test_glmer.py's rule: lme4's Nelder–Mead stops early).
 """
@@ -44,7 +47,7 @@ MODELS = REF["models"]
 REF_DIR = Path(__file__).resolve().parents[1] / "reference"
 FORMULA = {"cbpp": "cbind(incidence, size - incidence) ~ period + (1 | herd)"}
 #: the profiles that take more than a second or two here
-SLOW = {"contraception", "slope"}
+SLOW = {"contraception", "slope", "grouse_three"}
 #: |ζ − lme4's ζ| where |ζ| ≤ 3, and |end − lme4's end| / width: where lme4's Nelder–Mead stops short (above)
 ZETA_TOL = {"contraception": 1.2e-2, "slope": 6e-3}
 END_TOL = {("contraception", "age"): 3e-3}
@@ -58,7 +61,8 @@ def load(name: str) -> pd.DataFrame:
     if name == "contra":
         return pd.read_csv(REF_DIR / "glmer_contraception.csv", dtype={"district": str, "livch": str})
     if name == "grouse":
-        return pd.read_csv(REF_DIR / "glmer_grouseticks.csv", dtype={"BROOD": str, "YEAR": str})
+        return pd.read_csv(REF_DIR / "glmer_grouseticks.csv",
+                           dtype={"BROOD": str, "YEAR": str, "INDEX": str, "LOCATION": str})
     file = {"sing": "singular", "slope": "slope"}[name]
     return pd.read_csv(REF_DIR / f"glmer_profile_{file}.csv", dtype={"g": str})
 
@@ -272,3 +276,15 @@ def test_the_package_loaders_give_the_rows_lme4_profiled(loader, name, cols):
             assert (ours[c].astype(str).to_numpy() == r[c].astype(str).to_numpy()).all(), c
     assert list(ours["livch" if name == "contra" else "YEAR"].cat.categories) == (
         ["0", "1", "2", "3+"] if name == "contra" else ["95", "96", "97"])
+
+
+@pytest.mark.slow
+def test_lower_end_at_the_bound_for_an_sd_that_is_not_zero():
+    """grouseticks with three grouping factors: LOCATION's SD is 0.53, but its profile stays above ζ = −1.96 down to
+    0, so lme4's lower end is the bound, 0 (its spline has no point below −1.96) — and ours."""
+    ref, pr = MODELS["grouse_three"], prof("grouse_three")
+    assert pr.labels[".sig03"] == "sd_(Intercept)|LOCATION" and pr.estimate[".sig03"] > 0.5
+    assert ref["profile_ci95"]["lower"][2] == 0
+    pts = pr.points(".sig03")
+    assert pts["value"].min() == 0.0 and pts["zeta"].min() > -1.96
+    assert pr.confint().loc[".sig03"].iloc[0] == 0.0

@@ -10,9 +10,9 @@
 # uses lme4's defaults too: the fit's stage-2 optimizer (Nelder_Mead) over the other parameters of the deviance
 # function of (theta, beta) at the fit's nAGQ, points every cutoff/8 in zeta until |zeta| > sqrt(qchisq(.99, p)),
 # interval ends read from an interpolating spline.  The first profile() of each fit is timed (system.time,
-# elapsed); PROFILE_TIMING_REPS (default 1) sets how many times in all.  About 6 minutes (measured with the load
-# at 3 on 2 cores), most of it the contraception model's profile (twice: profile() and confint(), which must
-# agree).
+# elapsed); PROFILE_TIMING_REPS (default 1) sets how many times in all.  About 8 minutes (measured with the load
+# at 3 to 4 on 2 cores), most of it the contraception model's profile (twice: profile() and confint(), which must
+# agree), then grouseticks with three grouping factors.
 suppressPackageStartupMessages({
   library(lme4)
   library(jsonlite)
@@ -36,6 +36,8 @@ stopifnot(nrow(contra) == 1934, nlevels(contra$district) == 60)
 grouse <- rd("grouseticks")
 grouse$YEAR <- factor(grouse$YEAR, levels = c("95", "96", "97"))
 grouse$BROOD <- factor(grouse$BROOD)
+grouse$INDEX <- factor(grouse$INDEX)
+grouse$LOCATION <- factor(grouse$LOCATION)
 
 # a fit on the boundary: binary data with no group effect at all (seed 1: glmer's SD is exactly 0)
 set.seed(1)
@@ -62,6 +64,8 @@ models <- list(
                        family = "binomial", nAGQ = 1L),
   grouseticks = list(formula = "TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD)", data = "grouse",
                      family = "poisson", nAGQ = 1L),
+  grouse_three = list(formula = "TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)",
+                      data = "grouse", family = "poisson", nAGQ = 1L),
   singular = list(formula = "y ~ x + (1 | g)", data = "sing", family = "binomial", nAGQ = 1L),
   slope = list(formula = "y ~ x + (x | g)", data = "slope", family = "poisson", nAGQ = 1L)
 )
