@@ -6,18 +6,12 @@ suppressPackageStartupMessages({library(lme4); library(jsonlite)})
 args <- commandArgs(trailingOnly = TRUE)
 reps <- as.integer(args[1]); if (is.na(reps)) reps <- 3L
 skip <- args[-1]
+source("tests/r/common.R")
+sets <- read_glmer_sets()
+cbpp <- sets$cbpp
+contra <- sets$contra
+grouse <- sets$grouse
 rd <- function(file) read.csv(file.path("tests/reference", file), stringsAsFactors = FALSE)
-cbpp <- rd("glmer_cbpp.csv")
-cbpp$herd <- factor(cbpp$herd, levels = as.character(1:15))
-cbpp$period <- factor(cbpp$period, levels = as.character(1:4))
-contra <- rd("glmer_contraception.csv")
-contra$district <- factor(contra$district)
-contra$urban <- factor(contra$urban, levels = c("N", "Y"))
-contra$livch <- factor(contra$livch, levels = c("0", "1", "2", "3+"))
-contra$use <- factor(contra$use, levels = c("N", "Y"))
-grouse <- rd("glmer_grouseticks.csv")
-grouse$YEAR <- factor(grouse$YEAR, levels = c("95", "96", "97"))
-for (v in c("BROOD", "INDEX", "LOCATION")) grouse[[v]] <- factor(grouse[[v]])
 sing <- rd("glmer_profile_singular.csv")
 sing$g <- factor(sing$g)
 slope <- rd("glmer_profile_slope.csv")

@@ -20,24 +20,12 @@ suppressPackageStartupMessages({
 
 ref_dir <- "tests/reference"
 reps <- max(1L, as.integer(Sys.getenv("PROFILE_TIMING_REPS", "1")))
-rd <- function(name) read.csv(file.path(ref_dir, paste0("glmer_", name, ".csv")), stringsAsFactors = FALSE)
-
-cbpp <- rd("cbpp")
-cbpp$herd <- factor(cbpp$herd, levels = as.character(1:15))
-cbpp$period <- factor(cbpp$period, levels = as.character(1:4))
-
-contra <- rd("contraception")
-contra$district <- factor(contra$district)
-contra$urban <- factor(contra$urban, levels = c("N", "Y"))
-contra$livch <- factor(contra$livch, levels = c("0", "1", "2", "3+"))
-contra$use <- factor(contra$use, levels = c("N", "Y"))
+source("tests/r/common.R")
+sets <- read_glmer_sets(ref_dir)  # cbpp, contra, grouse: the CSVs of glmer_reference.R with R's factor levels
+cbpp <- sets$cbpp
+contra <- sets$contra
+grouse <- sets$grouse
 stopifnot(nrow(contra) == 1934, nlevels(contra$district) == 60)
-
-grouse <- rd("grouseticks")
-grouse$YEAR <- factor(grouse$YEAR, levels = c("95", "96", "97"))
-grouse$BROOD <- factor(grouse$BROOD)
-grouse$INDEX <- factor(grouse$INDEX)
-grouse$LOCATION <- factor(grouse$LOCATION)
 
 # a fit on the boundary: binary data with no group effect at all (seed 1: glmer's SD is exactly 0)
 set.seed(1)
