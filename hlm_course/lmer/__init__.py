@@ -27,8 +27,8 @@ paper's sections and equations:
 * :mod:`.predict` — lme4's ``predict``: new data through the fit's model frame, ``re_form``,
   ``allow_new_levels``;
 * :mod:`.update`, :mod:`.profile`, :mod:`.simulate` — what comes after a fit, in lme4's names:
-  ``update`` (R's formula dots), ``profile`` and ``confint`` (profile-likelihood — for lmer and glmer
-  fits — Wald and bootstrap intervals), ``simulate`` (new random effects, or ``use_u``);
+  ``update`` (R's formula dots), ``profile`` and ``confint`` (profile-likelihood, Wald and bootstrap
+  intervals), ``simulate`` (new random effects, or ``use_u``);
 * :mod:`.batch` — refitting one model to many responses (the parametric
   bootstrap's engine);
 * :mod:`.family`, :mod:`.pirls`, :mod:`.glmm` — §6, generalized linear mixed
