@@ -799,9 +799,16 @@ class GlmerFit:
 
         return update(self, formula, data=data, control=control, **kwargs)
 
-    def confint(self, parm=None, level: float = 0.95, method: str = "Wald", **kwargs) -> pd.DataFrame:
-        """lme4's ``confint`` for a GLMM: Wald (default here: no profile for GLMMs) or "boot"
-        (:func:`hlm_course.lmer.profile.confint`)."""
+    def profile(self, which=None, **kwargs):
+        """lme4's ``profile``: the profile ζ of every parameter (.sig01 …, the fixed effects) on the fit's
+        deviance at its nAGQ (:func:`hlm_course.lmer.profile.profile`)."""
+        from .profile import profile
+
+        return profile(self, which=which, **kwargs)
+
+    def confint(self, parm=None, level: float = 0.95, method: str = "profile", **kwargs) -> pd.DataFrame:
+        """lme4's ``confint`` for a GLMM: profile-likelihood (the default, as lme4's), "Wald" or "boot"
+        intervals (:func:`hlm_course.lmer.profile.confint`)."""
         from .profile import confint
 
         return confint(self, parm=parm, level=level, method=method, **kwargs)

@@ -139,13 +139,14 @@ def test_update_of_a_glmer_fit():
     assert u.criterion == pytest.approx(fresh.criterion, abs=1e-8)
     with pytest.raises(MixedModelError, match="reml= applies to linear"):
         hc.update(m, reml=False)
-    w = m.confint()  # Wald for a GLMM (no profile here)
+    w = m.confint(method="Wald")
     z = 1.959963984540054
     np.testing.assert_allclose(w.loc[list(m.fixed_names)].to_numpy(),
                                np.column_stack([m.fixef - z * m.se, m.fixef + z * m.se]), rtol=1e-12)
     assert w.loc[".sig01"].isna().all() and w.attrs["labels"][".sig01"] == "sd_(Intercept)|g"
-    with pytest.raises(MixedModelError, match="Wald"):
-        m.confint(method="profile")
+    p = m.confint()  # lme4's default for a GLMM too: profile (tests/against_r/test_glmer_profile.py)
+    assert p.attrs["method"] == "profile" and list(p.index) == [".sig01", "(Intercept)", "x"]
+    assert np.all(p.iloc[:, 0] < np.r_[m.theta, m.fixef]) and np.all(p.iloc[:, 1] > np.r_[m.theta, m.fixef])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -327,7 +328,7 @@ def test_profile_intervals_move_with_the_response(shift, scale):
 
 
 def test_profile_refuses_what_it_cannot_profile():
-    with pytest.raises(MixedModelError, match="profile needs a linear mixed model"):
+    with pytest.raises(MixedModelError, match="profile needs a fit from hc.lmer or hc.glmer"):
         hc.profile(pd.DataFrame())
 
 
