@@ -51,7 +51,7 @@ from .display import style_table
 from .printed import as_printed, check_printed, rounds_to_printed
 
 __all__ = ["ledger", "ledger_rows", "style_ledger", "ledger_counts", "ROUNDS", "NOTE", "R_COLUMN", "KIND",
-           "KINDS", "KIND_KEYS", "OPTIMUM", "optimum_note"]
+           "KINDS", "KIND_KEYS", "OPTIMUM", "optimum_note", "gap_note"]
 
 #: column of a ledger saying whether ours rounds to the printed value
 ROUNDS = "rounds to printed?"
@@ -158,6 +158,18 @@ def optimum_note(ours: float, printed: str, why: str) -> tuple[str, str]:
     if not isinstance(why, str) or not why.strip():
         raise ValueError("a row that may not round needs the reason it would not: why must be a non-empty string")
     return ("", KINDS[0]) if rounds_to_printed([ours], [printed])[0] else (why, OPTIMUM)
+
+
+def gap_note(gap: float, criterion: str = "REML criterion", checked_by: str | None = None) -> str:
+    """Why a fit's numbers differ from lme4's in their last digits: ``gap`` is our ``criterion`` (the REML
+    criterion, or ``"-2 logLik"`` of a GLMM) minus lme4's.  ``gap <= 0``: lme4 stopped that far above our optimum
+    (``checked_by`` names the test that checks ours is never the higher); else the two agree to ``gap`` on a
+    flat surface.  The note of the chapters' "different optimum" rows (:func:`optimum_note`)."""
+    if gap <= 0:
+        note = f"lme4 stops {abs(gap):.1e} above our optimum of the {criterion}"
+        return note + (f" ({checked_by})" if checked_by else "")
+    return (f"the two values of the {criterion} agree to {gap:.1e} (ours the higher): on a flat surface two "
+            "optimizers stop at points a rounding error apart")
 
 
 def ledger_rows(table: pd.DataFrame, prefix: str = "", r: Mapping | Sequence | None = None,

@@ -163,3 +163,12 @@ def test_published_table_uses_the_one_rounding_rule():
 def test_style_ledger_refuses_other_tables():
     with pytest.raises(KeyError, match="expected a table from ledger"):
         style_ledger(pd.DataFrame({"a": [1]}))
+
+
+def test_gap_note_says_whose_optimum_is_lower():
+    from hlm_course.ledger import gap_note
+
+    assert gap_note(-2.3e-6, checked_by="a test checks it") == \
+        "lme4 stops 2.3e-06 above our optimum of the REML criterion (a test checks it)"
+    assert gap_note(0.0, "-2 logLik") == "lme4 stops 0.0e+00 above our optimum of the -2 logLik"
+    assert gap_note(2.1e-8, "-2 logLik").startswith("the two values of the -2 logLik agree to 2.1e-08 (ours the higher)")
